@@ -1,0 +1,49 @@
+# The README's two promises: `make demo` and `make test`. Both set themselves up
+# (virtualenv, pip, npm), are idempotent, and are quiet when nothing changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# The project's own Node 22 and CDK CLI come first, then the virtualenv; jsii runs
+# whichever `node` is first on PATH, so synth in tests uses Node 22 too.
+export PATH := $(CURDIR)/node_modules/.bin:$(BIN):$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_CLI_NOTICES := false
+
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: setup demo test lint synth clean
+
+setup: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@echo "setting up $(VENV) (Python dependencies)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -qq --upgrade pip
+	@$(BIN)/python -m pip install -qq -r requirements-dev.txt -e .
+	@touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	@echo "setting up node_modules (CDK CLI, Node 22)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The main job. Each step is a function of vpcwatch_demo.run; later steps
+# (local deploy, replay) are added there, not here.
+demo: setup
+	@$(BIN)/python -m vpcwatch_demo.run
+
+synth: setup
+	@cdk synth --quiet --no-notices
+
+lint: $(PY_STAMP)
+	@$(BIN)/ruff check --quiet .
+	@$(BIN)/ruff format --check --quiet .
+
+test: setup lint
+	@$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache

@@ -1,0 +1,51 @@
+"""vpcwatch: network threat detection on VPC Flow Logs, as AWS CDK constructs.
+
+The pure-Python layers (fields, patterns, the filter-pattern evaluator) load
+instantly. The construct classes load ``aws_cdk`` (a ~5 s jsii start) only when
+first used, through the module-level ``__getattr__`` below (PEP 562).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from vpcwatch.errors import FieldError, FilterPatternError, FormatError, PatternBuildError
+from vpcwatch.fields import FIELDS, FieldKind, FlowLogField, FlowLogFormat
+
+if TYPE_CHECKING:
+    from vpcwatch.constructs.pipeline import FlowLogPipeline, TrafficType
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; loaded on first access.
+_LAZY = {
+    "FlowLogPipeline": "vpcwatch.constructs.pipeline",
+    "TrafficType": "vpcwatch.constructs.pipeline",
+}
+
+__all__ = [
+    "FIELDS",
+    "FieldError",
+    "FieldKind",
+    "FilterPatternError",
+    "FlowLogField",
+    "FlowLogFormat",
+    "FlowLogPipeline",
+    "FormatError",
+    "PatternBuildError",
+    "TrafficType",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vpcwatch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

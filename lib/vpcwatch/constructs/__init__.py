@@ -1,0 +1,1 @@
+"""The CDK constructs. Only modules under this package import ``aws_cdk``."""

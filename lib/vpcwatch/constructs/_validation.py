@@ -1,0 +1,103 @@
+"""Argument checks and acknowledgments shared by every vpcwatch construct.
+
+Hard errors raise ``ValueError`` (or ``TypeError`` for a wrong type) naming the
+argument and what is allowed; values that are unresolved tokens are not judged.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def is_token(value: Any) -> bool:
+    """True when ``value`` is a CDK token that is only known at deploy time."""
+    return cdk.Token.is_unresolved(value)
+
+
+def require_instance(name: str, value: Any, types: type | tuple[type, ...], what: str) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``value`` is one of ``types``."""
+    if not isinstance(value, types):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}: {value!r}")
+
+
+def require_interface(name: str, value: Any, attribute: str, what: str) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``value`` has ``attribute``.
+
+    jsii interfaces (``ec2.IVpc``...) are not runtime-checkable, and imported resources
+    are dynamic proxies; a characteristic attribute (``vpc_id``) is the reliable test.
+    """
+    if (
+        value is None
+        or isinstance(value, (str, bytes, int, float))
+        or not hasattr(value, attribute)
+    ):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}: {value!r}")
+
+
+def require_sequence(name: str, value: Any, what: str) -> tuple[Any, ...]:
+    """A tuple of ``value``'s items; a lone string or a non-sequence is refused."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
+        raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}: {value!r}")
+    return tuple(value)
+
+
+def choose(name: str, value: Any, choices: type[E], aliases: dict[str, E] | None = None) -> E:
+    """Normalise ``value`` to a member of the enum ``choices``.
+
+    Accepts a member, or a string equal (case-insensitively) to a member's value or
+    name, or an alias. The error names the argument and lists the allowed values.
+    """
+    if isinstance(value, choices):
+        return value
+    if isinstance(value, str):
+        lookup = {m.name.lower(): m for m in choices} | {str(m.value).lower(): m for m in choices}
+        lookup |= {k.lower(): v for k, v in (aliases or {}).items()}
+        found = lookup.get(value.lower())
+        if found is not None:
+            return found
+    allowed = ", ".join(repr(m.value) for m in choices)
+    raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+
+
+def acknowledge(construct: IConstruct, findings: Iterable[tuple[str, str]]) -> None:
+    """Acknowledge cdk-nag AwsSolutions findings on ``construct``, each with its reason.
+
+    cdk-nag 3 acknowledges each finding separately: a rule that reports several
+    findings per resource is named with the finding, ``IAM5[Resource::arn:...]``
+    (see :func:`nag_rendering` for the text of a token).
+
+    Args:
+        findings: pairs of (rule, reason), e.g. ``("EC23", "a public web server")``.
+    """
+    acks = [
+        cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason)
+        for rule, reason in findings
+    ]
+    if acks:
+        cdk.Validations.of(construct).acknowledge(*acks)
+
+
+def nag_rendering(scope: IConstruct, value: str) -> str:
+    """``value`` as cdk-nag prints it in a finding id: tokens become ``<AWS::Region>``,
+    ``<LogicalId.Arn>``; joins are joined."""
+    return _render(cdk.Stack.of(scope).resolve(value))
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(part) for part in parts)
+    return str(value)

@@ -1,0 +1,351 @@
+"""``FlowLogPipeline``: VPC Flow Logs into one CloudWatch Logs group, safely.
+
+What it does better than ``aws_ec2.FlowLog``: the log group has a retention and
+optionally a KMS key whose policy admits CloudWatch Logs for this group only; the
+delivery role trusts ``vpc-flow-logs.amazonaws.com`` only for this account's flow
+logs (confused-deputy conditions) and has no ``iam:PassRole`` on itself; and the
+record format is a typed :class:`~vpcwatch.fields.FlowLogFormat` that every
+metric filter and query downstream derives from.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from vpcwatch.constructs._validation import (
+    acknowledge,
+    choose,
+    is_token,
+    nag_rendering,
+    require_instance,
+    require_interface,
+    require_sequence,
+)
+from vpcwatch.fields import FlowLogFormat
+
+DEFAULT_RETENTION = logs.RetentionDays.ONE_YEAR
+"""How long flow-log records are kept when ``retention`` is not given."""
+
+DEFAULT_AGGREGATION = cdk.Duration.minutes(1)
+"""1-minute windows: the shortest detection latency flow logs allow."""
+
+_ENI_ID = re.compile(r"eni-[0-9a-f]{8,17}")
+
+
+class TrafficType(enum.Enum):
+    """Which flows a flow log records."""
+
+    ALL = "ALL"
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+
+
+class FlowLogPipeline(Construct):
+    """Flow logs for VPCs, subnets or interfaces, delivered to one CloudWatch Logs group.
+
+    Example::
+
+        pipeline = FlowLogPipeline(self, "FlowLogs", vpc=vpc,
+                                   log_format=FlowLogFormat.all_fields())
+        pipeline.log_group      # the group every flow log writes to
+        pipeline.log_format     # the FlowLogFormat metric filters derive from
+
+    Args:
+        scope: the parent construct.
+        id: the construct id.
+        vpc: a VPC to log (created or imported). Default: none.
+        subnets: subnets to log, one flow log each. Default: none.
+        network_interface_ids: ``eni-...`` ids to log, one flow log each. Default: none.
+            At least one of ``vpc``, ``subnets`` and ``network_interface_ids`` is required.
+        log_format: the record format. Default: ``FlowLogFormat.default()``.
+        traffic_type: ``TrafficType`` or ``ec2.FlowLogTrafficType`` or ``"ALL"``,
+            ``"ACCEPT"``, ``"REJECT"``. Default: ``ALL``.
+        max_aggregation_interval: the aggregation window, 60 or 600 seconds, as a
+            ``cdk.Duration``. Default: 1 minute.
+        retention: ``logs.RetentionDays`` for the created log group. Default: one year.
+        encryption_key: ``True`` to create a KMS key (with rotation), an ``kms.IKey`` to
+            use, or ``None`` for the service-managed encryption of CloudWatch Logs.
+            Default: ``None``.
+        removal_policy: what happens to the created log group (and key) when the stack
+            deletes it. Default: ``RETAIN``, since flow logs are evidence.
+        log_group: an existing log group to deliver to instead of creating one; then
+            ``retention``, ``encryption_key`` and ``removal_policy`` must not be given.
+            Default: a new log group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        vpc: ec2.IVpc | None = None,
+        subnets: Sequence[ec2.ISubnet] | None = None,
+        network_interface_ids: Sequence[str] | None = None,
+        log_format: FlowLogFormat | None = None,
+        traffic_type: TrafficType | ec2.FlowLogTrafficType | str = TrafficType.ALL,
+        max_aggregation_interval: cdk.Duration | None = None,
+        retention: logs.RetentionDays | None = None,
+        encryption_key: kms.IKey | bool | None = None,
+        removal_policy: cdk.RemovalPolicy | None = None,
+        log_group: logs.ILogGroup | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        targets = _targets(vpc, subnets, network_interface_ids)
+        if log_format is None:
+            log_format = FlowLogFormat.default()
+        require_instance("log_format", log_format, FlowLogFormat, "a vpcwatch.FlowLogFormat")
+        self._log_format = log_format
+        self._traffic_type = _traffic_type(traffic_type)
+        aggregation_seconds = _aggregation_seconds(max_aggregation_interval)
+
+        if log_group is None:
+            if removal_policy is None:
+                removal_policy = cdk.RemovalPolicy.RETAIN
+            require_instance(
+                "removal_policy", removal_policy, cdk.RemovalPolicy, "a cdk.RemovalPolicy"
+            )
+            self._key = self._create_key(encryption_key, removal_policy)
+            self._log_group: logs.ILogGroup = self._create_log_group(retention, removal_policy)
+        else:
+            _refuse_with_log_group(
+                retention=retention, encryption_key=encryption_key, removal_policy=removal_policy
+            )
+            require_interface("log_group", log_group, "log_group_arn", "a logs.ILogGroup")
+            self._key = None
+            self._log_group = log_group
+
+        self._role = self._create_role()
+        self._flow_logs = [
+            self._create_flow_log(name, resource_type, resource_id, aggregation_seconds)
+            for name, resource_type, resource_id in targets
+        ]
+
+    # -- read-only attributes ------------------------------------------------------------------
+
+    @property
+    def log_group(self) -> logs.ILogGroup:
+        """The CloudWatch Logs group every flow log of this pipeline writes to."""
+        return self._log_group
+
+    @property
+    def log_format(self) -> FlowLogFormat:
+        """The record format of every flow log of this pipeline."""
+        return self._log_format
+
+    @property
+    def flow_logs(self) -> tuple[ec2.CfnFlowLog, ...]:
+        """The ``AWS::EC2::FlowLog`` resources, one per VPC, subnet or interface."""
+        return tuple(self._flow_logs)
+
+    @property
+    def role(self) -> iam.IRole:
+        """The role the flow-logs service assumes to write to the log group."""
+        return self._role
+
+    @property
+    def encryption_key(self) -> kms.IKey | None:
+        """The KMS key of the created log group, or ``None``."""
+        return self._key
+
+    @property
+    def traffic_type(self) -> TrafficType:
+        """Which flows are recorded."""
+        return self._traffic_type
+
+    # -- resources -----------------------------------------------------------------------------
+
+    def _create_key(
+        self, encryption_key: kms.IKey | bool | None, removal_policy: cdk.RemovalPolicy
+    ) -> kms.IKey | None:
+        if encryption_key is None or encryption_key is False:
+            return None
+        if encryption_key is True:
+            return kms.Key(
+                self,
+                "Key",
+                description=f"Encrypts the VPC flow-log group of {self.node.path}",
+                enable_key_rotation=True,
+                removal_policy=removal_policy,
+            )
+        require_interface("encryption_key", encryption_key, "key_arn", "True, None or a kms.IKey")
+        return encryption_key
+
+    def _create_log_group(
+        self, retention: logs.RetentionDays | None, removal_policy: cdk.RemovalPolicy
+    ) -> logs.LogGroup:
+        if retention is None:
+            retention = DEFAULT_RETENTION
+        require_instance("retention", retention, logs.RetentionDays, "a logs.RetentionDays")
+        if retention == logs.RetentionDays.INFINITE:
+            raise ValueError(
+                "retention must be a finite logs.RetentionDays: flow logs kept forever are "
+                "an unbounded cost; archive to S3 instead"
+            )
+        stack = cdk.Stack.of(self)
+        # A known name lets the key policy name this group without a circular reference.
+        name = "/vpcwatch/flowlogs/" + cdk.Names.unique_resource_name(
+            self, max_length=200, separator="-"
+        )
+        if isinstance(self._key, kms.Key):
+            self._key.add_to_resource_policy(_logs_key_statement(stack, name))
+        elif self._key is not None:
+            cdk.Annotations.of(self).add_warning_v2(
+                "vpcwatch:imported-key",
+                "encryption_key is imported, so vpcwatch cannot edit its key policy: it must "
+                f"allow logs.<region>.amazonaws.com to use the key for log group {name}",
+            )
+        group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=name,
+            retention=retention,
+            encryption_key=self._key,
+            removal_policy=removal_policy,
+        )
+        if isinstance(self._key, kms.Key):
+            group.node.add_dependency(self._key)
+        return group
+
+    def _create_role(self) -> iam.Role:
+        stack = cdk.Stack.of(self)
+        principal = iam.ServicePrincipal(
+            "vpc-flow-logs.amazonaws.com",
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {
+                    "aws:SourceArn": stack.format_arn(
+                        service="ec2", resource="vpc-flow-log", resource_name="*"
+                    )
+                },
+            },
+        )
+        role = iam.Role(
+            self,
+            "DeliveryRole",
+            assumed_by=principal,
+            description="Lets VPC Flow Logs write records to one vpcwatch log group",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[self._log_group.log_group_arn],
+            )
+        )
+        resource = nag_rendering(self, self._log_group.log_group_arn)
+        if "*" in resource:  # an imported group's ARN ends in ':*'; a created one is a GetAtt
+            acknowledge(
+                role,
+                [(f"IAM5[Resource::{resource}]", "The group's log streams are created per "
+                  "network interface; the wildcard covers the streams of this one group.")],
+            )  # fmt: skip
+        return role
+
+    def _create_flow_log(
+        self, name: str, resource_type: str, resource_id: str, aggregation_seconds: int
+    ) -> ec2.CfnFlowLog:
+        flow_log = ec2.CfnFlowLog(
+            self,
+            name,
+            resource_id=resource_id,
+            resource_type=resource_type,
+            traffic_type=self._traffic_type.value,
+            log_destination_type="cloud-watch-logs",
+            log_group_name=self._log_group.log_group_name,
+            deliver_logs_permission_arn=self._role.role_arn,
+            log_format=self._log_format.log_format,
+            max_aggregation_interval=aggregation_seconds,
+        )
+        # The role's policy must exist before the service first tries to deliver.
+        flow_log.node.add_dependency(self._role)
+        return flow_log
+
+
+def _targets(vpc: Any, subnets: Any, network_interface_ids: Any) -> list[tuple[str, str, str]]:
+    """(construct id, resource type, resource id) for every flow log to create."""
+    targets: list[tuple[str, str, str]] = []
+    if vpc is not None:
+        require_interface("vpc", vpc, "vpc_id", "an ec2.IVpc")
+        targets.append(("VpcFlowLog", "VPC", vpc.vpc_id))
+    if subnets is not None:
+        for index, subnet in enumerate(require_sequence("subnets", subnets, "ec2.ISubnet")):
+            require_interface(f"subnets[{index}]", subnet, "subnet_id", "an ec2.ISubnet")
+            targets.append((f"SubnetFlowLog{index}", "Subnet", subnet.subnet_id))
+    if network_interface_ids is not None:
+        ids = require_sequence("network_interface_ids", network_interface_ids, "'eni-...' ids")
+        for index, eni in enumerate(ids):
+            if not is_token(eni) and (not isinstance(eni, str) or not _ENI_ID.fullmatch(eni)):
+                raise ValueError(
+                    f"network_interface_ids[{index}] must be an interface id like "
+                    f"'eni-0123456789abcdef0', got {eni!r}"
+                )
+            targets.append((f"InterfaceFlowLog{index}", "NetworkInterface", eni))
+    if not targets:
+        raise ValueError(
+            "FlowLogPipeline needs something to log: give vpc, subnets or "
+            "network_interface_ids (none was given, or the lists were empty)"
+        )
+    return targets
+
+
+def _traffic_type(value: Any) -> TrafficType:
+    if isinstance(value, ec2.FlowLogTrafficType):
+        value = value.name
+    return choose("traffic_type", value, TrafficType)
+
+
+def _aggregation_seconds(value: cdk.Duration | None) -> int:
+    if value is None:
+        value = DEFAULT_AGGREGATION
+    require_instance("max_aggregation_interval", value, cdk.Duration, "a cdk.Duration")
+    seconds = value.to_seconds()
+    if seconds not in (60, 600):
+        raise ValueError(
+            f"max_aggregation_interval must be 60 or 600 seconds (Duration.minutes(1) or "
+            f"Duration.minutes(10)); got {seconds:g} seconds"
+        )
+    return int(seconds)
+
+
+def _refuse_with_log_group(**given: Any) -> None:
+    names = [name for name, value in given.items() if value is not None]
+    if names:
+        raise ValueError(
+            f"{', '.join(names)} cannot be set with log_group: they configure the log group "
+            "the pipeline creates; configure your own group where you create it"
+        )
+
+
+def _logs_key_statement(stack: cdk.Stack, log_group_name: str) -> iam.PolicyStatement:
+    """Key-policy statement: CloudWatch Logs of this region may use the key for one group."""
+    return iam.PolicyStatement(
+        sid="AllowCloudWatchLogsForFlowLogGroup",
+        principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+        actions=[
+            "kms:Encrypt*",
+            "kms:Decrypt*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+            "kms:Describe*",
+        ],
+        resources=["*"],
+        conditions={
+            "ArnEquals": {
+                "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=log_group_name,
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                )
+            }
+        },
+    )

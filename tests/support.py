@@ -1,0 +1,62 @@
+"""Helpers for construct tests: every synthesized template is checked by cdk-nag and cfn-lint.
+
+``new_app()`` registers cdk-nag's AwsSolutions pack on the app, so
+``Template.from_stack`` raises on any unacknowledged finding; ``checked_template``
+adds a cfn-lint run over the result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import aws_cdk as cdk
+import cdk_nag
+from aws_cdk import assertions
+from cfnlint.api import ManualArgs, lint
+from syrupy.extensions.json import JSONSnapshotExtension
+
+# Demo settings come from cdk.json in `cdk synth`; tests give them explicitly.
+DEMO_CONTEXT = {
+    "vpcwatch:stackName": "VpcWatchDemo",
+    "vpcwatch:alertEmail": "security-alerts@example.com",
+    "vpcwatch:adminCidr": "203.0.113.10/32",
+    "vpcwatch:allowedDestinations": ["52.216.0.0/15", "3.5.0.0/19"],
+}
+
+
+def new_app(context: dict[str, Any] | None = None) -> cdk.App:
+    """An app with cdk-nag AwsSolutions registered (synth raises on unacknowledged errors)."""
+    app = cdk.App(context=context or {})
+    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
+    return app
+
+
+def cfn_lint_errors(template: dict[str, Any]) -> list[str]:
+    """cfn-lint errors (not warnings) for a template, as readable strings."""
+    matches = lint(
+        json.dumps(template),
+        regions=["us-east-1"],
+        config=ManualArgs(regions=["us-east-1"]),
+    )
+    return [str(match) for match in matches if match.rule.severity == "error"]
+
+
+def checked_template(stack: cdk.Stack) -> assertions.Template:
+    """Synthesize ``stack`` (cdk-nag runs), then assert cfn-lint finds no error."""
+    template = assertions.Template.from_stack(stack)
+    errors = cfn_lint_errors(template.to_json())
+    assert errors == [], "cfn-lint errors:\n" + "\n".join(errors)
+    return template
+
+
+_ASSET_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+class TemplateSnapshot(JSONSnapshotExtension):
+    """JSON snapshots with asset hashes replaced, so they change only with behaviour."""
+
+    def serialize(self, data: Any, **kwargs: Any) -> str:
+        text = json.dumps(data, indent=1, sort_keys=True)
+        return super().serialize(json.loads(_ASSET_HASH.sub("<asset-hash>", text)), **kwargs)

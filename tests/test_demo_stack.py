@@ -1,0 +1,106 @@
+"""The demo stack: the seeds' lab, synthesized once for the whole module."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+from support import DEMO_CONTEXT, TemplateSnapshot, checked_template, new_app
+from vpcwatch import FlowLogFormat
+from vpcwatch_demo.settings import DemoSettings
+from vpcwatch_demo.stack import DemoStack
+
+
+@pytest.fixture(scope="module")
+def demo():
+    app = new_app(DEMO_CONTEXT)
+    stack = DemoStack(app, "Demo", settings=DemoSettings.from_context(app.node.try_get_context))
+    return stack, checked_template(stack)
+
+
+@pytest.fixture
+def snapshot_json(snapshot):
+    return snapshot.use_extension(TemplateSnapshot)
+
+
+def test_snapshot(demo, snapshot_json):
+    _, template = demo
+    assert template.to_json() == snapshot_json
+
+
+def test_vpc_has_two_azs_and_no_nat(demo):
+    _, t = demo
+    t.resource_count_is("AWS::EC2::VPC", 1)
+    t.resource_count_is("AWS::EC2::NatGateway", 0)
+    t.resource_count_is("AWS::EC2::Subnet", 4)
+
+
+def test_web_servers_are_open_on_80_and_443_only(demo):
+    _, t = demo
+    t.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": "Web servers: 80/443 from anyone",
+            "SecurityGroupIngress": [
+                Match.object_like({"CidrIp": "0.0.0.0/0", "FromPort": 80, "ToPort": 80}),
+                Match.object_like({"CidrIp": "0.0.0.0/0", "FromPort": 443, "ToPort": 443}),
+            ],
+        },
+    )
+
+
+def test_ssh_to_web_servers_only_from_the_bastion_group(demo):
+    stack, t = demo
+    bastion = stack.resolve(stack.bastion_security_group.security_group_id)
+    t.has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {"FromPort": 22, "ToPort": 22, "IpProtocol": "tcp", "SourceSecurityGroupId": bastion},
+    )
+
+
+def test_bastion_admits_ssh_from_the_admin_network_only(demo):
+    _, t = demo
+    t.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": "Bastion: SSH from admins",
+            "SecurityGroupIngress": [
+                Match.object_like({"CidrIp": "203.0.113.10/32", "FromPort": 22, "ToPort": 22})
+            ],
+        },
+    )
+
+
+def test_all_fields_one_minute_encrypted_flow_logs(demo):
+    stack, t = demo
+    t.has_resource_properties(
+        "AWS::EC2::FlowLog",
+        {
+            "ResourceType": "VPC",
+            "MaxAggregationInterval": 60,
+            "LogFormat": FlowLogFormat.all_fields().log_format,
+        },
+    )
+    t.has_resource_properties("AWS::Logs::LogGroup", {"KmsKeyId": Match.any_value()})
+    assert stack.pipeline.log_format == FlowLogFormat.all_fields()
+
+
+def test_settings_defaults_when_context_is_empty():
+    settings = DemoSettings.from_context(lambda key: None)
+    assert settings.stack_name == "VpcWatchDemo"
+    assert settings.admin_cidr == "203.0.113.10/32"
+
+
+def test_settings_accept_comma_separated_destinations_from_the_command_line():
+    context = {"vpcwatch:allowedDestinations": "10.0.0.0/8, 192.0.2.0/24"}
+    settings = DemoSettings.from_context(context.get)
+    assert settings.allowed_destinations == ("10.0.0.0/8", "192.0.2.0/24")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("vpcwatch:adminCidr", "my-ip"), ("vpcwatch:allowedDestinations", ["10.0.0.0/33"])],
+)
+def test_settings_refuse_bad_cidrs(key, value):
+    with pytest.raises(ValueError, match=f"context {key} must be a CIDR block"):
+        DemoSettings.from_context({key: value}.get)

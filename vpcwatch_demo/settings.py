@@ -1,0 +1,65 @@
+"""Demo settings from CDK context (``cdk.json`` or ``cdk synth -c key=value``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "vpcwatch:stackName": "VpcWatchDemo",
+    "vpcwatch:alertEmail": "security-alerts@example.com",
+    "vpcwatch:adminCidr": "203.0.113.10/32",
+    "vpcwatch:allowedDestinations": ["52.216.0.0/15", "3.5.0.0/19"],
+}
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo stack needs from the user; every value has a default.
+
+    Args:
+        stack_name: the CloudFormation stack name.
+        alert_email: where alarm e-mails go.
+        admin_cidr: the one network allowed to reach the bastion over SSH ("My IP").
+        allowed_destinations: CIDRs that data may leave for (S3 ranges by default).
+    """
+
+    stack_name: str
+    alert_email: str
+    admin_cidr: str
+    allowed_destinations: tuple[str, ...]
+
+    @classmethod
+    def from_context(cls, get: Any) -> DemoSettings:
+        """Build from a context getter (``app.node.try_get_context``)."""
+
+        def value(key: str) -> Any:
+            found = get(key)
+            return DEFAULTS[key] if found is None else found
+
+        destinations = value("vpcwatch:allowedDestinations")
+        if isinstance(destinations, str):  # `-c key=[...]` arrives as a string
+            destinations = (
+                json.loads(destinations)
+                if destinations.startswith("[")
+                else [d.strip() for d in destinations.split(",") if d.strip()]
+            )
+        settings = cls(
+            stack_name=value("vpcwatch:stackName"),
+            alert_email=value("vpcwatch:alertEmail"),
+            admin_cidr=value("vpcwatch:adminCidr"),
+            allowed_destinations=tuple(destinations),
+        )
+        _network("context vpcwatch:adminCidr", settings.admin_cidr)
+        for cidr in settings.allowed_destinations:
+            _network("context vpcwatch:allowedDestinations", cidr)
+        return settings
+
+
+def _network(name: str, cidr: str) -> None:
+    try:
+        ipaddress.ip_network(cidr)
+    except ValueError as error:
+        raise ValueError(f"{name} must be a CIDR block like '203.0.113.10/32': {error}") from None

@@ -1,0 +1,80 @@
+"""The demo stack: the lab of the seed articles, watched by vpcwatch.
+
+A VPC (2 AZs, no NAT gateway), a web-server security group open to the internet
+on 80/443 only, a bastion security group reachable over SSH from one admin
+network, SSH to the web servers only from the bastion's group (seed 004), and
+all-fields flow logs with 1-minute aggregation.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import cdk_nag
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from vpcwatch import FlowLogFormat, FlowLogPipeline
+from vpcwatch.constructs._validation import acknowledge
+from vpcwatch_demo.settings import DemoSettings
+
+
+class DemoStack(cdk.Stack):
+    """The seeds' lab. Attributes: ``vpc``, ``web_security_group``, ``bastion_security_group``,
+    ``pipeline``."""
+
+    def __init__(self, scope: Construct, id: str, *, settings: DemoSettings, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.settings = settings
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
+                ec2.SubnetConfiguration(
+                    name="Private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+                ),
+            ],
+            restrict_default_security_group=False,
+        )
+        self.bastion_security_group = ec2.SecurityGroup(
+            self, "BastionSecurityGroup", vpc=self.vpc, description="Bastion: SSH from admins"
+        )
+        self.bastion_security_group.add_ingress_rule(
+            ec2.Peer.ipv4(settings.admin_cidr), ec2.Port.tcp(22), "SSH from the admin network"
+        )
+        self.web_security_group = ec2.SecurityGroup(
+            self, "WebSecurityGroup", vpc=self.vpc, description="Web servers: 80/443 from anyone"
+        )
+        for port in (80, 443):
+            self.web_security_group.add_ingress_rule(
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(port), f"HTTP(S) {port} from the internet"
+            )
+        self.web_security_group.add_ingress_rule(
+            self.bastion_security_group, ec2.Port.tcp(22), "SSH only from the bastion (seed 004)"
+        )
+        acknowledge(
+            self.web_security_group,
+            [("EC23", "A public web server: only 80 and 443 are open to the internet.")],
+        )
+        self.pipeline = FlowLogPipeline(
+            self,
+            "FlowLogs",
+            vpc=self.vpc,
+            log_format=FlowLogFormat.all_fields(),
+            encryption_key=True,
+        )
+
+
+def build_app(app: cdk.App) -> DemoStack:
+    """Add the demo stack to ``app``, with cdk-nag's AwsSolutions checks on the whole app."""
+    settings = DemoSettings.from_context(app.node.try_get_context)
+    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
+    return DemoStack(
+        app,
+        "Demo",
+        settings=settings,
+        stack_name=settings.stack_name,
+        description="vpcwatch demo: VPC flow logs turned into network threat detection",
+    )

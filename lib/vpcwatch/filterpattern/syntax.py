@@ -1,0 +1,231 @@
+"""The syntax tree of CloudWatch Logs filter patterns: frozen nodes, no behaviour.
+
+One tree, several targets: :mod:`.render` turns it back into pattern text,
+:mod:`.matcher` evaluates it on log events, :mod:`.sql` compiles it to SQL. The
+builder (:mod:`vpcwatch.patterns`) produces trees too, so what it renders is by
+construction what the evaluator reads.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Union
+
+NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+"""A number, in a pattern or a log field: optional sign, decimals, exponent (AWS JSON syntax)."""
+
+
+def parse_number(text: str) -> int | float | None:
+    """The number ``text`` holds (exact for integers), or ``None`` if it is not one."""
+    if NUMBER.fullmatch(text) is None:
+        return None
+    if "." in text or "e" in text or "E" in text:
+        return float(text)
+    return int(text)
+
+
+class Operator(enum.Enum):
+    """Comparison operators of space-delimited and JSON patterns."""
+
+    EQ = "="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+
+    @property
+    def is_equality(self) -> bool:
+        """``=`` and ``!=``: the only operators allowed with strings and regexes."""
+        return self in (Operator.EQ, Operator.NE)
+
+
+# -- literal values ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """An unquoted numeric literal (``100000``, ``-1.5``): a numeric comparison.
+
+    Attributes:
+        text: the literal as written.
+    """
+
+    text: str
+
+    @property
+    def value(self) -> int | float:
+        """The number, exact for integers."""
+        return parse_number(self.text)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A string literal, quoted or not; ``*`` is a wildcard for any run of characters.
+
+    Attributes:
+        value: the string without quotes or escapes.
+        quoted: whether it was written in double quotes.
+    """
+
+    value: str
+    quoted: bool = False
+
+    @property
+    def has_wildcard(self) -> bool:
+        """A ``*`` at the start or end is a wildcard; elsewhere it is an ordinary character."""
+        return self.value.startswith("*") or self.value.endswith("*")
+
+
+@dataclass(frozen=True, slots=True)
+class Regex:
+    """A ``%regex%`` literal (no parentheses; see the reference for the allowed set).
+
+    Attributes:
+        source: the expression between the ``%`` signs.
+    """
+
+    source: str
+
+
+Value = Union[Number, Text, Regex]
+
+
+# -- space-delimited patterns ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """``field op value``, e.g. ``bytes > 100000``."""
+
+    field: str
+    op: Operator
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Conditions joined by ``&&`` (binds tighter than ``||``)."""
+
+    items: tuple[Comparison, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """Conjunctions joined by ``||``: the condition of one slot, in disjunctive normal form."""
+
+    items: tuple[AllOf, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One field of a space-delimited pattern, with an optional condition.
+
+    An empty name (``[a, , b]``, or a trailing ``,``) stands for one unnamed field,
+    extracted by position as ``$N``.
+    """
+
+    name: str
+    condition: AnyOf | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ellipsis_:
+    """``...``: any number (zero or more) of unnamed fields."""
+
+
+ELLIPSIS = Ellipsis_()
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceDelimited:
+    """``[name, name op value, ..., name]``."""
+
+    slots: tuple[Slot | Ellipsis_, ...]
+
+    @property
+    def named(self) -> tuple[Slot, ...]:
+        return tuple(s for s in self.slots if isinstance(s, Slot))
+
+    @property
+    def ellipsis_index(self) -> int | None:
+        for index, slot in enumerate(self.slots):
+            if isinstance(slot, Ellipsis_):
+                return index
+        return None
+
+
+# -- term patterns -----------------------------------------------------------------------------
+
+
+class TermMode(enum.Enum):
+    REQUIRED = ""
+    EXCLUDED = "-"
+    OPTIONAL = "?"
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One term of an unstructured pattern: ``ERROR``, ``"a phrase"``, ``-x``, ``?x``, ``%re%``."""
+
+    value: Text | Regex
+    mode: TermMode = TermMode.REQUIRED
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """An unstructured pattern: terms that must, must not, or may appear. Empty matches all."""
+
+    terms: tuple[Term, ...]
+
+
+# -- JSON patterns -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JsonComparison:
+    """``$.selector op value``."""
+
+    selector: str
+    op: Operator
+    value: Value
+
+
+class JsonTest(enum.Enum):
+    IS_NULL = "IS NULL"
+    IS_TRUE = "IS TRUE"
+    IS_FALSE = "IS FALSE"
+    NOT_EXISTS = "NOT EXISTS"
+
+
+@dataclass(frozen=True, slots=True)
+class JsonIs:
+    """``$.selector IS NULL`` / ``IS TRUE`` / ``IS FALSE`` / ``NOT EXISTS``."""
+
+    selector: str
+    test: JsonTest
+
+
+@dataclass(frozen=True, slots=True)
+class JsonAnd:
+    items: tuple[JsonExpression, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JsonOr:
+    items: tuple[JsonExpression, ...]
+
+
+JsonExpression = Union[JsonComparison, JsonIs, JsonAnd, JsonOr]
+
+
+@dataclass(frozen=True, slots=True)
+class Json:
+    """``{ expression }``."""
+
+    expression: JsonExpression
+
+
+Pattern = Union[SpaceDelimited, Terms, Json]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from vpcwatch.errors import FieldError, FilterPatternError, FormatError, PatternBuildError
 from vpcwatch.fields import FIELDS, FieldKind, FlowLogField, FlowLogFormat
+from vpcwatch.patterns import FilterOperator, FlowFilter, Regex
 
 if TYPE_CHECKING:
     from vpcwatch.constructs.pipeline import FlowLogPipeline, TrafficType
@@ -28,12 +29,15 @@ __all__ = [
     "FIELDS",
     "FieldError",
     "FieldKind",
+    "FilterOperator",
     "FilterPatternError",
+    "FlowFilter",
     "FlowLogField",
     "FlowLogFormat",
     "FlowLogPipeline",
     "FormatError",
     "PatternBuildError",
+    "Regex",
     "TrafficType",
 ]
 

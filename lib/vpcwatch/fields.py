@@ -21,6 +21,7 @@ import enum
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Union
@@ -54,11 +55,11 @@ class FlowLogField:
     version: int
     parquet_type: str
     description: str
+    name: str = dataclass_field(init=False, repr=False, compare=False)
+    """The name used in filter patterns and queries (``account_id``): AWS rejects ``-``."""
 
-    @property
-    def name(self) -> str:
-        """The name used in filter patterns and queries (``account_id``): AWS rejects ``-``."""
-        return self.aws_name.replace("-", "_")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.aws_name.replace("-", "_"))
 
     @property
     def kind(self) -> FieldKind:
@@ -207,7 +208,7 @@ class FlowLogFormat:
         """The ``${...}`` string for the flow log's ``LogFormat``."""
         return " ".join(f.placeholder for f in self.fields)
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         """Pattern names of the fields, in order (``account_id``, not ``account-id``)."""
         return tuple(f.name for f in self.fields)

@@ -119,40 +119,39 @@ def slot_predicate(condition: s.AnyOf) -> Predicate:
 @dataclass(frozen=True)
 class SpaceDelimitedMatcher:
     tree: s.SpaceDelimited
-    before: tuple[tuple[str, Predicate | None], ...] = field(init=False)
-    after: tuple[tuple[str, Predicate | None], ...] = field(init=False)
+    names_before: tuple[str, ...] = field(init=False)
+    names_after: tuple[str, ...] = field(init=False)
+    # (index, predicate) for the constrained slots only: negative indexes after "...".
+    checks: tuple[tuple[int, Predicate], ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        named = self.tree.named  # every single-field slot, unnamed ones ("") included
         split = self.tree.ellipsis_index
-        named = [(slot.name, _maybe(slot.condition)) for slot in self.tree.named]
-        # `named` holds every single-field slot, unnamed ones ("") included
         cut = len(named) if split is None else split
-        object.__setattr__(self, "before", tuple(named[:cut]))
-        object.__setattr__(self, "after", tuple(named[cut:]))
+        indexes = list(range(cut)) + list(range(cut - len(named), 0))
+        checks = tuple(
+            (index, slot_predicate(slot.condition))
+            for index, slot in zip(indexes, named, strict=True)
+            if slot.condition is not None
+        )
+        object.__setattr__(self, "names_before", tuple(slot.name for slot in named[:cut]))
+        object.__setattr__(self, "names_after", tuple(slot.name for slot in named[cut:]))
+        object.__setattr__(self, "checks", checks)
 
     def match(self, message: str) -> Extracted | None:
         tokens = tokenize(message)
-        count, before, after = len(tokens), len(self.before), len(self.after)
-        has_ellipsis = self.tree.ellipsis_index is not None
-        if count != before + after and not (has_ellipsis and count > before + after):
+        count = len(tokens)
+        before, after = len(self.names_before), len(self.names_after)
+        if count != before + after and (self.tree.ellipsis_index is None or count < before + after):
             return None
-        tail = count - after
-        for (_, predicate), token in zip(self.before, tokens, strict=False):
-            if predicate is not None and not predicate(token):
+        for index, predicate in self.checks:
+            if not predicate(tokens[index]):
                 return None
-        for (_, predicate), token in zip(self.after, tokens[tail:], strict=True):
-            if predicate is not None and not predicate(token):
-                return None
-        names = [name for name, _ in self.before]
-        names += [""] * (tail - before) + [name for name, _ in self.after]
+        names = [*self.names_before, *[""] * (count - before - after), *self.names_after]
         return {
             f"${name or index + 1}": token
             for index, (name, token) in enumerate(zip(names, tokens, strict=True))
         }
-
-
-def _maybe(condition: s.AnyOf | None) -> Predicate | None:
-    return None if condition is None else slot_predicate(condition)
 
 
 @dataclass(frozen=True)

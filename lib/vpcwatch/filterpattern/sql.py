@@ -1,0 +1,136 @@
+"""Syntax tree -> SQL: a space-delimited pattern as a predicate over a list of fields.
+
+The generated SQL is DuckDB's dialect; it is the vectorised fast path of the
+evaluator (:mod:`.fast`) and must mean exactly what :mod:`.matcher` means, for
+events whose fields are separated by single spaces (the caller routes other
+events to the reference matcher). Term and JSON patterns have no SQL form: they
+raise :class:`UnsupportedPattern`, and callers fall back to the reference path.
+
+Exactness note: numbers are compared as DOUBLE, exact for integers below 2**53
+(flow-log counters stay far below); the reference matcher is exact for all.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+
+from vpcwatch.filterpattern import syntax as s
+
+# Field text is a number under the grammar of syntax.NUMBER (RE2 syntax, same meaning).
+NUMBER_RE2 = r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?"
+
+
+class UnsupportedPattern(ValueError):
+    """The pattern has no SQL form here (term and JSON patterns)."""
+
+
+def literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def field_count_sql(tree: s.SpaceDelimited, fields: str) -> str:
+    """The field-count rule: exactly as many fields, or at least as many with ``...``."""
+    named = len(tree.named)
+    if tree.ellipsis_index is None:
+        return f"len({fields}) = {named}"
+    return f"len({fields}) >= {named}"
+
+
+def slot_tokens(tree: s.SpaceDelimited, fields: str) -> list[tuple[s.Slot, str]]:
+    """Each single-field slot with the SQL expression of its field's text (1-based lists;
+    slots after ``...`` count from the end)."""
+    split = tree.ellipsis_index
+    named = tree.named
+    cut = len(named) if split is None else split
+    pairs = [(slot, f"{fields}[{i + 1}]") for i, slot in enumerate(named[:cut])]
+    after = named[cut:]
+    pairs += [(slot, f"{fields}[{i - len(after)}]") for i, slot in enumerate(after)]
+    return pairs
+
+
+class SqlCompiler:
+    """Compiles patterns to predicates over a list column of fields (``f`` by default).
+
+    A field's number is computed once per event however many comparisons use it:
+    :meth:`number_columns` lists the projections (``<expression> AS n0``) that the
+    query must select beside the fields for the predicates to refer to.
+    """
+
+    def __init__(self, fields: str = "f") -> None:
+        self.fields = fields
+        self._numbers: dict[str, str] = {}
+
+    def predicate(self, tree: s.Pattern) -> str:
+        """A SQL boolean that is true when the event's fields match ``tree``.
+
+        Raises:
+            UnsupportedPattern: for term and JSON patterns.
+        """
+        if not isinstance(tree, s.SpaceDelimited):
+            raise UnsupportedPattern(f"no SQL form for {type(tree).__name__} patterns")
+        parts = [field_count_sql(tree, self.fields)]
+        for slot, token in slot_tokens(tree, self.fields):
+            if slot.condition is not None:
+                parts.append(self.condition(slot.condition, token))
+        return " AND ".join(f"({part})" for part in parts)
+
+    def number_columns(self) -> list[str]:
+        """``<number of a field> AS <alias>`` for every field a numeric comparison uses."""
+        return [
+            f"CASE WHEN regexp_full_match({token}, {literal(NUMBER_RE2)}) "
+            f"THEN CAST({token} AS DOUBLE) END AS {alias}"
+            for token, alias in self._numbers.items()
+        ]
+
+    def condition(self, condition: s.AnyOf, token: str) -> str:
+        """OR of ANDs of comparisons on one field's text."""
+        groups = [
+            " AND ".join(self.comparison(c.op, c.value, token) for c in group.items)
+            for group in condition.items
+        ]
+        return " OR ".join(f"({group})" for group in groups)
+
+    def comparison(self, op: s.Operator, value: s.Value, token: str) -> str:
+        """One comparison; ``!=`` on text is the negation of ``=`` (rulings R5, R8, R9)."""
+        if isinstance(value, s.Number):
+            number = self._numbers.setdefault(token, f"n{len(self._numbers)}")
+            return f"coalesce({number} {_SQL_OPERATOR[op]} {float(value.value)!r}, false)"
+        positive = _positive_sql(value, token)
+        return positive if op is s.Operator.EQ else f"NOT ({positive})"
+
+
+_SQL_OPERATOR = {
+    s.Operator.EQ: "=",
+    s.Operator.NE: "<>",
+    s.Operator.LT: "<",
+    s.Operator.LE: "<=",
+    s.Operator.GT: ">",
+    s.Operator.GE: ">=",
+}
+
+
+@singledispatch
+def _positive_sql(value: object, token: str) -> str:
+    raise UnsupportedPattern(f"no SQL form for {value!r}")
+
+
+@_positive_sql.register
+def _(value: s.Regex, token: str) -> str:
+    return f"regexp_matches({token}, {literal(value.source)})"
+
+
+@_positive_sql.register
+def _(value: s.Text, token: str) -> str:
+    text = value.value
+    if text == "*":
+        return "true"
+    leading, trailing = text.startswith("*"), text.endswith("*")
+    core = text[1 if leading else 0 : len(text) - 1 if trailing else len(text)]
+    if leading and trailing:
+        return f"contains({token}, {literal(core)})"
+    if leading:
+        return f"ends_with({token}, {literal(core)})"
+    if trailing:
+        return f"starts_with({token}, {literal(core)})"
+    return f"{token} = {literal(text)}"

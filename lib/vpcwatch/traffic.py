@@ -1,0 +1,218 @@
+"""Synthetic flow-log traffic in any format: the seeds' lab, minute by minute.
+
+Background internet noise at seed 000's measured rate (5.7 REJECT records a minute;
+destination ports 22 about 33 %, 0 about 16 %, 6379 about 10 %), ordinary web
+traffic on 80/443, and incidents injected at chosen minutes (an SSH scan, an
+accepted RDP session from the internet, an exfiltration upload, an allowed upload,
+a SKIPDATA record). Deterministic for a seed. Used by the scenario tests, the
+benchmarks and ``vpcwatch sample``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from vpcwatch.fields import FlowLogFormat
+
+DEFAULT_START = 1_700_000_040  # a whole minute (Unix seconds)
+NOISE_PER_MINUTE = 5.7
+NOISE_PORTS = ((22, 0.33), (0, 0.158), (6379, 0.105), (23, 0.08), (445, 0.07), (3389, 0.07),
+               (3306, 0.05), (5432, 0.04), (9200, 0.03), (27017, 0.03), (8080, 0.037))  # fmt: skip
+INCIDENTS = ("ssh-scan", "rdp-accepted", "exfiltration", "allowed-upload", "skipdata")
+EXFILTRATION_BYTES = 150_000
+
+Record = dict[str, str]
+
+# First octets whose whole /8 is public unicast (no 10/8, 100.64/10, 127/8, 169.254/16,
+# 172.16/12, 192.168/16, 198.18/15, or 224/4 and above).
+_PUBLIC_FIRST_OCTETS = tuple(
+    octet for octet in range(1, 224)
+    if octet not in (10, 100, 127, 169, 172, 192, 198)
+)  # fmt: skip
+
+
+@dataclass
+class Lab:
+    """The network the traffic runs in: seed 001/004's VPC with a web server and a bastion."""
+
+    vpc_cidr: str = "10.0.0.0/16"
+    account_id: str = "123456789012"
+    region: str = "us-east-1"
+    web_server: str = "10.0.0.199"
+    bastion: str = "10.0.1.10"
+    allowed_destination: str = "52.216.8.21"  # an S3 address: on the allowed list
+    unlisted_destination: str = "198.51.100.77"
+    interfaces: Mapping[str, str] = field(
+        default_factory=lambda: {"10.0.0.199": "eni-0a1b2c3d4e5f60001",
+                                 "10.0.1.10": "eni-0a1b2c3d4e5f60002"}
+    )  # fmt: skip
+
+
+class TrafficGenerator:
+    """Records as ``{pattern name: text}`` and lines in a given format.
+
+    Args:
+        log_format: the format lines are written in. Default: all fields.
+        seed: the random seed. Default: 0.
+        start: Unix seconds of minute 0. Default: ``DEFAULT_START``.
+        lab: the network. Default: :class:`Lab`.
+    """
+
+    def __init__(
+        self,
+        log_format: FlowLogFormat | None = None,
+        *,
+        seed: int = 0,
+        start: int = DEFAULT_START,
+        lab: Lab | None = None,
+    ) -> None:
+        self.format = FlowLogFormat.all_fields() if log_format is None else log_format
+        self.random = random.Random(seed)
+        self.start = start
+        self.lab = Lab() if lab is None else lab
+
+    # -- one minute of traffic ---------------------------------------------------------------
+
+    def minute(self, minute: int, incidents: tuple[str, ...] = ()) -> list[Record]:
+        """Background noise, web traffic, and the given incidents, for one minute."""
+        records = self.noise(minute) + self.web(minute)
+        for incident in incidents:
+            records += self.incident(incident, minute)
+        self.random.shuffle(records)
+        return records
+
+    def noise(self, minute: int) -> list[Record]:
+        """Internet scanners knocking on the closed security group (REJECT, ingress)."""
+        ports, weights = zip(*NOISE_PORTS, strict=True)
+        return [
+            self.record(minute, srcaddr=self._internet(), dstaddr=self.lab.web_server,
+                        dstport=str(self.random.choices(ports, weights)[0]), action="REJECT",
+                        packets="1", bytes="40", tcp_flags="2", flow_direction="ingress")
+            for _ in range(_poisson(self.random, NOISE_PER_MINUTE))
+        ]  # fmt: skip
+
+    def web(self, minute: int) -> list[Record]:
+        """Visitors on 80/443 and the server's answers."""
+        records = []
+        for _ in range(self.random.randint(3, 8)):
+            client, port = self._internet(), self.random.choice(["80", "443", "443"])
+            size = str(self.random.randint(600, 20_000))
+            records.append(
+                self.record(
+                    minute,
+                    srcaddr=client,
+                    dstaddr=self.lab.web_server,
+                    dstport=port,
+                    bytes=size,
+                    flow_direction="ingress",
+                )
+            )
+            records.append(self.record(minute, srcaddr=self.lab.web_server, dstaddr=client,
+                                       srcport=port, dstport=str(self.random.randint(1024, 65535)),
+                                       bytes=str(int(size) * 3), flow_direction="egress",
+                                       traffic_path="2"))  # fmt: skip
+        return records
+
+    def incident(self, kind: str, minute: int) -> list[Record]:
+        """The records of one incident (one of ``INCIDENTS``)."""
+        lab = self.lab
+        if kind == "ssh-scan":  # seed 003: many probes on 22 within a minute
+            scanner = self._internet()
+            return [self.record(minute, srcaddr=scanner, dstaddr=lab.web_server, dstport="22",
+                                action="REJECT", packets="2", bytes="80", tcp_flags="2",
+                                flow_direction="ingress") for _ in range(60)]  # fmt: skip
+        if kind == "rdp-accepted":  # seed 001: 3389 open to 0.0.0.0/0
+            return [self.record(minute, srcaddr="203.0.113.66", dstaddr=lab.web_server,
+                                dstport="3389", packets="40", bytes="9000",
+                                flow_direction="ingress")]  # fmt: skip
+        if kind in ("exfiltration", "allowed-upload"):  # seed 002
+            target = lab.unlisted_destination if kind == "exfiltration" else lab.allowed_destination
+            return [self.record(minute, srcaddr=lab.web_server, dstaddr=target, dstport="443",
+                                packets="120", bytes=str(EXFILTRATION_BYTES),
+                                flow_direction="egress", traffic_path="2")]  # fmt: skip
+        if kind == "skipdata":
+            return [self.record(minute, **dict.fromkeys(
+                ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
+                 "action", "tcp_flags", "pkt_srcaddr", "pkt_dstaddr", "flow_direction",
+                 "traffic_path"), "-"), log_status="SKIPDATA")]  # fmt: skip
+        raise ValueError(f"incident must be one of {', '.join(INCIDENTS)}; got {kind!r}")
+
+    # -- records and lines -------------------------------------------------------------------
+
+    def record(self, minute: int, **values: str) -> Record:
+        """A record with every catalog field; ``values`` override the defaults."""
+        lab = self.lab
+        start = self.start + 60 * minute + self.random.randint(0, 50)
+        server = values.get("dstaddr") if values.get("flow_direction") == "ingress" else None
+        server = server or values.get("srcaddr", lab.web_server)
+        record = {
+            "version": str(self.format.version),
+            "account_id": lab.account_id,
+            "interface_id": lab.interfaces.get(server, "eni-0a1b2c3d4e5f60009"),
+            "srcaddr": self._internet(),
+            "dstaddr": lab.web_server,
+            "srcport": str(self.random.randint(1024, 65535)),
+            "dstport": "443",
+            "protocol": "6",
+            "packets": str(self.random.randint(1, 30)),
+            "bytes": str(self.random.randint(40, 5000)),
+            "start": str(start),
+            "end": str(start + self.random.randint(1, 9)),
+            "action": "ACCEPT",
+            "log_status": "OK",
+            "vpc_id": "vpc-0a1b2c3d4e5f60001",
+            "subnet_id": "subnet-0a1b2c3d4e5f60001",
+            "instance_id": "i-0a1b2c3d4e5f60001",
+            "tcp_flags": "18",
+            "type": "IPv4",
+            "region": lab.region,
+            "az_id": "use1-az1",
+            "flow_direction": "ingress",
+            "traffic_path": "-",
+            "reject_reason": "-",
+        }
+        record.update(values)
+        record.setdefault("pkt_srcaddr", record["srcaddr"])
+        record.setdefault("pkt_dstaddr", record["dstaddr"])
+        return record
+
+    def line(self, record: Record) -> str:
+        """The record as a plain-text line of this generator's format (``-`` for no value)."""
+        return " ".join(record.get(name, "-") for name in self.format.names)
+
+    def _internet(self) -> str:
+        """A random address outside private, shared, loopback and multicast ranges."""
+        rest = self.random.getrandbits(24)
+        first = self.random.choice(_PUBLIC_FIRST_OCTETS)
+        return f"{first}.{rest >> 16}.{(rest >> 8) & 255}.{rest & 255}"
+
+
+def generate(
+    log_format: FlowLogFormat | None = None,
+    *,
+    minutes: int = 60,
+    seed: int = 0,
+    incidents: Mapping[int, tuple[str, ...]] | None = None,
+    start: int = DEFAULT_START,
+) -> Iterator[str]:
+    """Lines for ``minutes`` minutes of traffic, incidents at the given minutes."""
+    generator = TrafficGenerator(log_format, seed=seed, start=start)
+    incidents = {} if incidents is None else incidents
+    for unknown in {kind for kinds in incidents.values() for kind in kinds} - set(INCIDENTS):
+        raise ValueError(f"incident must be one of {', '.join(INCIDENTS)}; got {unknown!r}")
+    for minute in range(minutes):
+        for record in sorted(generator.minute(minute, incidents.get(minute, ())),
+                             key=lambda r: int(r["start"])):  # fmt: skip
+            yield generator.line(record)
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """Knuth's method: fine for small means such as 5.7."""
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count

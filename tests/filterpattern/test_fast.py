@@ -1,0 +1,110 @@
+"""The DuckDB fast path agrees with the reference matcher, line for line."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+
+import pytest
+
+from vpcwatch import FlowLogFormat
+from vpcwatch.filterpattern import compile_pattern, fast
+from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern
+from vpcwatch.patterns import Regex
+from vpcwatch.traffic import generate
+
+FMT = FlowLogFormat.all_fields()
+PATTERNS = {
+    "rejected": str(FMT.filter().where("action", "=", "REJECT")),
+    "ssh_or_rdp": str(FMT.filter().where("dstport", "in", [22, 3389]).where("action", "!=", "-")),
+    "outside": str(FMT.filter().where("srcaddr", "not in", ["10.0.0.0/16", "52.216.0.0/15"])),
+    "egress_big": str(
+        FMT.filter().where("flow_direction", "=", "egress").where("bytes", ">=", 9000)
+    ),
+    "regex": str(FMT.filter().where("interface_id", "=", Regex("1$"))),
+    "wildcards": "[..., flow_direction = *gress, traffic_path = *, type = IPv*, region = *-east-*]",
+    "count_rule": "[version, account_id, ...]",
+    "tail": "[..., a = *, b = -]",
+    "terms": "REJECT -SKIPDATA",
+    "json": "{ $.a = 1 }",
+}
+IRREGULAR = [
+    'a "b c" [d e] f',
+    "tab\tseparated\tline",
+    "double  space x",
+    " leading",
+    "trailing ",
+    "ünïcode - x",
+    "2 x x 10.0.0.1 - 1 +22 6 1 1.0e3 1 2 REJECT OK",
+    '{"a": 1}',
+    "1_000 inf nan .5 1. 0x10 -",
+]
+
+
+@pytest.fixture(scope="module")
+def traffic_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fast") / "flows.log"
+    incidents = {
+        m: ("ssh-scan", "rdp-accepted", "exfiltration", "skipdata") for m in range(0, 40, 7)
+    }
+    lines = list(itertools.islice(generate(FMT, minutes=40, seed=5, incidents=incidents), 3000))
+    path.write_text("\n".join(lines) + "\n")
+    return path, lines
+
+
+def reference(lines):
+    compiled = {name: compile_pattern(p) for name, p in PATTERNS.items()}
+    return {name: sum(c.match(line) is not None for line in lines) for name, c in compiled.items()}
+
+
+def test_fast_path_equals_reference_on_flow_logs(traffic_file):
+    path, lines = traffic_file
+    expected = reference(lines)
+    assert fast.count_matches(path, PATTERNS) == expected
+    assert expected["rejected"] > 100 and expected["ssh_or_rdp"] > 10 and expected["terms"] > 100
+
+
+def test_fast_path_routes_irregular_lines_to_the_reference(tmp_path, traffic_file):
+    _, lines = traffic_file
+    mixed = lines[:200] + IRREGULAR + lines[200:400]
+    path = tmp_path / "mixed.log"
+    path.write_text("\n".join(mixed) + "\n\n")
+    assert not fast.file_is_plain(path)
+    assert fast.count_matches(path, PATTERNS) == reference(mixed)
+
+
+def test_numbers_and_wildcards_on_odd_tokens(tmp_path):
+    lines = ["1_000 x", "inf x", "+22 x", "22.0 x", "1e3 x", "- x", ".5 x", "1. x", "0x10 x"]
+    patterns = {
+        "eq22": "[n = 22, t]",
+        "gt": "[n > 10, t]",
+        "ne": "[n != 22, t]",
+        "star": "[n = *0, t]",
+    }
+    path = tmp_path / "odd.log"
+    path.write_text("\n".join(lines) + "\n")
+    expected = {name: sum(compile_pattern(p).match(line) is not None for line in lines)
+                for name, p in patterns.items()}  # fmt: skip
+    assert fast.count_matches(path, patterns) == expected
+    assert expected == {"eq22": 2, "gt": 3, "ne": 1, "star": 3}
+
+
+def test_gzip_and_mixed_line_ends_and_no_duckdb(tmp_path, traffic_file, monkeypatch):
+    _, lines = traffic_file
+    expected = reference(lines[:500])
+    gz = tmp_path / "flows.log.gz"
+    with gzip.open(gz, "wt") as out:
+        out.write("\n".join(lines[:500]) + "\n")
+    assert fast.count_matches(gz, PATTERNS) == expected
+    crlf = tmp_path / "crlf.log"
+    crlf.write_bytes(("\r\n".join(lines[:250]) + "\n" + "\n".join(lines[250:500]) + "\n").encode())
+    assert fast.count_matches(crlf, PATTERNS) == expected  # DuckDB refuses: reference path
+    monkeypatch.setattr(fast, "duckdb_available", lambda: False)
+    plain = tmp_path / "plain.log"
+    plain.write_text("\n".join(lines[:500]) + "\n")
+    assert fast.count_matches(plain, PATTERNS) == expected
+
+
+def test_term_and_json_patterns_have_no_sql_form():
+    with pytest.raises(UnsupportedPattern):
+        SqlCompiler().predicate(compile_pattern("ERROR").tree)

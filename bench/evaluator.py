@@ -58,7 +58,9 @@ FROM read_csv(?, delim=' ', header=false, quote='', escape='', auto_detect=false
 
 
 def write_lines(path: Path, count: int, seed: int) -> None:
-    incidents = {m: ("ssh-scan", "exfiltration", "skipdata") for m in range(0, 200_000, 97)}
+    incidents = {
+        m: ("ssh-scan", "rdp-accepted", "exfiltration", "skipdata") for m in range(0, 200_000, 97)
+    }
     lines = generate(FMT, minutes=10**7, seed=seed, incidents=incidents)
     with path.open("w") as out:
         out.writelines(line + "\n" for line in itertools.islice(lines, count))

@@ -73,6 +73,17 @@ def test_fast_path_routes_irregular_lines_to_the_reference(tmp_path, traffic_fil
     assert fast.count_matches(path, PATTERNS) == reference(mixed)
 
 
+@pytest.mark.parametrize("spacing", ["double  space", " leading", "trailing ", "a  b  c "])
+def test_runs_of_spaces_in_an_otherwise_plain_file(tmp_path, traffic_file, spacing):
+    _, lines = traffic_file
+    odd = lines[0].replace(" ", "  ", 3) if spacing == "double  space" else spacing
+    mixed = [*lines[:100], odd, " " + lines[1], lines[2] + " ", *lines[3:100]]
+    path = tmp_path / "spaces.log"
+    path.write_text("\n".join(mixed) + "\n")
+    assert fast.file_is_plain(path)  # only spaces are irregular here
+    assert fast.count_matches(path, PATTERNS) == reference(mixed)
+
+
 def test_numbers_and_wildcards_on_odd_tokens(tmp_path):
     lines = ["1_000 x", "inf x", "+22 x", "22.0 x", "1e3 x", "- x", ".5 x", "1. x", "0x10 x"]
     patterns = {

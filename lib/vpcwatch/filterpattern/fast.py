@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vpcwatch.filterpattern import compile_pattern
@@ -73,20 +74,16 @@ def _fast_counts(connection, path: Path, compiled: Mapping) -> dict[str, int]:
             other[name] = pattern
     counts = dict.fromkeys(compiled, 0)
     if sql_patterns:
-        # A file checked plain as a whole needs no per-line test (the common case: flow logs).
-        plain = (
-            "true" if file_is_plain(path) else f"NOT regexp_matches(line, {literal(NOT_PLAIN_RE2)})"
-        )
-        columns = [f"count(*) FILTER (WHERE plain AND ({p}))" for p in sql_patterns.values()]
-        columns.append("list(line) FILTER (WHERE NOT plain)")
-        numbers = "".join(f", {column}" for column in compiler.number_columns())
-        query = (
-            f"SELECT {', '.join(columns)} FROM (SELECT *{numbers} FROM (SELECT line, "
-            f"{plain} AS plain, string_split(line, ' ') AS f FROM {read_lines_sql(path)} "
-            "WHERE line IS NOT NULL))"
-        )
-        *found, irregular = connection.execute(query).fetchone()
-        counts.update(zip(sql_patterns, found, strict=True))
+        # Runs of spaces leave empty fields: those lines go to the reference matcher. Other
+        # irregular bytes are rare; a file-wide check (in a thread, while DuckDB works on the
+        # optimistic query) decides whether each line must be tested for them too.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            plain_file = pool.submit(file_is_plain, path)
+            found = _run(connection, path, compiler, sql_patterns, per_line_check=False)
+            if not plain_file.result():
+                found = _run(connection, path, compiler, sql_patterns, per_line_check=True)
+        *totals, irregular = found
+        counts.update(zip(sql_patterns, totals, strict=True))
         in_sql = {name: compiled[name] for name in sql_patterns}
         for name, count in _reference_counts(irregular or (), in_sql).items():
             counts[name] += count
@@ -95,13 +92,28 @@ def _fast_counts(connection, path: Path, compiled: Mapping) -> dict[str, int]:
     return counts
 
 
+def _run(connection, path: Path, compiler, predicates: Mapping[str, str], *, per_line_check: bool):
+    plain = "NOT list_contains(f, '')"
+    if per_line_check:
+        plain += f" AND NOT regexp_matches(line, {literal(NOT_PLAIN_RE2)})"
+    columns = [f"count(*) FILTER (WHERE plain AND ({p}))" for p in predicates.values()]
+    columns.append("list(line) FILTER (WHERE NOT plain)")
+    numbers = "".join(f", {column}" for column in compiler.number_columns())
+    query = (
+        f"SELECT {', '.join(columns)} FROM (SELECT *, {plain} AS plain{numbers} FROM "
+        f"(SELECT line, string_split(line, ' ') AS f FROM {read_lines_sql(path)} "
+        "WHERE line IS NOT NULL))"
+    )
+    return connection.execute(query).fetchone()
+
+
 _IRREGULAR_BYTES = (b'"', b"[", b"\t", b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
 
 
 def file_is_plain(path: Path, chunk_size: int = 1 << 24) -> bool:
     """True when the file is ASCII with no quote, bracket or blank other than space and
-    newline: then splitting a line on ' ' is Python's split(), except for runs of spaces,
-    which leave empty fields that the query sends to the reference matcher."""
+    newline: then splitting a line on ' ' is Python's split(), except for runs of spaces
+    (and leading or trailing ones), which leave empty fields that the query detects."""
     if path.suffix == ".gz":
         return False
     with path.open("rb") as stream:

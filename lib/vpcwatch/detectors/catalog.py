@@ -1,0 +1,271 @@
+"""The detector catalog: the seeds' manual recipes as parameterised detectors.
+
+Each factory returns detectors with sensible defaults; tune one with
+``detector.with_(threshold=...)`` and drop one by leaving it out of the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from vpcwatch import cidr
+from vpcwatch.detectors.model import (
+    AlarmSettings,
+    Comparison,
+    Detector,
+    ExtraMetric,
+    MissingData,
+    Severity,
+    SilenceDetector,
+)
+from vpcwatch.fields import FlowLogFormat
+from vpcwatch.patterns import FlowFilter
+
+PRIVATE_RANGES: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+"""RFC 1918: the default "inside" for probes and the default trusted side of egress."""
+
+ADMIN_PORTS: tuple[int, ...] = (22, 3389)
+SENSITIVE_PORTS: tuple[int, ...] = (0, 23, 445, 1433, 3306, 5432, 6379, 9200, 27017)
+S3_US_EAST_1: tuple[str, ...] = ("52.216.0.0/15", "3.5.0.0/19")
+"""Examples of an allowed destination (some of S3's us-east-1 ranges); pass your own."""
+
+
+def rejected_flows(*, threshold: int = 50) -> Detector:
+    """REJECT records per minute. Seed 000 measured 5.7/min of background noise on a
+    closed port; that must not alarm, a storm must.
+
+    Args:
+        threshold: REJECT records in one minute that raise the alarm. Default: 50.
+    """
+    return Detector(
+        name="RejectedFlows",
+        title="Storm of rejected flows",
+        description=(
+            "More rejected flows than the threshold in one minute: a scan or a flood against "
+            "the VPC, or a broken security group blocking real traffic. Respond: run the "
+            "'REJECT per minute' and 'top rejected ports' saved queries, find the sources, "
+            "and block them in a network ACL if the scan goes on."
+        ),
+        severity=Severity.MEDIUM,
+        mitre=("T1046", "T1595"),
+        required_fields=("action", "log_status"),
+        build_filter=lambda fmt: fmt.filter().where("action", "=", "REJECT").where(
+            "log_status", "=", "OK"
+        ),
+        alarm=AlarmSettings(threshold=threshold),
+    )
+
+
+def admin_port_probes(
+    *, ports: Sequence[int] = ADMIN_PORTS, exclude_sources: Sequence[str] = PRIVATE_RANGES
+) -> tuple[Detector, Detector]:
+    """Ingress to administration ports (SSH, RDP) from outside, in two flavours.
+
+    ``AdminPortProbes``: rejected attempts, internet noise (low severity, high
+    threshold). ``AdminPortAccepted``: an accepted connection from outside, meaning a
+    security group admits the world (seeds 001, 003, 004): high severity, threshold 1.
+
+    Args:
+        ports: the administration ports. Default: 22 and 3389.
+        exclude_sources: CIDRs that are "inside" (your VPC, your office). Default: RFC 1918.
+    """
+    ports, exclude = _ports(ports, "ports"), _cidrs(exclude_sources, "exclude_sources")
+
+    def probes(action: str):
+        def build(fmt: FlowLogFormat) -> FlowFilter:
+            flt = fmt.filter().where("dstport", "in", ports).where("action", "=", action)
+            return flt.where("srcaddr", "not in", exclude) if exclude else flt
+
+        return build
+
+    port_list = "/".join(str(p) for p in ports)
+    rejected = Detector(
+        name="AdminPortProbes",
+        title=f"Probes on admin ports {port_list} from outside",
+        description=(
+            f"Rejected connection attempts on {port_list} from addresses outside "
+            f"{', '.join(exclude) or 'anywhere'}. Internet scanners do this all day; a rise "
+            "means a targeted scan. Respond: check that no security group admits these "
+            "ports from 0.0.0.0/0 (the AdminPortAccepted alarm fires if one does)."
+        ),
+        severity=Severity.LOW,
+        mitre=("T1046", "T1110"),
+        required_fields=("dstport", "action", "srcaddr"),
+        build_filter=probes("REJECT"),
+        alarm=AlarmSettings(threshold=30),
+    )
+    accepted = Detector(
+        name="AdminPortAccepted",
+        title=f"Accepted connection on admin ports {port_list} from outside",
+        description=(
+            f"A connection on {port_list} from outside {', '.join(exclude) or 'anywhere'} was "
+            "ACCEPTED: a security group admits administration from the internet. Respond: "
+            "find the destination address and its instance, narrow the rule to a /32 or to "
+            "a bastion's security group (seed 004), and check the instance's logins."
+        ),
+        severity=Severity.HIGH,
+        mitre=("T1133", "T1021"),
+        required_fields=("dstport", "action", "srcaddr"),
+        build_filter=probes("ACCEPT"),
+        alarm=AlarmSettings(threshold=1),
+    )
+    return rejected, accepted
+
+
+def sensitive_port_probes(
+    *,
+    ports: Sequence[int] = SENSITIVE_PORTS,
+    exclude_sources: Sequence[str] = PRIVATE_RANGES,
+    threshold: int = 20,
+) -> Detector:
+    """Flows to database, cache and file-sharing ports from outside (seed 000's mix:
+    port 0, Redis 6379, ...), accepted or not.
+
+    Args:
+        ports: the ports. Default: 0, 23, 445, 1433, 3306, 5432, 6379, 9200, 27017.
+        exclude_sources: CIDRs that are "inside". Default: RFC 1918.
+        threshold: flows in one minute that raise the alarm. Default: 20.
+    """
+    ports, exclude = _ports(ports, "ports"), _cidrs(exclude_sources, "exclude_sources")
+
+    def build(fmt: FlowLogFormat) -> FlowFilter:
+        flt = fmt.filter().where("dstport", "in", ports).where("log_status", "=", "OK")
+        return flt.where("srcaddr", "not in", exclude) if exclude else flt
+
+    return Detector(
+        name="SensitivePortProbes",
+        title="Probes on database and service ports from outside",
+        description=(
+            "Flows from outside to ports that must never face the internet (databases, "
+            "Redis, SMB, telnet, port 0). Respond: confirm every such flow was REJECTED; an "
+            "ACCEPT means a security group is open to the world."
+        ),
+        severity=Severity.MEDIUM,
+        mitre=("T1046",),
+        required_fields=("dstport", "log_status", "srcaddr"),
+        build_filter=build,
+        alarm=AlarmSettings(threshold=threshold),
+    )
+
+
+def exfiltration(
+    *,
+    allowed_destinations: Sequence[str] = (),
+    min_bytes: int = 100_000,
+    trusted_ranges: Sequence[str] = PRIVATE_RANGES,
+) -> Detector:
+    """Egress over ``min_bytes`` in one flow record to a destination outside the allowed
+    list (seed 002). Also publishes ``ExfiltrationBytes`` (the bytes of such flows).
+
+    Args:
+        allowed_destinations: CIDRs data may leave for (S3 ranges, partners). Default: none.
+        min_bytes: bytes in one flow record that count. Default: 100,000 (seed 002).
+        trusted_ranges: destinations inside your network, never counted. Default: RFC 1918.
+    """
+    if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 0:
+        raise ValueError(f"min_bytes must be a non-negative integer; got {min_bytes!r}")
+    allowed = _cidrs(allowed_destinations, "allowed_destinations") + _cidrs(
+        trusted_ranges, "trusted_ranges"
+    )
+
+    def build(fmt: FlowLogFormat) -> FlowFilter:
+        flt = (
+            fmt.filter()
+            .where("flow_direction", "=", "egress")
+            .where("action", "=", "ACCEPT")
+            .where("bytes", ">", min_bytes)
+        )
+        return flt.where("dstaddr", "not in", allowed) if allowed else flt
+
+    return Detector(
+        name="Exfiltration",
+        title="Large upload to an unlisted destination",
+        description=(
+            f"A flow sent more than {min_bytes:,} bytes to an address that is neither "
+            "internal nor on the allowed list. GuardDuty does not catch an insider copying "
+            "data out. Respond: identify the instance and the process, compare with change "
+            "tickets, and add legitimate destinations to allowed_destinations."
+        ),
+        severity=Severity.HIGH,
+        mitre=("T1048", "T1041"),
+        required_fields=("flow_direction", "action", "bytes", "dstaddr"),
+        build_filter=build,
+        extra_metrics=(ExtraMetric("ExfiltrationBytes", "$bytes", default_value=0),),
+        alarm=AlarmSettings(threshold=1),
+    )
+
+
+def flow_log_health() -> tuple[Detector, SilenceDetector]:
+    """``SkippedRecords``: SKIPDATA records (flow logs lost records to capacity limits);
+    ``FlowLogsStopped``: the log group received no events for 15 minutes."""
+    skipped = Detector(
+        name="SkippedRecords",
+        title="Flow logs skipped records",
+        description=(
+            "A SKIPDATA record: flow logs could not capture some records (internal capacity "
+            "or errors), so detection has a blind spot for that window. Respond: check the "
+            "interface's traffic volume and the flow log's status."
+        ),
+        severity=Severity.MEDIUM,
+        mitre=("T1562.008",),
+        required_fields=("log_status",),
+        build_filter=lambda fmt: fmt.filter().where("log_status", "=", "SKIPDATA"),
+        alarm=AlarmSettings(threshold=1),
+    )
+    stopped = SilenceDetector(
+        name="FlowLogsStopped",
+        title="Flow logs stopped arriving",
+        description=(
+            "The flow-log group received no events for 15 minutes: the flow log was deleted "
+            "or its role broken, and every detector is blind. Respond: check the flow "
+            "log's status and its delivery role."
+        ),
+        severity=Severity.HIGH,
+        mitre=("T1562.008",),
+        alarm=AlarmSettings(
+            period=300,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            comparison=Comparison.LESS_THAN,
+            threshold=1,
+            treat_missing_data=MissingData.BREACHING,
+        ),
+    )
+    return skipped, stopped
+
+
+def default_detectors(
+    *, allowed_destinations: Sequence[str] = ()
+) -> tuple[Detector | SilenceDetector, ...]:
+    """The whole catalog with default settings.
+
+    Args:
+        allowed_destinations: passed to :func:`exfiltration`. Default: none.
+    """
+    return (
+        rejected_flows(),
+        *admin_port_probes(),
+        sensitive_port_probes(),
+        exfiltration(allowed_destinations=allowed_destinations),
+        *flow_log_health(),
+    )
+
+
+def _ports(ports: Sequence[int], name: str) -> tuple[int, ...]:
+    values = tuple(ports) if not isinstance(ports, (str, bytes)) else ()
+    if not values or not all(
+        isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 65535 for p in values
+    ):
+        raise ValueError(f"{name} must be a non-empty list of ports (0 to 65535); got {ports!r}")
+    return values
+
+
+def _cidrs(values: Sequence[str], name: str) -> tuple[str, ...]:
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{name} must be a list of CIDR blocks, not one string: {values!r}")
+    blocks = tuple(values)
+    for value in blocks:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must hold CIDR strings; got {value!r}")
+        cidr.parse_network(value, name)
+    return blocks

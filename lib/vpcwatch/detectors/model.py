@@ -1,0 +1,322 @@
+"""The detector model: what to look for in flow logs, and when to raise an alarm.
+
+A :class:`Detector` is data: a filter built from the field list, the metric it
+publishes, and the settings of its alarm. ``with_()`` returns a tuned copy; a
+detector is disabled by leaving it out of the list. Nothing here imports aws_cdk:
+constructs, the replay engine and the alarm-enrichment Lambda all read the same
+objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vpcwatch.errors import FieldError
+from vpcwatch.fields import FlowLogFormat
+from vpcwatch.patterns import FlowFilter
+
+_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
+_FIELD_REFERENCE = re.compile(r"\$[A-Za-z0-9_]+")
+MAX_ALARM_WINDOW_SECONDS = 7 * 24 * 3600  # period x evaluation periods
+
+
+class DetectorError(ValueError):
+    """A detector's definition, tuning, or use with a format is not valid."""
+
+
+class Severity(enum.Enum):
+    """How urgent a detector's alarm is."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Comparison(enum.Enum):
+    """CloudWatch alarm comparison operators (CloudFormation spelling)."""
+
+    GREATER_THAN_OR_EQUAL = "GreaterThanOrEqualToThreshold"
+    GREATER_THAN = "GreaterThanThreshold"
+    LESS_THAN = "LessThanThreshold"
+    LESS_THAN_OR_EQUAL = "LessThanOrEqualToThreshold"
+
+    def breaches(self, value: float, threshold: float) -> bool:
+        return {
+            Comparison.GREATER_THAN_OR_EQUAL: value >= threshold,
+            Comparison.GREATER_THAN: value > threshold,
+            Comparison.LESS_THAN: value < threshold,
+            Comparison.LESS_THAN_OR_EQUAL: value <= threshold,
+        }[self]
+
+
+class MissingData(enum.Enum):
+    """How an alarm treats periods without data."""
+
+    NOT_BREACHING = "notBreaching"
+    BREACHING = "breaching"
+    IGNORE = "ignore"
+    MISSING = "missing"
+
+
+STATISTICS = ("Sum", "Average", "Maximum", "Minimum", "SampleCount")
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    """When a detector's metric raises its alarm. Every field has the counting default.
+
+    Args:
+        statistic: ``Sum`` (events counted per period), or another CloudWatch statistic.
+            Default: ``Sum``.
+        period: seconds per datapoint, a multiple of 60 (metric-filter metrics are
+            standard resolution). Default: 60.
+        evaluation_periods: how many recent periods are evaluated. Default: 1.
+        datapoints_to_alarm: how many of them must breach (M of N). Default: 1.
+        comparison: :class:`Comparison`. Default: ``GREATER_THAN_OR_EQUAL``.
+        threshold: the value compared with the datapoints. Default: 1.
+        treat_missing_data: :class:`MissingData`. Default: ``NOT_BREACHING`` (an event
+            counter has nothing to say in a quiet minute).
+    """
+
+    statistic: str = "Sum"
+    period: int = 60
+    evaluation_periods: int = 1
+    datapoints_to_alarm: int = 1
+    comparison: Comparison = Comparison.GREATER_THAN_OR_EQUAL
+    threshold: float = 1
+    treat_missing_data: MissingData = MissingData.NOT_BREACHING
+
+    def __post_init__(self) -> None:
+        _check(self.statistic in STATISTICS, "statistic", self.statistic, f"one of {STATISTICS}")
+        _check(
+            _is_int(self.period) and self.period >= 60 and self.period % 60 == 0,
+            "period",
+            self.period,
+            "a whole number of minutes, in seconds (60, 300, ...)",
+        )
+        _check(
+            _is_int(self.evaluation_periods) and self.evaluation_periods >= 1,
+            "evaluation_periods",
+            self.evaluation_periods,
+            "an integer of 1 or more",
+        )
+        _check(
+            _is_int(self.datapoints_to_alarm)
+            and 1 <= self.datapoints_to_alarm <= self.evaluation_periods,
+            "datapoints_to_alarm",
+            self.datapoints_to_alarm,
+            f"an integer from 1 to evaluation_periods ({self.evaluation_periods})",
+        )
+        _check(
+            self.period * self.evaluation_periods <= MAX_ALARM_WINDOW_SECONDS,
+            "period x evaluation_periods",
+            self.period * self.evaluation_periods,
+            "at most 7 days (604800 seconds)",
+        )
+        _check(
+            isinstance(self.comparison, Comparison),
+            "comparison",
+            self.comparison,
+            f"a Comparison ({', '.join(c.name for c in Comparison)})",
+        )
+        _check(
+            isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool),
+            "threshold",
+            self.threshold,
+            "a number",
+        )
+        _check(isinstance(self.treat_missing_data, MissingData), "treat_missing_data",
+               self.treat_missing_data, f"a MissingData ({', '.join(m.name for m in MissingData)})")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExtraMetric:
+    """A second metric of a detector, published but not alarmed (for dashboards).
+
+    Args:
+        name: the metric name.
+        value: ``"1"``, a number, or a field reference such as ``"$bytes"``.
+        default_value: published for ingested events that do not match; ``None`` for none.
+            Cannot be combined with dimensions.
+        dimensions: up to 3 ``{dimension name: "$field"}``; each combination is a billed metric.
+    """
+
+    name: str
+    value: str
+    default_value: float | None = None
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A flow-log detection: a filter, the metric it counts, and the alarm on it.
+
+    Args:
+        name: a stable id (PascalCase letters and digits), used in logical ids and as
+            the metric name.
+        title: one line for people.
+        description: what it means and how to respond; the alarm's description.
+        severity: :class:`Severity`.
+        mitre: MITRE ATT&CK technique ids.
+        build_filter: a function from a :class:`FlowLogFormat` to the :class:`FlowFilter`.
+        required_fields: the fields the filter and metric need (pattern names).
+        metric_value: ``"1"`` to count, or a field reference such as ``"$bytes"``.
+        default_value: published for non-matching events. Default: 0, so quiet minutes
+            with traffic read 0, not "no data".
+        extra_metrics: further metrics published from the same filter (no alarm).
+        alarm: :class:`AlarmSettings`.
+    """
+
+    name: str
+    title: str
+    description: str
+    severity: Severity
+    mitre: tuple[str, ...]
+    build_filter: Callable[[FlowLogFormat], FlowFilter] = field(repr=False, compare=False)
+    required_fields: tuple[str, ...]
+    metric_value: str = "1"
+    default_value: float | None = 0
+    extra_metrics: tuple[ExtraMetric, ...] = ()
+    alarm: AlarmSettings = field(default_factory=AlarmSettings)
+
+    def __post_init__(self) -> None:
+        _check_identity(self)
+        _metric_value(self.metric_value, "metric_value")
+        for extra in self.extra_metrics:
+            _metric_value(extra.value, f"extra metric {extra.name} value")
+            _check(len(extra.dimensions) <= 3, f"extra metric {extra.name} dimensions",
+                   dict(extra.dimensions), "at most 3 dimensions")  # fmt: skip
+            _check(not (extra.dimensions and extra.default_value is not None),
+                   f"extra metric {extra.name}", extra, "a default value or dimensions, not both")  # fmt: skip
+            for value in extra.dimensions.values():
+                _check(bool(_FIELD_REFERENCE.fullmatch(value)), "dimension value", value,
+                       "a field reference such as '$dstport'")  # fmt: skip
+
+    # -- tuning ------------------------------------------------------------------------------
+
+    def with_(self, **changes: Any) -> Detector:
+        """A tuned copy: alarm settings (``threshold``, ``period`` as seconds or a
+        ``Duration``, ``evaluation_periods``, ``datapoints_to_alarm``, ``comparison``,
+        ``treat_missing_data``, ``statistic``) and ``title``, ``description``, ``severity``.
+
+        Raises:
+            DetectorError: an unknown setting or a bad value, named in the message.
+        """
+        return _tuned(self, changes)
+
+    # -- use with a format -------------------------------------------------------------------
+
+    def filter_for(self, log_format: FlowLogFormat) -> FlowFilter:
+        """The detector's filter on ``log_format``.
+
+        Raises:
+            DetectorError: the format lacks fields the detector needs (they are listed).
+        """
+        missing = log_format.missing(self.required_fields + self._referenced_fields())
+        if missing:
+            raise DetectorError(
+                f"detector {self.name} needs the flow-log fields {', '.join(missing)}, which "
+                f"the format lacks (it has: {', '.join(log_format.names)}). Use "
+                "FlowLogFormat.all_fields() for the pipeline, or leave this detector out."
+            )
+        try:
+            return self.build_filter(log_format)
+        except FieldError as error:
+            raise DetectorError(f"detector {self.name}: {error}") from None
+
+    def pattern(self, log_format: FlowLogFormat) -> str:
+        """The metric-filter pattern for ``log_format``."""
+        return str(self.filter_for(log_format))
+
+    def _referenced_fields(self) -> tuple[str, ...]:
+        values = [self.metric_value] + [m.value for m in self.extra_metrics]
+        values += [v for m in self.extra_metrics for v in m.dimensions.values()]
+        return tuple(v[1:] for v in values if v.startswith("$"))
+
+
+@dataclass(frozen=True)
+class SilenceDetector:
+    """An alarm on the flow-log group's own ``IncomingLogEvents``: flow logs stopped.
+
+    Args mirror :class:`Detector` where they apply; the alarm defaults to "fewer than 1
+    event in each of 3 five-minute periods, missing data breaching".
+    """
+
+    name: str
+    title: str
+    description: str
+    severity: Severity
+    alarm: AlarmSettings
+    mitre: tuple[str, ...] = ()
+    required_fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_identity(self)
+        _check(isinstance(self.alarm, AlarmSettings), "alarm", self.alarm, "an AlarmSettings")
+
+    def with_(self, **changes: Any) -> SilenceDetector:
+        """A tuned copy; the same settings as :meth:`Detector.with_`."""
+        return _tuned(self, changes)
+
+
+def _check_identity(detector: Detector | SilenceDetector) -> None:
+    _check(
+        isinstance(detector.name, str) and _NAME.fullmatch(detector.name) is not None,
+        "name",
+        detector.name,
+        "PascalCase letters and digits, up to 64, starting with a capital",
+    )
+    _check(isinstance(detector.severity, Severity), "severity", detector.severity, "a Severity")
+    _check(
+        bool(detector.title) and bool(detector.description),
+        "title/description",
+        (detector.title, detector.description),
+        "non-empty text",
+    )
+    _check(len(detector.description) <= 1024, "description", len(detector.description),
+           "at most 1024 characters (the alarm description limit)")  # fmt: skip
+
+
+_OWN_SETTINGS = frozenset({"title", "description", "severity", "mitre"})
+
+
+def _tuned(detector: Any, changes: dict[str, Any]) -> Any:
+    alarm_fields = {f.name for f in dataclasses.fields(AlarmSettings)}
+    unknown = set(changes) - alarm_fields - _OWN_SETTINGS
+    if unknown:
+        allowed = ", ".join(sorted(alarm_fields | _OWN_SETTINGS))
+        raise DetectorError(
+            f"{detector.name}.with_() got unknown {', '.join(sorted(unknown))}; allowed: {allowed}"
+        )
+    if "period" in changes and hasattr(changes["period"], "to_seconds"):  # a cdk.Duration
+        changes = {**changes, "period": int(changes["period"].to_seconds())}
+    alarm = {k: v for k, v in changes.items() if k in alarm_fields}
+    own = {k: v for k, v in changes.items() if k in _OWN_SETTINGS}
+    try:
+        return dataclasses.replace(
+            detector, alarm=dataclasses.replace(detector.alarm, **alarm), **own
+        )
+    except DetectorError as error:
+        raise DetectorError(f"{detector.name}.with_(): {error}") from None
+
+
+def _metric_value(value: str, name: str) -> None:
+    ok = isinstance(value, str) and (
+        bool(_FIELD_REFERENCE.fullmatch(value)) or re.fullmatch(r"-?\d+(\.\d+)?", value)
+    )
+    _check(bool(ok), name, value, "'1', another number, or a field reference such as '$bytes'")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise DetectorError(f"{name} must be {allowed}; got {value!r}")

@@ -21,7 +21,10 @@ DEFAULT_START = 1_700_000_040  # a whole minute (Unix seconds)
 NOISE_PER_MINUTE = 5.7
 NOISE_PORTS = ((22, 0.33), (0, 0.158), (6379, 0.105), (23, 0.08), (445, 0.07), (3389, 0.07),
                (3306, 0.05), (5432, 0.04), (9200, 0.03), (27017, 0.03), (8080, 0.037))  # fmt: skip
-INCIDENTS = ("ssh-scan", "rdp-accepted", "exfiltration", "allowed-upload", "skipdata")
+INCIDENTS = (
+    "ssh-scan", "port-scan", "rdp-accepted", "exfiltration", "allowed-upload", "skipdata", "outage",
+)  # fmt: skip
+SENSITIVE_SCAN_PORTS = ("0", "23", "445", "1433", "3306", "5432", "6379", "9200", "27017")
 EXFILTRATION_BYTES = 150_000
 
 Record = dict[str, str]
@@ -77,8 +80,11 @@ class TrafficGenerator:
     # -- one minute of traffic ---------------------------------------------------------------
 
     def minute(self, minute: int, incidents: tuple[str, ...] = ()) -> list[Record]:
-        """Background noise, web traffic, and the given incidents, for one minute."""
+        """Background noise, web traffic, and the given incidents, for one minute (nothing
+        at all during an ``outage``)."""
         records = self.noise(minute) + self.web(minute)
+        if "outage" in incidents:
+            return []
         for incident in incidents:
             records += self.incident(incident, minute)
         self.random.shuffle(records)
@@ -124,6 +130,14 @@ class TrafficGenerator:
             return [self.record(minute, srcaddr=scanner, dstaddr=lab.web_server, dstport="22",
                                 action="REJECT", packets="2", bytes="80", tcp_flags="2",
                                 flow_direction="ingress") for _ in range(60)]  # fmt: skip
+        if kind == "port-scan":  # seed 000's ports, swept quickly by one scanner
+            scanner = self._internet()
+            return [self.record(minute, srcaddr=scanner, dstaddr=lab.web_server, dstport=port,
+                                action="REJECT", packets="1", bytes="40", tcp_flags="2",
+                                flow_direction="ingress")
+                    for port in SENSITIVE_SCAN_PORTS for _ in range(4)]  # fmt: skip
+        if kind == "outage":  # flow logs stop: the minute() caller drops everything
+            return []
         if kind == "rdp-accepted":  # seed 001: 3389 open to 0.0.0.0/0
             return [self.record(minute, srcaddr="203.0.113.66", dstaddr=lab.web_server,
                                 dstport="3389", packets="40", bytes="9000",

@@ -49,8 +49,8 @@ def rejected_flows(*, threshold: int = 50) -> Detector:
         severity=Severity.MEDIUM,
         mitre=("T1046", "T1595"),
         required_fields=("action", "log_status"),
-        build_filter=lambda fmt: fmt.filter().where("action", "=", "REJECT").where(
-            "log_status", "=", "OK"
+        build_filter=lambda fmt: (
+            fmt.filter().where("action", "=", "REJECT").where("log_status", "=", "OK")
         ),
         alarm=AlarmSettings(threshold=threshold),
     )

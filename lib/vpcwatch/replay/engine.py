@@ -1,0 +1,144 @@
+"""Replay: log events -> metric datapoints -> alarm transitions, with a summary.
+
+Metrics and alarms come as specs, built from detectors (:func:`specs_from_detectors`,
+for scenario tests) or read from a synthesized template (:mod:`.template`, for
+``vpcwatch replay``): one engine for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from vpcwatch.detectors.model import AlarmSettings, Detector, SilenceDetector
+from vpcwatch.fields import FlowLogFormat
+from vpcwatch.replay.alarms import AlarmState, Evaluation, Transition, evaluate
+from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricAggregator, MetricSpec
+
+LOGS_NAMESPACE = "AWS/Logs"
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """An alarm on one metric."""
+
+    name: str
+    metric: tuple[str, str]
+    settings: AlarmSettings
+
+
+@dataclass(frozen=True)
+class AlarmSummary:
+    """How often an alarm fired, for how long, and its peak value."""
+
+    name: str
+    fired: int
+    seconds_in_alarm: int
+    peak: float | None
+
+
+@dataclass
+class ReplayResult:
+    evaluations: dict[str, list[Evaluation]] = field(default_factory=dict)
+    transitions: list[Transition] = field(default_factory=list)
+    summaries: list[AlarmSummary] = field(default_factory=list)
+    contributors: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    datapoints: dict[str, dict[int, float]] = field(default_factory=dict)
+    events: int = 0
+
+    def alarm_times(self, alarm: str) -> list[int]:
+        """When ``alarm`` went to ALARM (ends of the breaching periods)."""
+        return [t.time for t in self.transitions if t.alarm == alarm and t.new is AlarmState.ALARM]
+
+    def fired(self) -> set[str]:
+        """The alarms that went to ALARM at least once."""
+        return {t.alarm for t in self.transitions if t.new is AlarmState.ALARM}
+
+
+def specs_from_detectors(
+    detectors: Sequence[Detector | SilenceDetector], log_format: FlowLogFormat, namespace: str
+) -> tuple[list[MetricSpec], list[AlarmSpec]]:
+    """The metrics and alarms that FlowLogMonitoring would create for ``detectors``."""
+    metrics, alarms = [], []
+    for detector in detectors:
+        if isinstance(detector, SilenceDetector):
+            metric = MetricSpec(LOGS_NAMESPACE, INCOMING_LOG_EVENTS, None)
+        else:
+            pattern = detector.pattern(log_format)
+            metric = MetricSpec(
+                namespace, detector.name, pattern, detector.metric_value, detector.default_value
+            )
+            metrics += [
+                MetricSpec(namespace, extra.name, pattern, extra.value, extra.default_value)
+                for extra in detector.extra_metrics
+            ]
+        if metric.key not in {m.key for m in metrics}:
+            metrics.append(metric)
+        alarms.append(AlarmSpec(detector.name, metric.key, detector.alarm))
+    return metrics, alarms
+
+
+def replay(
+    events: Iterable[tuple[int, str]],
+    metrics: Sequence[MetricSpec],
+    alarms: Sequence[AlarmSpec],
+    *,
+    start: int | None = None,
+    end: int | None = None,
+) -> ReplayResult:
+    """Feed ``(timestamp, message)`` events through the metrics and run every alarm.
+
+    Args:
+        events: log events in any order, timestamps in Unix seconds.
+        metrics: the metric filters (and ``IncomingLogEvents``).
+        alarms: the alarms on those metrics.
+        start: first second to evaluate. Default: the first event's period.
+        end: last second to evaluate. Default: the last event's period.
+    """
+    aggregator = MetricAggregator(metrics)
+    first = last = None
+    for timestamp, message in events:
+        aggregator.add(timestamp, message)
+        first = timestamp if first is None else min(first, timestamp)
+        last = timestamp if last is None else max(last, timestamp)
+    return evaluate_alarms(aggregator, alarms, start=start or first, end=end or last)
+
+
+def evaluate_alarms(
+    aggregator: MetricAggregator,
+    alarms: Sequence[AlarmSpec],
+    *,
+    start: int | None,
+    end: int | None,
+) -> ReplayResult:
+    """Run every alarm over the datapoints an aggregator collected."""
+    result = ReplayResult(events=aggregator.events)
+    if start is None or end is None:
+        return result
+    for alarm in alarms:
+        settings = alarm.settings
+        points = aggregator.datapoints(alarm.metric, settings.statistic, settings.period)
+        result.datapoints[alarm.name] = points
+        evaluations, transitions = evaluate(alarm.name, points, settings, start, end)
+        result.evaluations[alarm.name] = evaluations
+        result.transitions += transitions
+        for transition in transitions:
+            slot = transition.time - settings.period
+            kept = aggregator.contributors[alarm.metric].get(slot, [])
+            result.contributors[(alarm.name, transition.time)] = list(kept)
+        result.summaries.append(_summary(alarm, evaluations, transitions))
+    result.transitions.sort(key=lambda t: (t.time, t.alarm))
+    return result
+
+
+def _summary(
+    alarm: AlarmSpec, evaluations: list[Evaluation], transitions: list[Transition]
+) -> AlarmSummary:
+    in_alarm = sum(1 for e in evaluations if e.state is AlarmState.ALARM)
+    values = [e.value for e in evaluations if e.value is not None]
+    return AlarmSummary(
+        name=alarm.name,
+        fired=sum(1 for t in transitions if t.new is AlarmState.ALARM),
+        seconds_in_alarm=in_alarm * alarm.settings.period,
+        peak=max(values) if values else None,
+    )

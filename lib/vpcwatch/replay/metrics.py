@@ -1,0 +1,130 @@
+"""Metric filters turned into datapoints, as CloudWatch Logs publishes them.
+
+Per event: a match publishes the metric value (``1`` or the number of a field such as
+``$bytes``); a non-match publishes the default value, if the filter has one. Values
+are grouped into periods by the event's timestamp (for flow logs, the record's
+``start``); a period without any ingested event has no datapoint at all. The
+period's datapoint is the alarm's statistic over the published values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from vpcwatch.filterpattern import compile_pattern
+from vpcwatch.filterpattern.syntax import parse_number
+
+INCOMING_LOG_EVENTS = "IncomingLogEvents"
+"""The AWS/Logs metric counting every event a log group receives."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric published from the log events.
+
+    Args:
+        namespace: the metric namespace (``AWS/Logs`` for :data:`INCOMING_LOG_EVENTS`).
+        name: the metric name.
+        pattern: the filter pattern; ``None`` for the log group's ``IncomingLogEvents``.
+        value: ``"1"``, a number, or ``"$field"``.
+        default_value: published for non-matching events; ``None`` for nothing.
+    """
+
+    namespace: str
+    name: str
+    pattern: str | None
+    value: str = "1"
+    default_value: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+@dataclass
+class _Accumulator:
+    total: float = 0.0
+    count: int = 0
+    minimum: float = float("inf")
+    maximum: float = float("-inf")
+
+    def add(self, value: float) -> None:
+        self.total += value
+        self.count += 1
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
+
+    def statistic(self, name: str) -> float:
+        return {
+            "Sum": self.total,
+            "SampleCount": float(self.count),
+            "Average": self.total / self.count,
+            "Minimum": self.minimum,
+            "Maximum": self.maximum,
+        }[name]
+
+
+class MetricAggregator:
+    """Feeds events to metric filters and keeps per-period statistics (memory: one
+    accumulator per metric and period, whatever the number of events)."""
+
+    def __init__(self, metrics: Iterable[MetricSpec], period: int = 60) -> None:
+        self.metrics = tuple(metrics)
+        self.period = period
+        self._matchers = [
+            (spec, None if spec.pattern is None else compile_pattern(spec.pattern).match)
+            for spec in self.metrics
+        ]
+        self._values: dict[tuple[str, str], dict[int, _Accumulator]] = {
+            spec.key: defaultdict(_Accumulator) for spec in self.metrics
+        }
+        self.contributors: dict[tuple[str, str], dict[int, list[str]]] = {
+            spec.key: defaultdict(list) for spec in self.metrics
+        }
+        self.events = 0
+
+    def add(self, timestamp: int, message: str, keep: int = 3) -> None:
+        """One log event; ``keep`` matching messages per metric and period are kept as the
+        period's top contributors."""
+        self.events += 1
+        slot = timestamp - timestamp % self.period
+        for spec, match in self._matchers:
+            if match is None:
+                self._values[spec.key][slot].add(1.0)
+                continue
+            extracted = match(message)
+            if extracted is None:
+                if spec.default_value is not None:
+                    self._values[spec.key][slot].add(float(spec.default_value))
+                continue
+            value = metric_value(spec.value, extracted)
+            if value is None:
+                continue
+            self._values[spec.key][slot].add(value)
+            kept = self.contributors[spec.key][slot]
+            if len(kept) < keep:
+                kept.append(message)
+
+    def datapoints(self, key: tuple[str, str], statistic: str, period: int) -> dict[int, float]:
+        """``{period start: statistic}`` for one metric, regrouped to ``period`` seconds."""
+        if period % self.period:
+            raise ValueError(f"period {period} is not a multiple of {self.period}")
+        merged: dict[int, _Accumulator] = defaultdict(_Accumulator)
+        for slot, accumulator in self._values[key].items():
+            target = merged[slot - slot % period]
+            target.total += accumulator.total
+            target.count += accumulator.count
+            target.minimum = min(target.minimum, accumulator.minimum)
+            target.maximum = max(target.maximum, accumulator.maximum)
+        return {slot: acc.statistic(statistic) for slot, acc in sorted(merged.items())}
+
+
+def metric_value(value: str, extracted: Mapping[str, str]) -> float | None:
+    """The published value: a constant, or the number in a referenced field (an event
+    whose field is not a number publishes nothing)."""
+    if value.startswith("$"):
+        number = parse_number(extracted.get(value, ""))
+        return None if number is None else float(number)
+    return float(value)

@@ -1,0 +1,89 @@
+"""Each detector fires on its attack, at the minute of the attack, and only there.
+
+Generated traffic (seed 000's 5.7 REJECT/min of internet noise and ordinary web
+traffic) runs through the offline evaluator and the alarm simulation, with the
+detectors' default settings.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from vpcwatch import FlowLogFormat
+from vpcwatch.detectors import S3_US_EAST_1, default_detectors
+from vpcwatch.replay import replay, specs_from_detectors
+from vpcwatch.replay.readers import flow_log_events
+from vpcwatch.traffic import DEFAULT_START, generate
+
+FMT = FlowLogFormat.all_fields()
+DETECTORS = default_detectors(allowed_destinations=S3_US_EAST_1)
+METRICS, ALARMS = specs_from_detectors(DETECTORS, FMT, "VpcWatch")
+MINUTES = 40
+ATTACK_MINUTE = 15
+
+
+def run(incidents, seed=11):
+    lines = generate(FMT, minutes=MINUTES, seed=seed, incidents=incidents)
+    return replay(
+        flow_log_events(lines, FMT),
+        METRICS,
+        ALARMS,
+        start=DEFAULT_START,
+        end=DEFAULT_START + MINUTES * 60 - 1,
+    )
+
+
+def minute_end(minute: int) -> int:
+    return DEFAULT_START + (minute + 1) * 60
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_normal_traffic_raises_no_alarm(seed):
+    result = run({}, seed=seed)
+    assert result.fired() == set()
+    rejected = result.datapoints["RejectedFlows"]
+    average = sum(rejected.values()) / len(rejected)
+    assert 3 < average < 9  # seed 000's 5.7 a minute, give or take
+
+
+@pytest.mark.parametrize(
+    ("incident", "detectors"),
+    [
+        ("ssh-scan", {"RejectedFlows", "AdminPortProbes"}),
+        ("port-scan", {"SensitivePortProbes"}),
+        ("rdp-accepted", {"AdminPortAccepted"}),
+        ("exfiltration", {"Exfiltration"}),
+        ("allowed-upload", set()),
+        ("skipdata", {"SkippedRecords"}),
+    ],
+)
+def test_each_attack_fires_its_detectors_at_its_minute_only(incident, detectors):
+    result = run({ATTACK_MINUTE: (incident,)})
+    assert result.fired() == detectors
+    for name in detectors:
+        assert result.alarm_times(name) == [minute_end(ATTACK_MINUTE)]
+        # ... and the alarm is back to OK the minute after.
+        assert any(
+            t.alarm == name and t.new.value == "OK" and t.time == minute_end(ATTACK_MINUTE + 1)
+            for t in result.transitions
+        )
+
+
+def test_flow_logs_stopping_fires_the_silence_detector_after_15_minutes():
+    result = run({minute: ("outage",) for minute in range(10, 30)})
+    assert result.fired() == {"FlowLogsStopped"}
+    # Five-minute periods are aligned to the epoch: the outage (minutes 10-29, Unix
+    # 1700000640-1700001839) empties the periods starting 1700000700, ...1000 and ...1300;
+    # the third empty one ends at 1700001600, and the alarm goes off then.
+    assert result.alarm_times("FlowLogsStopped") == [1_700_001_600]
+
+
+def test_the_exfiltration_byte_volume_is_published():
+    result = run({ATTACK_MINUTE: ("exfiltration",)})
+    transition = next(
+        t for t in result.transitions if t.alarm == "Exfiltration" and t.new.value == "ALARM"
+    )
+    (record,) = result.contributors[("Exfiltration", transition.time)]
+    assert "198.51.100.77" in record and " 150000 " in record
+    volume = [m for m in METRICS if m.name == "ExfiltrationBytes"]
+    assert volume and volume[0].value == "$bytes"

@@ -131,8 +131,9 @@ class AlarmSettings:
             self.threshold,
             "a number",
         )
+        missing_names = ", ".join(m.name for m in MissingData)
         _check(isinstance(self.treat_missing_data, MissingData), "treat_missing_data",
-               self.treat_missing_data, f"a MissingData ({', '.join(m.name for m in MissingData)})")  # fmt: skip
+               self.treat_missing_data, f"a MissingData ({missing_names})")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -192,8 +193,9 @@ class Detector:
             _metric_value(extra.value, f"extra metric {extra.name} value")
             _check(len(extra.dimensions) <= 3, f"extra metric {extra.name} dimensions",
                    dict(extra.dimensions), "at most 3 dimensions")  # fmt: skip
-            _check(not (extra.dimensions and extra.default_value is not None),
-                   f"extra metric {extra.name}", extra, "a default value or dimensions, not both")  # fmt: skip
+            both = bool(extra.dimensions) and extra.default_value is not None
+            _check(not both, f"extra metric {extra.name}", extra,
+                   "a default value or dimensions, not both")  # fmt: skip
             for value in extra.dimensions.values():
                 _check(bool(_FIELD_REFERENCE.fullmatch(value)), "dimension value", value,
                        "a field reference such as '$dstport'")  # fmt: skip

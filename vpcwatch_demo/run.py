@@ -64,7 +64,24 @@ def summary(run: DemoRun) -> None:
                 f"{props['MaxAggregationInterval']} s windows, {len(fields)} fields"
             )
             print("  " + " ".join(fields))
+    alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    filters = [r for r in resources.values() if r["Type"] == "AWS::Logs::MetricFilter"]
+    print(f"== {len(filters)} metric filters, {len(alarms)} alarms:")
+    for alarm in sorted(alarms, key=lambda a: a["Properties"]["MetricName"]):
+        props = alarm["Properties"]
+        print(
+            f"  {props['MetricName']:<22} {props['Statistic']} over {props['Period']} s "
+            f"{_OPERATORS[props['ComparisonOperator']]} {props['Threshold']:g}"
+        )
     print(f"== template: {run.template_path.relative_to(ROOT)}")
+
+
+_OPERATORS = {
+    "GreaterThanOrEqualToThreshold": ">=",
+    "GreaterThanThreshold": ">",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
 
 
 STEPS: list[Callable[[DemoRun], None]] = [synth, summary]

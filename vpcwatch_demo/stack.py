@@ -2,8 +2,9 @@
 
 A VPC (2 AZs, no NAT gateway), a web-server security group open to the internet
 on 80/443 only, a bastion security group reachable over SSH from one admin
-network, SSH to the web servers only from the bastion's group (seed 004), and
-all-fields flow logs with 1-minute aggregation.
+network, SSH to the web servers only from the bastion's group (seed 004),
+all-fields flow logs with 1-minute aggregation, and the whole detector catalog
+alarming to an encrypted topic with the e-mail from context.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import cdk_nag
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from vpcwatch import FlowLogFormat, FlowLogPipeline
+from vpcwatch import AlertTopic, FlowLogFormat, FlowLogMonitoring, FlowLogPipeline
 from vpcwatch.constructs._validation import acknowledge
+from vpcwatch.detectors import default_detectors
 from vpcwatch_demo.settings import DemoSettings
 
 
 class DemoStack(cdk.Stack):
     """The seeds' lab. Attributes: ``vpc``, ``web_security_group``, ``bastion_security_group``,
-    ``pipeline``."""
+    ``pipeline``, ``alerts``, ``monitoring``."""
 
     def __init__(self, scope: Construct, id: str, *, settings: DemoSettings, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
@@ -64,6 +66,14 @@ class DemoStack(cdk.Stack):
             vpc=self.vpc,
             log_format=FlowLogFormat.all_fields(),
             encryption_key=True,
+        )
+        self.alerts = AlertTopic(self, "Alerts", emails=[settings.alert_email])
+        self.monitoring = FlowLogMonitoring(
+            self,
+            "Monitoring",
+            pipeline=self.pipeline,
+            alerts=self.alerts,
+            detectors=default_detectors(allowed_destinations=settings.allowed_destinations),
         )
 
 

@@ -15,18 +15,23 @@ from vpcwatch.fields import FIELDS, FieldKind, FlowLogField, FlowLogFormat
 from vpcwatch.patterns import FilterOperator, FlowFilter, Regex
 
 if TYPE_CHECKING:
+    from vpcwatch.constructs.alerts import AlertTopic
+    from vpcwatch.constructs.monitoring import FlowLogMonitoring
     from vpcwatch.constructs.pipeline import FlowLogPipeline, TrafficType
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it; loaded on first access.
 _LAZY = {
+    "AlertTopic": "vpcwatch.constructs.alerts",
+    "FlowLogMonitoring": "vpcwatch.constructs.monitoring",
     "FlowLogPipeline": "vpcwatch.constructs.pipeline",
     "TrafficType": "vpcwatch.constructs.pipeline",
 }
 
 __all__ = [
     "FIELDS",
+    "AlertTopic",
     "FieldError",
     "FieldKind",
     "FilterOperator",
@@ -34,6 +39,7 @@ __all__ = [
     "FlowFilter",
     "FlowLogField",
     "FlowLogFormat",
+    "FlowLogMonitoring",
     "FlowLogPipeline",
     "FormatError",
     "PatternBuildError",

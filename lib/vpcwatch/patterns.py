@@ -234,7 +234,7 @@ class _Compiler:
         # regex may occur several times: give up the least useful regexes until it fits.
         while True:
             tree = self._build()
-            count = _regex_count(tree)
+            count = s.count_regexes(tree)
             if count <= MAX_REGEXES:
                 break
             if not self.address_choice:
@@ -320,16 +320,6 @@ class _Compiler:
             f"Simplify the condition on {longest.name} ({len(render(longest))} characters), "
             "e.g. fewer or wider CIDR blocks"
         )
-
-
-def _regex_count(tree: s.SpaceDelimited) -> int:
-    return sum(
-        isinstance(comparison.value, s.Regex)
-        for slot in tree.named
-        if slot.condition is not None
-        for conjunction in slot.condition.items
-        for comparison in conjunction.items
-    )
 
 
 def _is_network(value: object) -> bool:

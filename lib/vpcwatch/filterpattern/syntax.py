@@ -229,3 +229,25 @@ class Json:
 
 
 Pattern = Union[SpaceDelimited, Terms, Json]
+
+
+def count_regexes(tree: Pattern) -> int:
+    """How many ``%regex%`` values a pattern holds (AWS allows 2 per pattern, and 5
+    regex-bearing filters per log group)."""
+    if isinstance(tree, SpaceDelimited):
+        return sum(
+            isinstance(comparison.value, Regex)
+            for slot in tree.named
+            if slot.condition is not None
+            for group in slot.condition.items
+            for comparison in group.items
+        )
+    if isinstance(tree, Terms):
+        return sum(isinstance(term.value, Regex) for term in tree.terms)
+    return _count_json_regexes(tree.expression)
+
+
+def _count_json_regexes(node: JsonExpression) -> int:
+    if isinstance(node, (JsonAnd, JsonOr)):
+        return sum(_count_json_regexes(item) for item in node.items)
+    return int(isinstance(node, JsonComparison) and isinstance(node.value, Regex))

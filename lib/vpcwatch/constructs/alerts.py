@@ -1,0 +1,127 @@
+"""``AlertTopic``: an encrypted SNS topic that CloudWatch alarms and EventBridge can
+actually publish to (aws-cdk #11121: a KMS key must admit those services)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from vpcwatch.constructs._validation import is_token, require_interface, require_sequence
+
+PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+"""Services that publish vpcwatch alerts: CloudWatch alarms and EventBridge rules."""
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}")
+
+
+class AlertTopic(Construct):
+    """The topic every vpcwatch alarm and event rule notifies.
+
+    Example::
+
+        alerts = AlertTopic(self, "Alerts", emails=["secops@example.com"])
+        alerts.add_email("oncall@example.com")
+
+    Args:
+        scope: the parent construct.
+        id: the construct id.
+        emails: addresses subscribed by e-mail (each must confirm). Default: none.
+        encryption: create a customer-managed KMS key (rotated) whose policy lets
+            CloudWatch and EventBridge use it. Default: ``True``.
+        topic: an existing ``sns.ITopic`` to use instead of creating one; its key policy,
+            if any, must admit the publishers (vpcwatch cannot edit it). Default: a new topic.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        emails: Sequence[str] = (),
+        encryption: bool = True,
+        topic: sns.ITopic | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        if not isinstance(encryption, bool):
+            raise TypeError(f"encryption must be True or False, got {encryption!r}")
+        addresses = require_sequence("emails", emails, "e-mail addresses")
+        if topic is not None:
+            require_interface("topic", topic, "topic_arn", "an sns.ITopic")
+            self._key: kms.IKey | None = None
+            self._topic: sns.ITopic = topic
+            cdk.Annotations.of(self).add_warning_v2(
+                "vpcwatch:imported-topic",
+                "topic is imported: if it is encrypted, its key policy must allow "
+                f"{' and '.join(PUBLISHERS)} kms:Decrypt and kms:GenerateDataKey*",
+            )
+        else:
+            self._key = self._create_key() if encryption else None
+            self._topic = self._create_topic()
+        for address in addresses:
+            self.add_email(address)
+
+    @property
+    def topic(self) -> sns.ITopic:
+        """The SNS topic."""
+        return self._topic
+
+    @property
+    def key(self) -> kms.IKey | None:
+        """The topic's KMS key, or ``None`` (unencrypted, or an imported topic)."""
+        return self._key
+
+    def add_email(self, address: str) -> None:
+        """Subscribe ``address`` by e-mail.
+
+        Raises:
+            ValueError: not an e-mail address.
+        """
+        if not is_token(address) and (
+            not isinstance(address, str) or not _EMAIL.fullmatch(address)
+        ):
+            raise ValueError(f"emails: {address!r} is not an e-mail address (name@domain.tld)")
+        self._topic.add_subscription(subscriptions.EmailSubscription(address))
+
+    def _create_key(self) -> kms.Key:
+        key = kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the vpcwatch alert topic {self.node.path}",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlertPublishers",
+                principals=[iam.ServicePrincipal(service) for service in PUBLISHERS],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        return key
+
+    def _create_topic(self) -> sns.Topic:
+        topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="vpcwatch alerts",
+            master_key=self._key,
+            enforce_ssl=True,
+        )
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlertPublishers",
+                principals=[iam.ServicePrincipal(service) for service in PUBLISHERS],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            )
+        )
+        return topic

@@ -1,0 +1,315 @@
+"""``FlowLogMonitoring``: detectors -> metric filters, alarms, a dashboard, saved queries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from vpcwatch.constructs._validation import require_sequence
+from vpcwatch.constructs.alerts import AlertTopic
+from vpcwatch.constructs.pipeline import FlowLogPipeline
+from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
+from vpcwatch.detectors.model import AlarmSettings, Comparison
+from vpcwatch.filterpattern import compile_pattern
+from vpcwatch.filterpattern.syntax import count_regexes
+from vpcwatch.queries import investigations
+from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS
+
+MAX_FILTERS_PER_LOG_GROUP = 100
+MAX_REGEX_FILTERS_PER_LOG_GROUP = 5
+MAX_ALARM_DESCRIPTION = 1024
+_OPERATOR = cloudwatch.ComparisonOperator
+_COMPARISONS = {
+    Comparison.GREATER_THAN_OR_EQUAL: _OPERATOR.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    Comparison.GREATER_THAN: _OPERATOR.GREATER_THAN_THRESHOLD,
+    Comparison.LESS_THAN: _OPERATOR.LESS_THAN_THRESHOLD,
+    Comparison.LESS_THAN_OR_EQUAL: _OPERATOR.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+}
+_NAMESPACE = re.compile(r"[A-Za-z0-9.\-_/#: ]{1,255}")
+
+
+class FlowLogMonitoring(Construct):
+    """Metric filters and alarms for every detector, on one pipeline's log group.
+
+    Example::
+
+        alerts = AlertTopic(self, "Alerts", emails=["secops@example.com"])
+        monitoring = FlowLogMonitoring(
+            self, "Monitoring", pipeline=pipeline, alerts=alerts,
+            detectors=[*default_detectors(allowed_destinations=["52.216.0.0/15"])],
+        )
+        monitoring.alarms["AdminPortAccepted"]
+
+    Args:
+        scope: the parent construct.
+        id: the construct id.
+        pipeline: the :class:`FlowLogPipeline` whose log group and format are watched.
+        detectors: :class:`Detector` and :class:`SilenceDetector` objects; tune one with
+            ``with_()``, drop one by leaving it out. Default: ``default_detectors()``.
+        alerts: an :class:`AlertTopic` the alarms notify. Default: no notification.
+        notify_on_ok: also notify when an alarm returns to OK. Default: ``False``.
+        dashboard: create a CloudWatch dashboard. Default: ``True``.
+        namespace: the namespace of the detectors' metrics. Default: ``"VpcWatch"``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        pipeline: FlowLogPipeline,
+        detectors: Sequence[Detector | SilenceDetector] | None = None,
+        alerts: AlertTopic | None = None,
+        notify_on_ok: bool = False,
+        dashboard: bool = True,
+        namespace: str = "VpcWatch",
+    ) -> None:
+        super().__init__(scope, id)
+        if not isinstance(pipeline, FlowLogPipeline):
+            raise TypeError(f"pipeline must be a vpcwatch.FlowLogPipeline, got {pipeline!r}")
+        if alerts is not None and not isinstance(alerts, AlertTopic):
+            raise TypeError(f"alerts must be a vpcwatch.AlertTopic or None, got {alerts!r}")
+        for name, flag in (("notify_on_ok", notify_on_ok), ("dashboard", dashboard)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        _check_namespace(namespace)
+        self._detectors = _check_detectors(default_detectors() if detectors is None else detectors)
+        self._pipeline, self._namespace = pipeline, namespace
+        self._alerts, self._notify_on_ok = alerts, notify_on_ok
+        self._patterns = {
+            d.name: d.pattern(pipeline.log_format)
+            for d in self._detectors
+            if isinstance(d, Detector)
+        }
+        self._check_log_group_limits()
+        self._metric_filters: dict[str, logs.MetricFilter] = {}
+        self._metrics: dict[str, cloudwatch.Metric] = {}
+        self._alarms: dict[str, cloudwatch.Alarm] = {}
+        for detector in self._detectors:
+            self._add_detector(detector)
+        self._add_queries()
+        self._dashboard = self._add_dashboard() if dashboard else None
+
+    # -- read-only attributes ------------------------------------------------------------------
+
+    @property
+    def alarms(self) -> dict[str, cloudwatch.Alarm]:
+        """Alarms by detector name."""
+        return dict(self._alarms)
+
+    @property
+    def metric_filters(self) -> dict[str, logs.MetricFilter]:
+        """Metric filters by metric name (a detector's name, or its extra metrics' names)."""
+        return dict(self._metric_filters)
+
+    @property
+    def detectors(self) -> tuple[Detector | SilenceDetector, ...]:
+        return self._detectors
+
+    @property
+    def patterns(self) -> dict[str, str]:
+        """The filter pattern of each metric-filter detector, by name."""
+        return dict(self._patterns)
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    @property
+    def pipeline(self) -> FlowLogPipeline:
+        return self._pipeline
+
+    @property
+    def dashboard(self) -> cloudwatch.Dashboard | None:
+        return self._dashboard
+
+    def metric(self, name: str) -> cloudwatch.Metric:
+        """The metric of a detector (or of an extra metric), with its alarm's statistic
+        and period.
+
+        Raises:
+            KeyError: no such metric; the message lists the names.
+        """
+        if name not in self._metrics:
+            raise KeyError(f"no metric {name!r}; metrics: {', '.join(self._metrics)}")
+        return self._metrics[name]
+
+    # -- resources -------------------------------------------------------------------------------
+
+    def _add_detector(self, detector: Detector | SilenceDetector) -> None:
+        settings = detector.alarm
+        if isinstance(detector, SilenceDetector):
+            metric = cloudwatch.Metric(
+                namespace="AWS/Logs",
+                metric_name=INCOMING_LOG_EVENTS,
+                dimensions_map={"LogGroupName": self._pipeline.log_group.log_group_name},
+                statistic=settings.statistic,
+                period=cdk.Duration.seconds(settings.period),
+            )
+        else:
+            metric = self._add_filter(
+                detector.name, detector.metric_value, detector.default_value, {}, settings,
+                detector.name,
+            )  # fmt: skip
+            for extra in detector.extra_metrics:
+                self._add_filter(
+                    extra.name, extra.value, extra.default_value, dict(extra.dimensions),
+                    settings, detector.name,
+                )  # fmt: skip
+        self._metrics[detector.name] = metric
+        alarm = cloudwatch.Alarm(
+            self,
+            f"{detector.name}Alarm",
+            metric=metric,
+            threshold=settings.threshold,
+            evaluation_periods=settings.evaluation_periods,
+            datapoints_to_alarm=settings.datapoints_to_alarm,
+            comparison_operator=_COMPARISONS[settings.comparison],
+            treat_missing_data=cloudwatch.TreatMissingData[settings.treat_missing_data.name],
+            alarm_description=alarm_description(detector),
+        )
+        if self._alerts is not None:
+            action = actions.SnsAction(self._alerts.topic)
+            alarm.add_alarm_action(action)
+            if self._notify_on_ok:
+                alarm.add_ok_action(action)
+        self._alarms[detector.name] = alarm
+
+    def _add_filter(
+        self,
+        metric_name: str,
+        value: str,
+        default_value: float | None,
+        dimensions: dict[str, str],
+        settings: AlarmSettings,
+        detector_name: str,
+    ) -> cloudwatch.Metric:
+        metric_filter = logs.MetricFilter(
+            self,
+            f"{metric_name}Filter",
+            log_group=self._pipeline.log_group,
+            filter_pattern=logs.FilterPattern.literal(self._patterns[detector_name]),
+            metric_namespace=self._namespace,
+            metric_name=metric_name,
+            metric_value=value,
+            default_value=default_value,
+            dimensions=dimensions or None,
+        )
+        self._metric_filters[metric_name] = metric_filter
+        metric = cloudwatch.Metric(
+            namespace=self._namespace,
+            metric_name=metric_name,
+            statistic=settings.statistic,
+            period=cdk.Duration.seconds(settings.period),
+        )
+        self._metrics[metric_name] = metric
+        return metric
+
+    def _add_queries(self) -> None:
+        stack_name = cdk.Stack.of(self).stack_name
+        prefix = "vpcwatch" if cdk.Token.is_unresolved(stack_name) else f"vpcwatch/{stack_name}"
+        for name, query in investigations(self._pipeline.log_format).items():
+            logs.CfnQueryDefinition(
+                self,
+                f"{name}Query",
+                name=f"{prefix}/{name}",
+                query_string=query,
+                log_group_names=[self._pipeline.log_group.log_group_name],
+            )
+
+    def _add_dashboard(self) -> cloudwatch.Dashboard:
+        board = cloudwatch.Dashboard(self, "Dashboard")
+        board.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                title="vpcwatch alarms", alarms=list(self._alarms.values()), width=24
+            )
+        )
+        graphs: list[Any] = []
+        for detector in self._detectors:
+            settings = detector.alarm
+            metrics = [self._metrics[detector.name]]
+            if isinstance(detector, Detector):
+                metrics += [self._metrics[extra.name] for extra in detector.extra_metrics]
+            graphs.append(
+                cloudwatch.GraphWidget(
+                    title=f"{detector.title} ({detector.severity.value})",
+                    left=metrics[:1],
+                    right=metrics[1:] or None,
+                    left_annotations=[
+                        cloudwatch.HorizontalAnnotation(
+                            value=settings.threshold, label="alarm threshold"
+                        )
+                    ],
+                    width=12,
+                )
+            )
+        for start in range(0, len(graphs), 2):
+            board.add_widgets(*graphs[start : start + 2])
+        return board
+
+    def _check_log_group_limits(self) -> None:
+        filters = sum(1 + len(d.extra_metrics) for d in self._detectors if isinstance(d, Detector))
+        if filters > MAX_FILTERS_PER_LOG_GROUP:
+            raise ValueError(
+                f"detectors need {filters} metric filters on one log group; CloudWatch Logs "
+                f"allows {MAX_FILTERS_PER_LOG_GROUP}"
+            )
+        regex_filters = [
+            name
+            for d in self._detectors
+            if isinstance(d, Detector)
+            for name in [d.name] + [m.name for m in d.extra_metrics]
+            if count_regexes(compile_pattern(self._patterns[d.name]).tree)
+        ]
+        if len(regex_filters) > MAX_REGEX_FILTERS_PER_LOG_GROUP:
+            raise ValueError(
+                f"{len(regex_filters)} metric filters hold a regex ({', '.join(regex_filters)}); "
+                f"CloudWatch Logs allows {MAX_REGEX_FILTERS_PER_LOG_GROUP} per log group. "
+                "Drop a detector, or give CIDR lists that compile to wildcards."
+            )
+
+
+def alarm_description(detector: Detector | SilenceDetector) -> str:
+    """Severity, title, what it means and how to respond, and the ATT&CK ids; cut to the
+    1024 characters CloudWatch allows."""
+    mitre = f" MITRE ATT&CK: {', '.join(detector.mitre)}." if detector.mitre else ""
+    text = f"[{detector.severity.value.upper()}] {detector.title}. {detector.description}{mitre}"
+    if len(text) > MAX_ALARM_DESCRIPTION:
+        text = text[: MAX_ALARM_DESCRIPTION - 1] + "\u2026"
+    return text
+
+
+def _check_namespace(namespace: Any) -> None:
+    if (
+        not isinstance(namespace, str)
+        or not _NAMESPACE.fullmatch(namespace)
+        or not namespace.strip()
+        or namespace.startswith("AWS/")
+    ):
+        raise ValueError(
+            "namespace must be 1-255 letters, digits, spaces or '.-_/#:', not starting with "
+            f"'AWS/'; got {namespace!r}"
+        )
+
+
+def _check_detectors(detectors: Any) -> tuple[Detector | SilenceDetector, ...]:
+    items = require_sequence("detectors", detectors, "Detector or SilenceDetector objects")
+    for item in items:
+        if not isinstance(item, (Detector, SilenceDetector)):
+            raise TypeError(
+                f"detectors must hold Detector or SilenceDetector objects, got {item!r}"
+            )
+    names = [item.name for item in items]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"detectors must have unique names; repeated: {', '.join(duplicates)}")
+    if not items:
+        raise ValueError("detectors is empty: give at least one detector, or no monitoring")
+    return items

@@ -1,0 +1,83 @@
+"""CloudWatch Logs Insights queries built from the flow-log format.
+
+Logs Insights discovers the fields of the default flow-log format only; for any
+other format the fields are parsed from ``@message`` with a ``parse`` statement
+generated from the format, so every query names fields exactly as filters do.
+A saved investigation exists only when the format holds the fields it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vpcwatch.fields import FlowLogFormat
+
+
+def parse_statement(log_format: FlowLogFormat) -> str:
+    """``parse @message "* * ..." as version, account_id, ...`` for ``log_format``."""
+    globs = " ".join("*" for _ in log_format.names)
+    return f'parse @message "{globs}" as {", ".join(log_format.names)}'
+
+
+@dataclass(frozen=True)
+class Investigation:
+    """A saved query: a name, what it answers, the fields it needs, and its body."""
+
+    name: str
+    description: str
+    required_fields: tuple[str, ...]
+    body: str
+
+    def query(self, log_format: FlowLogFormat) -> str:
+        return f"fields @timestamp, @message\n| {parse_statement(log_format)}\n| {self.body}"
+
+
+INVESTIGATIONS: tuple[Investigation, ...] = (
+    Investigation(
+        "RejectedPerMinute",
+        "REJECT records per minute (seed 000: about 5.7 a minute on a closed port).",
+        ("action",),
+        'filter action = "REJECT"\n| stats count(*) as rejected by bin(1m)',
+    ),
+    Investigation(
+        "TopRejectedPorts",
+        "Destination ports of rejected traffic (seed 000: 22, 0, 6379 on top).",
+        ("action", "dstport"),
+        'filter action = "REJECT"\n| stats count(*) as flows by dstport\n'
+        "| sort flows desc\n| limit 20",
+    ),
+    Investigation(
+        "SshSourcesByPackets",
+        "Sources on port 22 by packets (seed 003's Athena query).",
+        ("dstport", "packets", "srcaddr", "dstaddr"),
+        "filter dstport = 22\n| stats sum(packets) as packetcount by srcaddr, dstaddr\n"
+        "| sort packetcount desc\n| limit 20",
+    ),
+    Investigation(
+        "FlowsToRdpWithInstance",
+        "Flows to port 3389 and the instance behind each destination (seed 001).",
+        ("dstport", "srcaddr", "dstaddr", "action", "interface_id", "instance_id"),
+        "filter dstport = 3389\n| stats count(*) as flows by srcaddr, dstaddr, instance_id, "
+        "interface_id, action\n| sort flows desc\n| limit 50",
+    ),
+    Investigation(
+        "FlowsToRdp",
+        "Flows to port 3389 and the interface behind each destination (seed 001).",
+        ("dstport", "srcaddr", "dstaddr", "action", "interface_id"),
+        "filter dstport = 3389\n| stats count(*) as flows by srcaddr, dstaddr, interface_id, "
+        "action\n| sort flows desc\n| limit 50",
+    ),
+)
+
+
+def investigations(log_format: FlowLogFormat) -> dict[str, str]:
+    """``{name: query}`` for the investigations the format can answer (the richer of the
+    two RDP queries when the format has ``instance_id``)."""
+    found = {
+        item.name: item.query(log_format)
+        for item in INVESTIGATIONS
+        if not log_format.missing(item.required_fields)
+    }
+    if "FlowsToRdpWithInstance" in found:
+        found.pop("FlowsToRdp", None)
+    return found

@@ -1,0 +1,240 @@
+"""FlowLogMonitoring: one metric filter per detector metric, one alarm per detector."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk.assertions import Match
+
+from support import checked_template, new_app
+from vpcwatch import AlertTopic, FlowLogFormat, FlowLogMonitoring, FlowLogPipeline
+from vpcwatch.detectors import DetectorError, default_detectors, rejected_flows
+from vpcwatch.filterpattern import compile_pattern
+from vpcwatch.patterns import Regex
+
+ENV = cdk.Environment(account="111111111111", region="eu-west-1")
+FMT = FlowLogFormat.all_fields()
+ALLOWED = ("52.216.0.0/15",)
+
+
+def _pipeline(stack, log_format=FMT):
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
+    return FlowLogPipeline(stack, "FlowLogs", vpc=vpc, log_format=log_format)
+
+
+@pytest.fixture(scope="module")
+def synthesized():
+    app = new_app()
+    stack = cdk.Stack(app, "Monitoring", env=ENV)
+    alerts = AlertTopic(stack, "Alerts")
+    monitoring = FlowLogMonitoring(
+        stack,
+        "Monitoring",
+        pipeline=_pipeline(stack),
+        alerts=alerts,
+        detectors=default_detectors(allowed_destinations=ALLOWED),
+    )
+    tuned_stack = cdk.Stack(app, "Tuned", env=ENV)
+    tuned = FlowLogMonitoring(
+        tuned_stack,
+        "Monitoring",
+        pipeline=_pipeline(tuned_stack, FlowLogFormat.default()),
+        alerts=AlertTopic(tuned_stack, "Alerts"),
+        detectors=[rejected_flows().with_(threshold=200, period=cdk.Duration.minutes(5),
+                                          evaluation_periods=3, datapoints_to_alarm=2)],
+        notify_on_ok=True,
+        dashboard=False,
+        namespace="Team/Network",
+    )  # fmt: skip
+    return {
+        "monitoring": monitoring,
+        "template": checked_template(stack),
+        "alerts": alerts,
+        "tuned": tuned,
+        "tuned_template": checked_template(tuned_stack),
+    }
+
+
+def test_one_filter_per_metric_with_the_detectors_pattern(synthesized):
+    t, monitoring = synthesized["template"], synthesized["monitoring"]
+    filters = t.find_resources("AWS::Logs::MetricFilter")
+    assert len(filters) == 7  # six detectors with a filter, plus ExfiltrationBytes
+    by_metric = {
+        f["Properties"]["MetricTransformations"][0]["MetricName"]: f["Properties"]
+        for f in filters.values()
+    }
+    for detector in monitoring.detectors:
+        if detector.name == "FlowLogsStopped":
+            continue
+        pattern = by_metric[detector.name]["FilterPattern"]
+        assert pattern == detector.pattern(FMT)
+        assert compile_pattern(pattern).kind == "space-delimited"
+    assert (
+        by_metric["ExfiltrationBytes"]["FilterPattern"]
+        == by_metric["Exfiltration"]["FilterPattern"]
+    )
+
+
+def test_metric_values_and_defaults(synthesized):
+    t = synthesized["template"]
+    t.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "MetricTransformations": [
+                {"MetricName": "Exfiltration", "MetricNamespace": "VpcWatch",
+                 "MetricValue": "1", "DefaultValue": 0}
+            ]
+        },
+    )  # fmt: skip
+    t.has_resource_properties(
+        "AWS::Logs::MetricFilter",
+        {
+            "MetricTransformations": [
+                {"MetricName": "ExfiltrationBytes", "MetricNamespace": "VpcWatch",
+                 "MetricValue": "$bytes", "DefaultValue": 0}
+            ]
+        },
+    )  # fmt: skip
+
+
+def test_alarms_count_with_sum_and_notify_the_topic(synthesized):
+    t = synthesized["template"]
+    t.resource_count_is("AWS::CloudWatch::Alarm", 7)
+    topic = next(iter(t.find_resources("AWS::SNS::Topic")))
+    t.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "AdminPortAccepted",
+            "Namespace": "VpcWatch",
+            "Statistic": "Sum",
+            "Period": 60,
+            "Threshold": 1,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": topic}],
+            "OKActions": Match.absent(),
+            "AlarmDescription": Match.string_like_regexp(r"^\[HIGH\] Accepted connection.*T1133"),
+        },
+    )
+    t.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "RejectedFlows",
+                                                         "Threshold": 50})  # fmt: skip
+
+
+def test_silence_alarm_on_incoming_log_events(synthesized):
+    t = synthesized["template"]
+    group = next(iter(t.find_resources("AWS::Logs::LogGroup")))
+    t.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/Logs",
+            "MetricName": "IncomingLogEvents",
+            "Dimensions": [{"Name": "LogGroupName", "Value": {"Ref": group}}],
+            "Period": 300,
+            "EvaluationPeriods": 3,
+            "ComparisonOperator": "LessThanThreshold",
+            "TreatMissingData": "breaching",
+        },
+    )
+
+
+def test_dashboard_and_saved_queries(synthesized):
+    t = synthesized["template"]
+    t.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    queries = t.find_resources("AWS::Logs::QueryDefinition")
+    names = sorted(q["Properties"]["Name"] for q in queries.values())
+    assert names == [
+        "vpcwatch/Monitoring/FlowsToRdpWithInstance",
+        "vpcwatch/Monitoring/RejectedPerMinute",
+        "vpcwatch/Monitoring/SshSourcesByPackets",
+        "vpcwatch/Monitoring/TopRejectedPorts",
+    ]
+    for query in queries.values():
+        assert "parse @message" in query["Properties"]["QueryString"]
+
+
+def test_tuning_namespace_ok_actions_and_no_dashboard(synthesized):
+    t = synthesized["tuned_template"]
+    t.resource_count_is("AWS::CloudWatch::Dashboard", 0)
+    t.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "Team/Network",
+            "Period": 300,
+            "Threshold": 200,
+            "EvaluationPeriods": 3,
+            "DatapointsToAlarm": 2,
+            "OKActions": [Match.any_value()],
+        },
+    )
+    names = [
+        q["Properties"]["Name"] for q in t.find_resources("AWS::Logs::QueryDefinition").values()
+    ]
+    assert "vpcwatch/Tuned/FlowsToRdp" in names  # the default format has no instance_id
+
+
+def test_attributes(synthesized):
+    monitoring = synthesized["monitoring"]
+    assert set(monitoring.alarms) == {d.name for d in monitoring.detectors}
+    assert "ExfiltrationBytes" in monitoring.metric_filters
+    assert monitoring.metric("Exfiltration").metric_name == "Exfiltration"
+    with pytest.raises(KeyError, match="no metric 'Nope'; metrics: RejectedFlows"):
+        monitoring.metric("Nope")
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stack():
+    return cdk.Stack(cdk.App(), "Bad", env=ENV)
+
+
+def test_a_detector_needing_fields_the_format_lacks(stack):
+    pipeline = _pipeline(stack, FlowLogFormat.default())
+    with pytest.raises(DetectorError, match=r"Exfiltration needs the flow-log fields flow_direct"
+                                            r"ion.*FlowLogFormat.all_fields\(\)"):  # fmt: skip
+        FlowLogMonitoring(stack, "M", pipeline=pipeline)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"namespace": "AWS/Logs"}, ValueError, "namespace must be 1-255 .* not starting with"),
+        ({"namespace": ""}, ValueError, "namespace must be"),
+        ({"namespace": "a" * 256}, ValueError, "namespace must be"),
+        ({"detectors": []}, ValueError, "detectors is empty"),
+        ({"detectors": [rejected_flows(), rejected_flows()]}, ValueError,
+         "unique names; repeated: RejectedFlows"),
+        ({"detectors": ["RejectedFlows"]}, TypeError, "Detector or SilenceDetector objects"),
+        ({"alerts": "arn:aws:sns:x"}, TypeError, "alerts must be a vpcwatch.AlertTopic"),
+        ({"notify_on_ok": "yes"}, TypeError, "notify_on_ok must be True or False"),
+        ({"dashboard": 1}, TypeError, "dashboard must be True or False"),
+    ],
+)  # fmt: skip
+def test_bad_arguments(stack, kwargs, error, message):
+    pipeline = _pipeline(stack)
+    kwargs.setdefault("detectors", [rejected_flows()])
+    with pytest.raises(error, match=message):
+        FlowLogMonitoring(stack, "M", pipeline=pipeline, **kwargs)
+
+
+def test_pipeline_must_be_a_pipeline(stack):
+    with pytest.raises(TypeError, match="pipeline must be a vpcwatch.FlowLogPipeline"):
+        FlowLogMonitoring(stack, "M", pipeline="flow-logs")  # type: ignore[arg-type]
+
+
+def test_more_than_five_regex_filters_per_log_group(stack):
+    pipeline = _pipeline(stack)
+    regex_filter = lambda fmt: fmt.filter().where("interface_id", "=", Regex("^eni-"))  # noqa: E731
+    detectors = [
+        dataclasses.replace(rejected_flows(), name=f"Probe{index}", build_filter=regex_filter)
+        for index in range(6)
+    ]
+    with pytest.raises(ValueError, match="6 metric filters hold a regex .* allows 5"):
+        FlowLogMonitoring(stack, "M", pipeline=pipeline, detectors=detectors)
+    FlowLogMonitoring(stack, "Five", pipeline=pipeline, detectors=detectors[:5])

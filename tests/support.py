@@ -8,7 +8,10 @@ adds a cfn-lint run over the result.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -60,3 +63,15 @@ class TemplateSnapshot(JSONSnapshotExtension):
     def serialize(self, data: Any, **kwargs: Any) -> str:
         text = json.dumps(data, indent=1, sort_keys=True)
         return super().serialize(json.loads(_ASSET_HASH.sub("<asset-hash>", text)), **kwargs)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for `cdk` and `vpcwatch` subprocesses: this interpreter's
+    virtualenv and the project's Node 22 first on PATH, whoever started pytest."""
+    path = os.pathsep.join(
+        [str(Path(sys.executable).parent), str(ROOT / "node_modules" / ".bin"), os.environ["PATH"]]
+    )
+    return {**os.environ, "PATH": path, "CDK_DISABLE_VERSION_CHECK": "1"}

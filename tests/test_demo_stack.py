@@ -104,3 +104,27 @@ def test_settings_accept_comma_separated_destinations_from_the_command_line():
 def test_settings_refuse_bad_cidrs(key, value):
     with pytest.raises(ValueError, match=f"context {key} must be a CIDR block"):
         DemoSettings.from_context({key: value}.get)
+
+
+def test_three_exposure_layers_are_in_the_demo(demo):
+    stack, t = demo
+    t.resource_count_is("AWS::Config::ConfigRule", 5)
+    t.resource_count_is("AWS::Config::RemediationConfiguration", 1)
+    t.has_resource_properties(
+        "AWS::Events::Rule", {"EventPattern": Match.object_like({"source": ["aws.guardduty"]})}
+    )
+    from aws_cdk.assertions import Annotations
+
+    guard_errors = Annotations.from_stack(stack).find_error(
+        "*", Match.string_like_regexp("OpenIngressGuard.*")
+    )
+    assert guard_errors == []  # SSH reaches the web servers from the bastion's group only
+
+
+def test_every_alarm_notifies_the_alert_topic(demo):
+    _, t = demo
+    topic = next(iter(t.find_resources("AWS::SNS::Topic")))
+    alarms = t.find_resources("AWS::CloudWatch::Alarm")
+    assert len(alarms) == 7
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]

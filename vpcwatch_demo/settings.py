@@ -12,6 +12,7 @@ DEFAULTS: dict[str, Any] = {
     "vpcwatch:alertEmail": "security-alerts@example.com",
     "vpcwatch:adminCidr": "203.0.113.10/32",
     "vpcwatch:allowedDestinations": ["52.216.0.0/15", "3.5.0.0/19"],
+    "vpcwatch:openSshToTheWorld": False,
 }
 
 
@@ -24,12 +25,15 @@ class DemoSettings:
         alert_email: where alarm e-mails go.
         admin_cidr: the one network allowed to reach the bastion over SSH ("My IP").
         allowed_destinations: CIDRs that data may leave for (S3 ranges by default).
+        open_ssh_to_the_world: add the seeds' mistake (22 open to 0.0.0.0/0) to the web
+            servers' group, to watch OpenIngressGuard stop the synth.
     """
 
     stack_name: str
     alert_email: str
     admin_cidr: str
     allowed_destinations: tuple[str, ...]
+    open_ssh_to_the_world: bool = False
 
     @classmethod
     def from_context(cls, get: Any) -> DemoSettings:
@@ -51,6 +55,7 @@ class DemoSettings:
             alert_email=value("vpcwatch:alertEmail"),
             admin_cidr=value("vpcwatch:adminCidr"),
             allowed_destinations=tuple(destinations),
+            open_ssh_to_the_world=str(value("vpcwatch:openSshToTheWorld")).lower() == "true",
         )
         _network("context vpcwatch:adminCidr", settings.admin_cidr)
         for cidr in settings.allowed_destinations:

@@ -14,7 +14,15 @@ import cdk_nag
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from vpcwatch import AlertTopic, FlowLogFormat, FlowLogMonitoring, FlowLogPipeline
+from vpcwatch import (
+    AlertTopic,
+    ExposureRules,
+    FlowLogFormat,
+    FlowLogMonitoring,
+    FlowLogPipeline,
+    OpenIngressGuard,
+    PortProbeFindings,
+)
 from vpcwatch.constructs._validation import acknowledge
 from vpcwatch.detectors import default_detectors
 from vpcwatch_demo.settings import DemoSettings
@@ -75,6 +83,15 @@ class DemoStack(cdk.Stack):
             alerts=self.alerts,
             detectors=default_detectors(allowed_destinations=settings.allowed_destinations),
         )
+        # The cause, caught three ways: at synth (the guard), in the account (Config),
+        # and when probed (GuardDuty).
+        self.exposure = ExposureRules(self, "Exposure", alerts=self.alerts, remediation=True)
+        self.port_probes = PortProbeFindings(self, "PortProbes", alerts=self.alerts)
+        if settings.open_ssh_to_the_world:  # to see the guard stop a synth
+            self.web_security_group.add_ingress_rule(
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(22), "SSH from anywhere (the seeds' mistake)"
+            )
+        cdk.Aspects.of(self).add(OpenIngressGuard(ports=(22, 3389)))
 
 
 def build_app(app: cdk.App) -> DemoStack:

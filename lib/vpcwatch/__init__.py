@@ -16,6 +16,9 @@ from vpcwatch.patterns import FilterOperator, FlowFilter, Regex
 
 if TYPE_CHECKING:
     from vpcwatch.constructs.alerts import AlertTopic
+    from vpcwatch.constructs.exposure import ExposureRules
+    from vpcwatch.constructs.guardduty import PortProbeFindings
+    from vpcwatch.constructs.ingress_guard import OpenIngressGuard
     from vpcwatch.constructs.monitoring import FlowLogMonitoring
     from vpcwatch.constructs.pipeline import FlowLogPipeline, TrafficType
 
@@ -24,6 +27,9 @@ __version__ = "0.1.0"
 # public name -> module that defines it; loaded on first access.
 _LAZY = {
     "AlertTopic": "vpcwatch.constructs.alerts",
+    "ExposureRules": "vpcwatch.constructs.exposure",
+    "OpenIngressGuard": "vpcwatch.constructs.ingress_guard",
+    "PortProbeFindings": "vpcwatch.constructs.guardduty",
     "FlowLogMonitoring": "vpcwatch.constructs.monitoring",
     "FlowLogPipeline": "vpcwatch.constructs.pipeline",
     "TrafficType": "vpcwatch.constructs.pipeline",
@@ -32,6 +38,7 @@ _LAZY = {
 __all__ = [
     "FIELDS",
     "AlertTopic",
+    "ExposureRules",
     "FieldError",
     "FieldKind",
     "FilterOperator",
@@ -42,7 +49,9 @@ __all__ = [
     "FlowLogMonitoring",
     "FlowLogPipeline",
     "FormatError",
+    "OpenIngressGuard",
     "PatternBuildError",
+    "PortProbeFindings",
     "Regex",
     "TrafficType",
 ]

@@ -15,6 +15,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from vpcwatch import (
+    AlarmEnricher,
     AlertTopic,
     ExposureRules,
     FlowLogFormat,
@@ -82,6 +83,9 @@ class DemoStack(cdk.Stack):
             pipeline=self.pipeline,
             alerts=self.alerts,
             detectors=default_detectors(allowed_destinations=settings.allowed_destinations),
+        )
+        self.enricher = AlarmEnricher(
+            self, "Enricher", monitoring=self.monitoring, alerts=self.alerts
         )
         # The cause, caught three ways: at synth (the guard), in the account (Config),
         # and when probed (GuardDuty).

@@ -16,6 +16,7 @@ from vpcwatch.patterns import FilterOperator, FlowFilter, Regex
 
 if TYPE_CHECKING:
     from vpcwatch.constructs.alerts import AlertTopic
+    from vpcwatch.constructs.enricher import AlarmEnricher
     from vpcwatch.constructs.exposure import ExposureRules
     from vpcwatch.constructs.guardduty import PortProbeFindings
     from vpcwatch.constructs.ingress_guard import OpenIngressGuard
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it; loaded on first access.
 _LAZY = {
+    "AlarmEnricher": "vpcwatch.constructs.enricher",
     "AlertTopic": "vpcwatch.constructs.alerts",
     "ExposureRules": "vpcwatch.constructs.exposure",
     "OpenIngressGuard": "vpcwatch.constructs.ingress_guard",
@@ -37,6 +39,7 @@ _LAZY = {
 
 __all__ = [
     "FIELDS",
+    "AlarmEnricher",
     "AlertTopic",
     "ExposureRules",
     "FieldError",

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vpcwatch.fields import FlowLogFormat
+from vpcwatch.filterpattern.insights import insights_filter
+from vpcwatch.patterns import FlowFilter
 
 
 def parse_statement(log_format: FlowLogFormat) -> str:
@@ -81,3 +83,29 @@ def investigations(log_format: FlowLogFormat) -> dict[str, str]:
     if "FlowsToRdpWithInstance" in found:
         found.pop("FlowsToRdp", None)
     return found
+
+
+def filter_query(flow_filter: FlowFilter) -> str:
+    """The records ``flow_filter`` matches, as a Logs Insights query."""
+    fmt = flow_filter.format
+    return (
+        f"fields @timestamp, @message\n| {parse_statement(fmt)}\n"
+        f"| filter {insights_filter(flow_filter.tree())}"
+    )
+
+
+ENRICHMENT_GROUPING = ("srcaddr", "dstaddr", "dstport", "interface_id", "action")
+"""The fields an alarm's enrichment groups matching flows by (those the format has)."""
+
+
+def enrichment_query(flow_filter: FlowFilter, max_rows: int) -> str:
+    """Top talkers among the records ``flow_filter`` matches: flows, bytes and packets
+    per source, destination, port, interface and action, at most ``max_rows`` rows."""
+    fmt = flow_filter.format
+    by = [name for name in ENRICHMENT_GROUPING if name in fmt]
+    sums = [f"sum({name}) as {name}" for name in ("bytes", "packets") if name in fmt]
+    stats = ", ".join(["count(*) as flows", *sums])
+    return (
+        f"{filter_query(flow_filter)}\n| stats {stats} by {', '.join(by)}\n"
+        f"| sort flows desc\n| limit {max_rows}"
+    )

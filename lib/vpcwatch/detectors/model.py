@@ -236,6 +236,12 @@ class Detector:
         """The metric-filter pattern for ``log_format``."""
         return str(self.filter_for(log_format))
 
+    def to_insights_query(self, log_format: FlowLogFormat) -> str:
+        """The records the detector counts, as a CloudWatch Logs Insights query."""
+        from vpcwatch.queries import filter_query
+
+        return filter_query(self.filter_for(log_format))
+
     def _referenced_fields(self) -> tuple[str, ...]:
         values = [self.metric_value] + [m.value for m in self.extra_metrics]
         values += [v for m in self.extra_metrics for v in m.dimensions.values()]

@@ -1,0 +1,196 @@
+"""``AlarmEnricher``: a Lambda that answers, in the alert, who probed what and which
+security-group rule let them in (lambda/enricher/handler.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from vpcwatch.constructs._validation import acknowledge, nag_rendering
+from vpcwatch.constructs.alerts import AlertTopic
+from vpcwatch.constructs.monitoring import FlowLogMonitoring
+from vpcwatch.detectors import Detector
+from vpcwatch.queries import enrichment_query
+
+HANDLER_DIRECTORY = Path(__file__).resolve().parents[3] / "lambda" / "enricher"
+"""The function's code: top-level ``lambda/enricher`` of the project (boto3 only)."""
+
+DELIVERY_DELAY_SECONDS = 600
+"""Flow logs reach CloudWatch Logs within about 5 minutes, after up to 1 minute of
+aggregation; the query looks back this much further than the alarm's window."""
+MAX_ENVIRONMENT_BYTES = 4096
+
+
+class AlarmEnricher(Construct):
+    """Enriches every ALARM of a :class:`FlowLogMonitoring` and publishes to the alerts.
+
+    Triggered by EventBridge "CloudWatch Alarm State Change" events of the monitoring's
+    alarms: the event carries the alarm's metric and window, and the trigger is
+    independent of the alarm's own SNS notification, which always goes out.
+
+    Example::
+
+        AlarmEnricher(self, "Enricher", monitoring=monitoring, alerts=alerts)
+
+    Args:
+        scope: the parent construct.
+        id: the construct id.
+        monitoring: the :class:`FlowLogMonitoring` whose alarms are enriched.
+        alerts: the :class:`AlertTopic` the enriched message goes to.
+        max_rows: how many top flows the message lists (1 to 50). Default: 10.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        monitoring: FlowLogMonitoring,
+        alerts: AlertTopic,
+        max_rows: int = 10,
+    ) -> None:
+        super().__init__(scope, id)
+        if not isinstance(monitoring, FlowLogMonitoring):
+            raise TypeError(f"monitoring must be a vpcwatch.FlowLogMonitoring, got {monitoring!r}")
+        if not isinstance(alerts, AlertTopic):
+            raise TypeError(f"alerts must be a vpcwatch.AlertTopic, got {alerts!r}")
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or not 1 <= max_rows <= 50:
+            raise ValueError(f"max_rows must be an integer from 1 to 50; got {max_rows!r}")
+        stack = cdk.Stack.of(self)
+        log_group = monitoring.pipeline.log_group
+        self._log_group = logs.LogGroup(
+            self, "FunctionLogs", retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )  # fmt: skip
+        self._role = self._create_role(stack, log_group, alerts)
+        self._failures = sqs.Queue(
+            self, "Failures", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )  # fmt: skip
+        acknowledge(self._failures, [("SQS3", "It is the function's dead-letter queue.")])
+        self._function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(HANDLER_DIRECTORY)),
+            timeout=cdk.Duration.seconds(60),
+            memory_size=256,
+            reserved_concurrent_executions=2,
+            role=self._role,
+            log_group=self._log_group,
+            # Deploy-time values (tokens) stay plain; the literal configuration is packed.
+            environment={
+                "VPCWATCH_CONFIG": _encoded(self._config(monitoring, max_rows)),
+                "VPCWATCH_LOG_GROUP": log_group.log_group_name,
+                "VPCWATCH_TOPIC_ARN": alerts.topic.topic_arn,
+            },
+            on_failure=destinations.SqsDestination(self._failures),
+            retry_attempts=2,
+            description="vpcwatch: adds flows, instances and open rules to alarm notifications",
+        )
+        pinned = "Pinned to Python 3.12, the runtime the handler is tested on."
+        acknowledge(self._function, [("L1", pinned)])
+        self._rule = events.Rule(
+            self,
+            "AlarmStateRule",
+            description="vpcwatch: flow-log alarms that go to ALARM, to the enricher",
+            event_pattern=events.EventPattern(
+                source=["aws.cloudwatch"],
+                detail_type=["CloudWatch Alarm State Change"],
+                resources=[alarm.alarm_arn for alarm in monitoring.alarms.values()],
+                detail={"state": {"value": ["ALARM"]}},
+            ),
+        )
+        self._rule.add_target(targets.LambdaFunction(self._function))
+
+    @property
+    def function(self) -> lambda_.IFunction:
+        return self._function
+
+    @property
+    def role(self) -> iam.IRole:
+        return self._role
+
+    @property
+    def rule(self) -> events.Rule:
+        return self._rule
+
+    @property
+    def failures(self) -> sqs.IQueue:
+        """Events the function failed on after its retries."""
+        return self._failures
+
+    def _config(self, monitoring: FlowLogMonitoring, max_rows: int) -> dict:
+        """The literal part of the configuration: queries made by the library, titles,
+        severities and alarm windows (no deploy-time tokens: it is compressed)."""
+        fmt = monitoring.pipeline.log_format
+        detectors = {
+            d.name: {"title": d.title, "severity": d.severity.value,
+                     "query": enrichment_query(d.filter_for(fmt), max_rows)}
+            for d in monitoring.detectors if isinstance(d, Detector)
+        }  # fmt: skip
+        windows = {
+            d.name: d.alarm.period * d.alarm.evaluation_periods for d in monitoring.detectors
+        }
+        return {
+            "maxRows": max_rows,
+            "deliveryDelaySeconds": DELIVERY_DELAY_SECONDS,
+            "windowSeconds": windows,
+            "detectors": detectors,
+        }
+
+    def _create_role(
+        self, stack: cdk.Stack, log_group: logs.ILogGroup, alerts: AlertTopic
+    ) -> iam.Role:
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="vpcwatch alarm enricher: query one log group, describe, publish",
+        )
+        statements = [
+            (["logs:CreateLogStream", "logs:PutLogEvents"], [self._log_group.log_group_arn]),
+            (["logs:StartQuery"], [log_group.log_group_arn]),
+            # Query ids are not resources: these two take no resource-level permission.
+            (["logs:GetQueryResults", "logs:StopQuery"], ["*"]),
+            (["ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups"], ["*"]),
+            (["sns:Publish"], [alerts.topic.topic_arn]),
+        ]
+        if alerts.key is not None:
+            statements.append((["kms:GenerateDataKey*", "kms:Decrypt"], [alerts.key.key_arn]))
+        for actions, resources in statements:
+            role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources))
+        unscoped = "GetQueryResults, StopQuery and EC2 Describe* take no resource scoping."
+        findings = [("IAM5[Resource::*]", unscoped)]
+        for arn in (log_group.log_group_arn, self._log_group.log_group_arn):
+            rendered = nag_rendering(self, arn)
+            if "*" in rendered:
+                findings.append((f"IAM5[Resource::{rendered}]", "The streams of one log group."))
+        findings.append(("IAM5[Action::kms:GenerateDataKey*]", "Data keys of the topic's one key."))
+        acknowledge(role, findings)
+        return role
+
+
+def _encoded(config: dict) -> str:
+    """base64(zlib(JSON)): Lambda environments hold 4 KB, and the queries repeat a lot."""
+    text = base64.b64encode(zlib.compress(json.dumps(config, sort_keys=True).encode(), 9)).decode()
+    if len(text) > MAX_ENVIRONMENT_BYTES - 100:
+        raise ValueError(
+            f"the enricher's configuration is {len(text)} bytes compressed; Lambda allows "
+            f"{MAX_ENVIRONMENT_BYTES} for the environment. Use fewer detectors or shorter "
+            "CIDR lists"
+        )
+    return text

@@ -1,0 +1,231 @@
+"""The enricher Lambda: moto for EC2 and SNS, botocore's Stubber for Logs Insights."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import sys
+import zlib
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+HANDLER = Path(__file__).resolve().parents[2] / "lambda" / "enricher" / "handler.py"
+REGION = "us-east-1"
+
+
+def _load_handler():
+    spec = importlib.util.spec_from_file_location("vpcwatch_enricher_handler", HANDLER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+handler = _load_handler()
+
+QUERY = "fields @timestamp, @message | parse @message '...' | filter dstport = 3389"
+CONFIG = {
+    "maxRows": 10,
+    "deliveryDelaySeconds": 600,
+    "windowSeconds": {"AdminPortAccepted": 60},
+    "detectors": {
+        "AdminPortAccepted": {
+            "title": "Accepted connection on admin ports 22/3389 from outside",
+            "severity": "high",
+            "query": QUERY,
+        }
+    },
+}
+ROWS = [
+    [
+        {"field": "srcaddr", "value": "203.0.113.66"},
+        {"field": "dstaddr", "value": "10.0.0.199"},
+        {"field": "dstport", "value": "3389"},
+        {"field": "interface_id", "value": "eni-0a1b"},
+        {"field": "action", "value": "ACCEPT"},
+        {"field": "flows", "value": "3"},
+        {"field": "bytes", "value": "27000"},
+        {"field": "packets", "value": "120"},
+    ]
+]
+
+
+def alarm_event(metric="AdminPortAccepted", state="ALARM"):
+    return {
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {
+            "alarmName": "Demo-MonitoringAdminPortAcceptedAlarm-ABC",
+            "state": {"value": state, "timestamp": "2026-11-22T10:15:00.000+0000"},
+            "configuration": {
+                "metrics": [{"metricStat": {"metric": {"namespace": "VpcWatch", "name": metric}}}]
+            },
+        },
+    }
+
+
+@pytest.fixture
+def account():
+    """A VPC with the seed-001 mistake: a group admitting 0.0.0.0/0 to 3389, on an
+    instance at 10.0.0.199; an SNS topic whose messages land in an SQS queue."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="rdp-open", Description="x", VpcId=vpc)
+        ec2.authorize_security_group_ingress(
+            GroupId=group["GroupId"],
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389,
+                            "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        )  # fmt: skip
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        instance = ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet,
+            PrivateIpAddress="10.0.0.199", SecurityGroupIds=[group["GroupId"]],
+        )["Instances"][0]["InstanceId"]  # fmt: skip
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        topic = sns.create_topic(Name="alerts")["TopicArn"]
+        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        sns.subscribe(TopicArn=topic, Protocol="sqs",
+                      Endpoint=queue_arn["Attributes"]["QueueArn"])  # fmt: skip
+
+        def inbox():
+            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+            return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+        yield {"ec2": ec2, "sns": sns, "topic": topic, "group": group["GroupId"],
+               "instance": instance, "inbox": inbox}  # fmt: skip
+
+
+def enricher(account, logs, ec2=None):
+    config = {**CONFIG, "logGroupName": "/vpcwatch/flowlogs/demo", "topicArn": account["topic"],
+              "region": REGION}  # fmt: skip
+    return handler.Enricher(config, logs, ec2 or account["ec2"], account["sns"])
+
+
+def stubbed_logs(*results, start_error=None):
+    logs = boto3.client("logs", region_name=REGION)
+    stubber = Stubber(logs)
+    if start_error is not None:
+        stubber.add_client_error("start_query", service_error_code=start_error)
+    else:
+        stubber.add_response("start_query", {"queryId": "q-1"})
+        for result in results:
+            stubber.add_response("get_query_results", result, {"queryId": "q-1"})
+    stubber.activate()
+    return logs, stubber
+
+
+def test_a_probe_names_the_instance_the_group_and_the_open_rule(account, monkeypatch):
+    monkeypatch.setattr(handler, "POLL_SECONDS", 0.01)
+    logs, stubber = stubbed_logs(
+        {"status": "Running", "results": []}, {"status": "Complete", "results": ROWS}
+    )
+    report = enricher(account, logs).handle(alarm_event(), remaining_ms=60_000)
+    stubber.assert_no_pending_responses()
+    assert report.missing == []
+    (message,) = account["inbox"]()
+    subject, body = message["Subject"], message["Message"]
+    assert subject == "vpcwatch HIGH: Accepted connection on admin ports 22/3389 from outside"
+    assert len(subject) < 100
+    assert account["instance"] in body and account["group"] in body
+    assert f"OPEN: {account['group']} (rdp-open) admits 0.0.0.0/0 to port 3389" in body
+    assert "203.0.113.66" in body and "flows=3" in body
+    data = json.loads(body[body.index("\n{") + 1 :])
+    assert data["openIngressRules"][0]["port"] == 3389
+    assert data["interfaces"][0]["instanceId"] == account["instance"]
+    assert data["window"] == {"start": "2026-11-22T10:04:00Z", "end": "2026-11-22T10:15:00Z"}
+    assert "@message" not in body.split("Logs Insights:")[0]  # no raw log lines
+
+
+def test_the_query_window_covers_the_alarm_and_the_delivery_delay(account):
+    logs, stubber = stubbed_logs()
+    stubber.deactivate()
+    stubber = Stubber(logs)
+    stubber.add_response(
+        "start_query",
+        {"queryId": "q-1"},
+        {"logGroupName": "/vpcwatch/flowlogs/demo", "startTime": 1_795_342_500 - 660,
+         "endTime": 1_795_342_500, "queryString": QUERY, "limit": 10},
+    )  # fmt: skip
+    stubber.add_response("get_query_results", {"status": "Complete", "results": []})
+    stubber.activate()
+    enricher(account, logs).handle(alarm_event(), remaining_ms=60_000)
+    stubber.assert_no_pending_responses()
+
+
+def test_a_query_timeout_gives_a_shorter_message_and_stops_the_query(account, monkeypatch):
+    monkeypatch.setattr(handler, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(handler, "SAFETY_MARGIN_MS", 0)
+    logs = boto3.client("logs", region_name=REGION)
+    stubber = Stubber(logs)
+    stubber.add_response("start_query", {"queryId": "q-1"})
+    for _ in range(3):
+        stubber.add_response("get_query_results", {"status": "Running", "results": []})
+    stubber.add_response("stop_query", {"success": True}, {"queryId": "q-1"})
+    stubber.activate()
+    report = enricher(account, logs).handle(alarm_event(), remaining_ms=120)
+    assert report.missing == ["the flows (the Logs Insights query timed out)"]
+    (message,) = account["inbox"]()
+    assert "Could not find: the flows (the Logs Insights query timed out)" in message["Message"]
+
+
+def test_access_denied_on_the_query_still_publishes(account):
+    logs, _ = stubbed_logs(start_error="AccessDeniedException")
+    report = enricher(account, logs).handle(alarm_event(), remaining_ms=60_000)
+    assert report.missing == ["the flows (access denied)"]
+    (message,) = account["inbox"]()
+    assert "Could not find: the flows (access denied)" in message["Message"]
+
+
+def test_access_denied_on_ec2_still_publishes_the_flows(account):
+    logs, _ = stubbed_logs({"status": "Complete", "results": ROWS})
+    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2_stubber = Stubber(ec2)
+    ec2_stubber.add_client_error("describe_network_interfaces",
+                                 service_error_code="UnauthorizedOperation")  # fmt: skip
+    ec2_stubber.activate()
+    report = enricher(account, logs, ec2=ec2).handle(alarm_event(), remaining_ms=60_000)
+    assert report.missing == ["the interfaces (access denied)"]
+    (message,) = account["inbox"]()
+    assert "203.0.113.66" in message["Message"]
+
+
+def test_throttling_is_named(account):
+    logs, _ = stubbed_logs(start_error="ThrottlingException")
+    report = enricher(account, logs).handle(alarm_event(), remaining_ms=60_000)
+    assert report.missing == ["the flows (throttled)"]
+
+
+def test_only_alarm_transitions_are_enriched(account):
+    logs, _ = stubbed_logs()
+    assert enricher(account, logs).handle(alarm_event(state="OK"), remaining_ms=60_000) is None
+    assert account["inbox"]() == []
+
+
+def test_an_alarm_without_a_flow_query_says_so(account):
+    logs, _ = stubbed_logs()
+    report = enricher(account, logs).handle(
+        alarm_event(metric="IncomingLogEvents"), remaining_ms=60_000
+    )
+    assert report.missing == ["no flow-log query for metric 'IncomingLogEvents'"]
+    (message,) = account["inbox"]()
+    assert message["Subject"].startswith("vpcwatch UNKNOWN:")
+
+
+def test_handler_reads_its_configuration_from_the_environment(account, monkeypatch):
+    packed = base64.b64encode(zlib.compress(json.dumps(CONFIG).encode())).decode()
+    monkeypatch.setenv("VPCWATCH_CONFIG", packed)
+    monkeypatch.setenv("VPCWATCH_LOG_GROUP", "/vpcwatch/flowlogs/demo")
+    monkeypatch.setenv("VPCWATCH_TOPIC_ARN", account["topic"])
+    monkeypatch.setenv("AWS_REGION", REGION)
+    config = handler.config_from_environment()
+    assert config["detectors"]["AdminPortAccepted"]["query"] == QUERY
+    assert config["topicArn"] == account["topic"] and config["region"] == REGION

@@ -22,7 +22,9 @@ class DemoRun:
     """State shared by the demo steps."""
 
     out_dir: Path = ROOT / "cdk.out"
+    work_dir: Path = ROOT / "demo-output"
     stack_id: str = "Demo"
+    stack_name: str = "VpcWatchDemo"
     facts: dict = field(default_factory=dict)
 
     @property
@@ -84,11 +86,64 @@ _OPERATORS = {
 }
 
 
-STEPS: list[Callable[[DemoRun], None]] = [synth, summary]
+def local_deploy(run: DemoRun) -> None:
+    """Bootstrap and deploy the demo stack into moto's server on 127.0.0.1."""
+    from vpcwatch_demo.local_aws import deploy, local_aws, stack_resources
+
+    print("== cdk bootstrap + cdk deploy into a local AWS emulator (moto_server, 127.0.0.1)")
+    with local_aws(run.work_dir) as aws:
+        ok, output = deploy(aws, ROOT, run.work_dir / "cdk.out.deploy")
+        if not ok:
+            sys.stderr.write(output[-4000:])
+            raise SystemExit("cdk deploy into the emulator failed")
+        resources = stack_resources(aws, run.stack_name)
+        skipped = aws.skipped_types()
+    # moto reports the types it skipped without a ResourceType.
+    counts = Counter(r["ResourceType"] for r in resources if "ResourceType" in r)
+    created = {t: n for t, n in counts.items() if t not in skipped}
+    print(
+        f"  deployed {run.stack_name}: {len(resources)} resources reported, "
+        f"{sum(created.values())} of them created by the emulator:"
+    )
+    for resource_type, count in sorted(created.items()):
+        print(f"  {count:5d}  {resource_type}")
+    if skipped:
+        print("  the emulator reported these types COMPLETE without creating them (moto has")
+        print("  no CloudFormation support for them; a real account creates them):")
+        print("    " + ", ".join(skipped))
+
+
+def rehearsal(run: DemoRun) -> None:
+    """An hour of sample traffic with two incidents, replayed through the template."""
+    from vpcwatch.replay.files import replay_files
+    from vpcwatch.replay.plot import plot
+    from vpcwatch.replay.report import as_text
+    from vpcwatch.replay.template import load_plan
+    from vpcwatch.traffic import generate
+
+    print("== rehearsal: an hour of traffic, an SSH scan at minute 20 and an exfiltration at 41")
+    plan = load_plan(run.template_path)
+    traffic = run.work_dir / "traffic.log"
+    incidents = {20: ("ssh-scan",), 41: ("exfiltration",)}
+    with traffic.open("w") as out:
+        for line in generate(plan.log_format, minutes=60, seed=7, incidents=incidents):
+            out.write(line + "\n")
+    result = replay_files(plan, [traffic])
+    print("\n".join("  " + line for line in as_text(result, plan, top=1).splitlines()))
+    image = plot(result, plan, run.work_dir / "alarms.png")
+    print(f"== traffic: {traffic.relative_to(ROOT)}; plot: {image.relative_to(ROOT)}")
+    print(
+        f"   replay it yourself: .venv/bin/vpcwatch replay --template "
+        f"{run.template_path.relative_to(ROOT)} {traffic.relative_to(ROOT)}"
+    )
+
+
+STEPS: list[Callable[[DemoRun], None]] = [synth, summary, local_deploy, rehearsal]
 
 
 def main() -> None:
     run = DemoRun()
+    run.work_dir.mkdir(exist_ok=True)
     for step in STEPS:
         step(run)
 

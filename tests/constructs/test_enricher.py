@@ -78,23 +78,27 @@ def test_role_may_query_only_the_flow_log_group(synthesized):
 
 def test_trigger_is_the_monitoring_alarms_going_to_alarm(synthesized):
     t = synthesized["template"]
-    alarms = list(t.find_resources("AWS::CloudWatch::Alarm"))
+    alarms = t.find_resources("AWS::CloudWatch::Alarm")
     function = _resource_id(t, "AWS::Lambda::Function")
+    expected = [
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
+                           f":cloudwatch:eu-west-1:111111111111:alarm:{a['Properties']['AlarmName']}"]]}
+        for a in alarms.values()
+    ]  # fmt: skip
     t.has_resource_properties(
         "AWS::Events::Rule",
         {
             "EventPattern": {
                 "source": ["aws.cloudwatch"],
                 "detail-type": ["CloudWatch Alarm State Change"],
-                "resources": Match.array_with([{"Fn::GetAtt": [alarms[0], "Arn"]}]),
+                "resources": expected,
                 "detail": {"state": {"value": ["ALARM"]}},
             },
             "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [function, "Arn"]}})],
         },
     )
-    rule = next(v for v in t.find_resources("AWS::Events::Rule").values()
-                if "aws.cloudwatch" in str(v))  # fmt: skip
-    assert len(rule["Properties"]["EventPattern"]["resources"]) == len(alarms) == 5
+    names = sorted(a["Properties"]["AlarmName"] for a in alarms.values())
+    assert names[0] == "vpcwatch-Enriched-AdminPortAccepted" and len(names) == 5
 
 
 def test_configuration_holds_the_librarys_queries(synthesized):

@@ -177,6 +177,33 @@ def test_tuning_namespace_ok_actions_and_no_dashboard(synthesized):
     assert "vpcwatch/Tuned/FlowsToRdp" in names  # the default format has no instance_id
 
 
+def test_alarms_are_named_by_stack_and_detector(synthesized):
+    t = synthesized["template"]
+    names = sorted(a["Properties"]["AlarmName"]
+                   for a in t.find_resources("AWS::CloudWatch::Alarm").values())  # fmt: skip
+    assert names[:2] == [
+        "vpcwatch-Monitoring-AdminPortAccepted",
+        "vpcwatch-Monitoring-AdminPortProbes",
+    ]
+    arn = synthesized["monitoring"].alarm_arns["Exfiltration"]
+    assert "vpcwatch-Monitoring-Exfiltration" in arn
+
+
+def test_alarm_name_prefix_options():
+    stack = cdk.Stack(cdk.App(), "Named", env=ENV)
+    pipeline = _pipeline(stack)
+    custom = FlowLogMonitoring(stack, "A", pipeline=pipeline, detectors=[rejected_flows()],
+                               alarm_name_prefix="prod-net-")  # fmt: skip
+    unnamed = FlowLogMonitoring(stack, "B", pipeline=pipeline, detectors=[rejected_flows()],
+                                alarm_name_prefix=None, dashboard=False)  # fmt: skip
+    resolved = stack.resolve(custom.alarm_arns["RejectedFlows"])
+    assert "prod-net-RejectedFlows" in str(resolved)
+    assert "Fn::GetAtt" in str(stack.resolve(unnamed.alarm_arns["RejectedFlows"]))
+    with pytest.raises(ValueError, match="alarm_name_prefix must be printable text"):
+        FlowLogMonitoring(stack, "C", pipeline=pipeline, detectors=[rejected_flows()],
+                          alarm_name_prefix="bad\nprefix")  # fmt: skip
+
+
 def test_attributes(synthesized):
     monitoring = synthesized["monitoring"]
     assert set(monitoring.alarms) == {d.name for d in monitoring.detectors}

@@ -110,7 +110,7 @@ class AlarmEnricher(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],
-                resources=[alarm.alarm_arn for alarm in monitoring.alarms.values()],
+                resources=list(monitoring.alarm_arns.values()),
                 detail={"state": {"value": ["ALARM"]}},
             ),
         )

@@ -57,6 +57,9 @@ class FlowLogMonitoring(Construct):
         notify_on_ok: also notify when an alarm returns to OK. Default: ``False``.
         dashboard: create a CloudWatch dashboard. Default: ``True``.
         namespace: the namespace of the detectors' metrics. Default: ``"VpcWatch"``.
+        alarm_name_prefix: alarms are named ``<prefix><detector name>``, so operators, the
+            enricher and the dashboard know them without a deploy-time lookup. Default:
+            ``"vpcwatch-<stack name>-"``; ``None`` lets CloudFormation name them.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class FlowLogMonitoring(Construct):
         notify_on_ok: bool = False,
         dashboard: bool = True,
         namespace: str = "VpcWatch",
+        alarm_name_prefix: str | None = "",
     ) -> None:
         super().__init__(scope, id)
         if not isinstance(pipeline, FlowLogPipeline):
@@ -80,6 +84,7 @@ class FlowLogMonitoring(Construct):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
         _check_namespace(namespace)
+        self._alarm_prefix = _alarm_prefix(self, alarm_name_prefix)
         self._detectors = _check_detectors(default_detectors() if detectors is None else detectors)
         self._pipeline, self._namespace = pipeline, namespace
         self._alerts, self._notify_on_ok = alerts, notify_on_ok
@@ -92,6 +97,7 @@ class FlowLogMonitoring(Construct):
         self._metric_filters: dict[str, logs.MetricFilter] = {}
         self._metrics: dict[str, cloudwatch.Metric] = {}
         self._alarms: dict[str, cloudwatch.Alarm] = {}
+        self._alarm_arns: dict[str, str] = {}
         for detector in self._detectors:
             self._add_detector(detector)
         self._add_queries()
@@ -103,6 +109,12 @@ class FlowLogMonitoring(Construct):
     def alarms(self) -> dict[str, cloudwatch.Alarm]:
         """Alarms by detector name."""
         return dict(self._alarms)
+
+    @property
+    def alarm_arns(self) -> dict[str, str]:
+        """Alarm ARNs by detector name: built from the names when they are known, so
+        references need no deploy-time lookup of the alarm."""
+        return dict(self._alarm_arns)
 
     @property
     def metric_filters(self) -> dict[str, logs.MetricFilter]:
@@ -174,6 +186,17 @@ class FlowLogMonitoring(Construct):
             comparison_operator=_COMPARISONS[settings.comparison],
             treat_missing_data=cloudwatch.TreatMissingData[settings.treat_missing_data.name],
             alarm_description=alarm_description(detector),
+            alarm_name=None if self._alarm_prefix is None else self._alarm_prefix + detector.name,
+        )
+        self._alarm_arns[detector.name] = (
+            alarm.alarm_arn
+            if self._alarm_prefix is None
+            else cdk.Stack.of(self).format_arn(
+                service="cloudwatch",
+                resource="alarm",
+                resource_name=self._alarm_prefix + detector.name,
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
         )
         if self._alerts is not None:
             action = actions.SnsAction(self._alerts.topic)
@@ -228,7 +251,12 @@ class FlowLogMonitoring(Construct):
         board = cloudwatch.Dashboard(self, "Dashboard")
         board.add_widgets(
             cloudwatch.AlarmStatusWidget(
-                title="vpcwatch alarms", alarms=list(self._alarms.values()), width=24
+                title="vpcwatch alarms",
+                alarms=[
+                    cloudwatch.Alarm.from_alarm_arn(self, f"{name}AlarmReference", arn)
+                    for name, arn in self._alarm_arns.items()
+                ],
+                width=24,
             )
         )
         graphs: list[Any] = []
@@ -284,6 +312,19 @@ def alarm_description(detector: Detector | SilenceDetector) -> str:
     if len(text) > MAX_ALARM_DESCRIPTION:
         text = text[: MAX_ALARM_DESCRIPTION - 1] + "\u2026"
     return text
+
+
+def _alarm_prefix(scope: Construct, prefix: Any) -> str | None:
+    if prefix is None:
+        return None
+    if prefix == "":
+        stack_name = cdk.Stack.of(scope).stack_name
+        return None if cdk.Token.is_unresolved(stack_name) else f"vpcwatch-{stack_name}-"
+    if not isinstance(prefix, str) or len(prefix) > 180 or not prefix.isprintable():
+        raise ValueError(
+            f"alarm_name_prefix must be printable text of up to 180 characters; got {prefix!r}"
+        )
+    return prefix
 
 
 def _check_namespace(namespace: Any) -> None:

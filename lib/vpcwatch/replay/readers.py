@@ -1,17 +1,49 @@
-"""Log events from flow-log records: the CloudWatch event timestamp is the record's ``start``."""
+"""Flow-log events from recorded files, in the three shapes people have them.
+
+- plain lines in the stack's format;
+- CloudWatch Logs exports: one event per line, optionally prefixed with the ISO
+  timestamp (and log stream) that ``aws logs`` prints, or JSON lines with a
+  ``message``;
+- S3 plain-text delivery files (often gzip) whose first line names the fields.
+
+The event timestamp is the record's ``start`` (what CloudWatch Logs uses for flow
+logs). A file whose records do not fit the stack's format is refused with a
+:class:`ReplayInputError` that says how they differ.
+"""
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+from vpcwatch.errors import FieldError, FormatError
 from vpcwatch.fields import FlowLogFormat
 from vpcwatch.filterpattern.syntax import parse_number
 
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+class ReplayInputError(ValueError):
+    """A recorded file does not fit the stack's flow-log format."""
+
+
+@dataclass
+class InputStats:
+    """What the readers saw: events read, lines skipped (no readable ``start``)."""
+
+    events: int = 0
+    skipped: int = 0
+    bytes_read: int = 0
+
 
 def flow_log_events(lines: Iterable[str], log_format: FlowLogFormat) -> Iterator[tuple[int, str]]:
-    """``(timestamp, line)`` for every record whose ``start`` is a number; blank lines are
-    skipped. (Records without a start, which flow logs do not write, cannot be placed in
-    time and are dropped.)"""
+    """``(timestamp, line)`` for plain records; blank lines and records without a
+    readable ``start`` are dropped."""
     position = log_format.index("start")
     for line in lines:
         fields = line.split()
@@ -20,3 +52,98 @@ def flow_log_events(lines: Iterable[str], log_format: FlowLogFormat) -> Iterator
         start = parse_number(fields[position])
         if start is not None:
             yield int(start), line
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    """A text stream of ``path``, gunzipped when it is gzip (by content, not by name)."""
+    with path.open("rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+    return path.open(encoding="utf-8", errors="replace")
+
+
+def read_events(
+    paths: Iterable[str | Path], log_format: FlowLogFormat, stats: InputStats | None = None
+) -> Iterator[tuple[int, str]]:
+    """Every event of every file, in file order, as ``(timestamp, record line)``.
+
+    Raises:
+        ReplayInputError: a file's header or records do not fit ``log_format``.
+    """
+    stats = InputStats() if stats is None else stats
+    for path in map(Path, paths):
+        with open_text(path) as stream:
+            yield from _events(path, stream, log_format, stats)
+
+
+def _events(
+    path: Path, stream: io.TextIOBase, fmt: FlowLogFormat, stats: InputStats
+) -> Iterator[tuple[int, str]]:
+    position, width = fmt.index("start"), len(fmt)
+    extract = None
+    for number, raw in enumerate(stream, start=1):
+        stats.bytes_read += len(raw)
+        line = raw.strip()
+        if not line:
+            continue
+        if extract is None:
+            extract, is_header = _detect(path, number, line, fmt)
+            if is_header:
+                continue
+        record = extract(line)
+        fields = record.split() if record is not None else []
+        start = parse_number(fields[position]) if len(fields) == width else None
+        if start is None:
+            stats.skipped += 1
+            continue
+        stats.events += 1
+        yield int(start), record
+
+
+def _detect(path: Path, number: int, line: str, fmt: FlowLogFormat):
+    """How to get the record out of each line of this file, and whether ``line`` is a
+    header to skip."""
+    tokens = line.split()
+    if tokens and all(re.fullmatch(r"[a-z][a-z0-9-]*", t) for t in tokens) and "start" in tokens:
+        try:
+            header = FlowLogFormat.of(*tokens)
+        except (FieldError, FormatError) as error:
+            raise ReplayInputError(
+                f"{path}: the header line names unknown fields: {error}"
+            ) from None
+        if header != fmt:
+            raise ReplayInputError(
+                f"{path}: the file's fields ({' '.join(header.names)}) are not the stack's "
+                f"flow-log format ({' '.join(fmt.names)})"
+            )
+        return _plain, True
+    if line.startswith("{"):
+        return _json_message, False
+    if tokens and _ISO.fullmatch(tokens[0]):
+        extra = len(tokens) - 1 - len(fmt)
+        if extra not in (0, 1):
+            _mismatch(path, number, len(tokens) - 1, fmt)
+        return (lambda text: " ".join(text.split()[1 + extra :])), False
+    if len(tokens) != len(fmt):
+        _mismatch(path, number, len(tokens), fmt)
+    return _plain, False
+
+
+def _plain(line: str) -> str:
+    return line
+
+
+def _json_message(line: str) -> str | None:
+    try:
+        message = json.loads(line).get("message")
+    except (ValueError, AttributeError):
+        return None
+    return message.strip() if isinstance(message, str) else None
+
+
+def _mismatch(path: Path, number: int, count: int, fmt: FlowLogFormat) -> None:
+    raise ReplayInputError(
+        f"{path}:{number}: records have {count} fields; the stack's flow-log format has "
+        f"{len(fmt)} ({fmt.log_format})"
+    )

@@ -1,0 +1,44 @@
+"""``--plot``: each alarm's metric over time, its threshold, and the ALARM periods shaded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vpcwatch.replay.engine import ReplayResult
+from vpcwatch.replay.template import ReplayPlan
+
+
+def plot(result: ReplayResult, plan: ReplayPlan, path: str | Path) -> Path:
+    """Write a PNG with one panel per alarm. Needs matplotlib (``vpcwatch[plot]``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    alarms = list(plan.alarms)
+    figure, axes = plt.subplots(
+        len(alarms), 1, figsize=(11, 1.9 * len(alarms) + 0.6), sharex=True, squeeze=False
+    )
+    for axis, alarm in zip(axes[:, 0], alarms, strict=True):
+        points = result.datapoints.get(alarm.name, {})
+        times = [_time(t) for t in sorted(points)]
+        axis.step(times, [points[t] for t in sorted(points)], where="post", linewidth=1.2)
+        axis.axhline(alarm.settings.threshold, color="tab:red", linestyle="--", linewidth=1)
+        for evaluation in result.evaluations.get(alarm.name, []):
+            if evaluation.state.value == "ALARM":
+                end = evaluation.time
+                axis.axvspan(_time(end - alarm.settings.period), _time(end), color="tab:red",
+                             alpha=0.2, linewidth=0)  # fmt: skip
+        axis.set_ylabel(alarm.name, rotation=0, ha="right", va="center", fontsize=8)
+        axis.tick_params(labelsize=7)
+    axes[0, 0].set_title("vpcwatch replay: metric per period, threshold (dashed), ALARM (shaded)")
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _time(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)

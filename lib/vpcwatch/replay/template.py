@@ -1,0 +1,148 @@
+"""Metric filters, alarms and the flow-log format, read from a synthesized template.
+
+Replay proves the template itself, not the Python objects that made it: every
+``AWS::Logs::MetricFilter`` and ``AWS::CloudWatch::Alarm`` is read from the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vpcwatch.detectors.model import AlarmSettings, Comparison, MissingData
+from vpcwatch.errors import FormatError
+from vpcwatch.fields import FlowLogFormat
+from vpcwatch.replay.engine import LOGS_NAMESPACE, AlarmSpec
+from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricSpec
+
+_COMPARISONS = {c.value: c for c in Comparison}
+_MISSING = {m.value: m for m in MissingData}
+
+
+class TemplateError(ValueError):
+    """The template holds nothing vpcwatch can replay, or something it cannot read."""
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What a template asks to replay."""
+
+    log_format: FlowLogFormat
+    metrics: tuple[MetricSpec, ...]
+    alarms: tuple[AlarmSpec, ...]
+    skipped: tuple[str, ...]  # alarms that cannot be simulated, with the reason
+
+
+def load_plan(path: str | Path) -> ReplayPlan:
+    """Read a ``cdk.out/<Stack>.template.json``.
+
+    Raises:
+        TemplateError: no flow log, several flow-log formats, or no metric filter.
+    """
+    try:
+        template = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise TemplateError(f"cannot read template {path}: {error}") from None
+    resources: dict[str, Any] = template.get("Resources", {})
+    log_format = _format(resources, path)
+    metrics = [_metric(logical_id, r) for logical_id, r in resources.items()
+               if r.get("Type") == "AWS::Logs::MetricFilter"]  # fmt: skip
+    if not metrics:
+        raise TemplateError(f"{path} has no AWS::Logs::MetricFilter to replay")
+    known = {m.key for m in metrics}
+    found: list[tuple[str, AlarmSpec]] = []
+    skipped: list[str] = []
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        alarm, reason = _alarm(resource.get("Properties", {}))
+        if alarm is None:
+            skipped.append(f"{logical_id}: {reason}")
+            continue
+        if alarm.metric == (LOGS_NAMESPACE, INCOMING_LOG_EVENTS) and alarm.metric not in known:
+            metrics.append(MetricSpec(LOGS_NAMESPACE, INCOMING_LOG_EVENTS, None))
+            known.add(alarm.metric)
+        if alarm.metric not in known:
+            skipped.append(f"{logical_id}: its metric {alarm.metric} comes from no metric filter")
+            continue
+        found.append((logical_id, alarm))
+    return ReplayPlan(log_format, tuple(metrics), tuple(_named(found)), tuple(skipped))
+
+
+def _named(found: list[tuple[str, AlarmSpec]]) -> list[AlarmSpec]:
+    """Alarms are shown by their name without the prefix they share (``vpcwatch-Stack-``),
+    else by logical id when names repeat."""
+    names = [alarm.name for _, alarm in found]
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""  # noqa: RUF071 (text)
+    prefix = prefix[: prefix.rfind("-") + 1]
+    shown = [name[len(prefix) :] or name for name in names]
+    return [
+        AlarmSpec(name if shown.count(name) == 1 else logical_id, alarm.metric, alarm.settings)
+        for name, (logical_id, alarm) in zip(shown, found, strict=True)
+    ]
+
+
+def _format(resources: dict[str, Any], path: Any) -> FlowLogFormat:
+    formats = {
+        r.get("Properties", {}).get("LogFormat")
+        for r in resources.values()
+        if r.get("Type") == "AWS::EC2::FlowLog"
+    }
+    if not formats:
+        raise TemplateError(f"{path} has no AWS::EC2::FlowLog: no format to read records in")
+    if None in formats:
+        formats.discard(None)
+        formats.add(FlowLogFormat.default().log_format)
+    if len(formats) > 1:
+        raise TemplateError(f"{path} has flow logs in {len(formats)} formats; replay takes one")
+    text = formats.pop()
+    if not isinstance(text, str):
+        raise TemplateError(f"{path}: the flow log's LogFormat is not a literal string")
+    try:
+        return FlowLogFormat.parse(text)
+    except (FormatError, ValueError) as error:
+        raise TemplateError(f"{path}: {error}") from None
+
+
+def _metric(logical_id: str, resource: dict[str, Any]) -> MetricSpec:
+    props = resource.get("Properties", {})
+    pattern = props.get("FilterPattern")
+    transformation = (props.get("MetricTransformations") or [{}])[0]
+    if not isinstance(pattern, str):
+        raise TemplateError(f"{logical_id}: FilterPattern is not a literal string")
+    return MetricSpec(
+        namespace=transformation.get("MetricNamespace", ""),
+        name=transformation.get("MetricName", logical_id),
+        pattern=pattern,
+        value=str(transformation.get("MetricValue", "1")),
+        default_value=transformation.get("DefaultValue"),
+    )
+
+
+def _alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
+    if "Metrics" in props or "MetricName" not in props:
+        return None, "metric math alarms are not simulated"
+    comparison = _COMPARISONS.get(props.get("ComparisonOperator", ""))
+    if comparison is None:
+        return None, f"comparison {props.get('ComparisonOperator')} is not simulated"
+    statistic = props.get("Statistic")
+    if statistic is None:
+        return None, "extended statistics (percentiles) are not simulated"
+    evaluation = int(props.get("EvaluationPeriods", 1))
+    settings = AlarmSettings(
+        statistic=statistic,
+        period=int(props.get("Period", 60)),
+        evaluation_periods=evaluation,
+        datapoints_to_alarm=int(props.get("DatapointsToAlarm", evaluation)),
+        comparison=comparison,
+        threshold=float(props.get("Threshold", 0)),
+        treat_missing_data=_MISSING.get(
+            props.get("TreatMissingData", "missing"), MissingData.MISSING
+        ),
+    )
+    metric = (props.get("Namespace", ""), props["MetricName"])
+    name = props.get("AlarmName")
+    return AlarmSpec(name if isinstance(name, str) else props["MetricName"], metric, settings), ""

@@ -69,10 +69,11 @@ def alarm_event(metric="AdminPortAccepted", state="ALARM"):
     }
 
 
-@pytest.fixture
-def account():
+@pytest.fixture(scope="module")
+def shared_account():
     """A VPC with the seed-001 mistake: a group admitting 0.0.0.0/0 to 3389, on an
-    instance at 10.0.0.199; an SNS topic whose messages land in an SQS queue."""
+    instance at 10.0.0.199; an SNS topic whose messages land in an SQS queue. Built once
+    per module (moto's EC2 takes seconds to set up)."""
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -91,17 +92,25 @@ def account():
         sns = boto3.client("sns", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         topic = sns.create_topic(Name="alerts")["TopicArn"]
-        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-        sns.subscribe(TopicArn=topic, Protocol="sqs",
-                      Endpoint=queue_arn["Attributes"]["QueueArn"])  # fmt: skip
+        yield {"ec2": ec2, "sns": sns, "sqs": sqs, "topic": topic,
+               "group": group["GroupId"], "instance": instance}  # fmt: skip
 
-        def inbox():
-            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
-            return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
-        yield {"ec2": ec2, "sns": sns, "topic": topic, "group": group["GroupId"],
-               "instance": instance, "inbox": inbox}  # fmt: skip
+@pytest.fixture
+def account(shared_account, request):
+    """The shared account, with an inbox of this test's own (a new subscribed queue)."""
+    sqs, sns = shared_account["sqs"], shared_account["sns"]
+    queue = sqs.create_queue(QueueName=f"inbox-{abs(hash(request.node.name))}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    subscription = sns.subscribe(TopicArn=shared_account["topic"], Protocol="sqs",
+                                 Endpoint=arn["Attributes"]["QueueArn"])  # fmt: skip
+
+    def inbox():
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+    yield {**shared_account, "inbox": inbox}
+    sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
 
 
 def enricher(account, logs, ec2=None):

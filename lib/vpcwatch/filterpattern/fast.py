@@ -34,11 +34,13 @@ def duckdb_available() -> bool:
     return True
 
 
-def read_lines_sql(path: Path) -> str:
-    """A DuckDB relation of the file's lines (column ``line``), gzip read transparently."""
+def read_lines_sql(path: Path, gzipped: bool = False) -> str:
+    """A DuckDB relation of the file's lines (column ``line``); ``.gz`` names are read
+    transparently, ``gzipped`` forces decompression whatever the name."""
+    compression = ", compression='gzip'" if gzipped else ""
     return (
         f"read_csv({literal(str(path))}, columns={{'line': 'VARCHAR'}}, delim='\\0', "
-        "quote='', escape='', header=false, auto_detect=false)"
+        f"quote='', escape='', header=false, auto_detect=false{compression})"
     )
 
 

@@ -91,10 +91,14 @@ class SqlCompiler:
         ]
         return " OR ".join(f"({group})" for group in groups)
 
+    def number(self, token: str) -> str:
+        """The column holding the number of ``token`` (NULL when it is not a number)."""
+        return self._numbers.setdefault(token, f"n{len(self._numbers)}")
+
     def comparison(self, op: s.Operator, value: s.Value, token: str) -> str:
         """One comparison; ``!=`` on text is the negation of ``=`` (rulings R5, R8, R9)."""
         if isinstance(value, s.Number):
-            number = self._numbers.setdefault(token, f"n{len(self._numbers)}")
+            number = self.number(token)
             return f"coalesce({number} {_SQL_OPERATOR[op]} {float(value.value)!r}, false)"
         positive = _positive_sql(value, token)
         return positive if op is s.Operator.EQ else f"NOT ({positive})"

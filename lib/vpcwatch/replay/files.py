@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
+from vpcwatch.replay.fast import aggregate_file, contributors
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, read_events
@@ -19,6 +20,7 @@ def replay_files(
     start: int | None = None,
     end: int | None = None,
     progress: bool = False,
+    fast: bool = True,
 ) -> ReplayResult:
     """Stream every file through the plan's metric filters, then run its alarms.
 
@@ -31,25 +33,59 @@ def replay_files(
         start: ignore events before this (Unix seconds). Default: keep all.
         end: ignore events after this. Default: keep all.
         progress: draw a progress bar on stderr for inputs that take a while.
+        fast: aggregate plain files with DuckDB when it is installed (the result is the
+            reference path's; tests compare both).
     """
     paths = [Path(p) for p in paths]
     stats = InputStats()
     bar = Progress(sum(p.stat().st_size for p in paths)) if progress else None
     aggregator = MetricAggregator(plan.metrics)
-    first = last = None
-    for timestamp, line in read_events(paths, plan.log_format, stats):
-        if (start is not None and timestamp < start) or (end is not None and timestamp > end):
+    times: list[int] = []
+    vectorised: list[Path] = []
+    for path in paths:
+        span = aggregate_file(path, plan, aggregator, stats, start, end) if fast else None
+        if span is not None:
+            vectorised.append(path)
+            times += [t for t in span if t is not None]
             continue
-        aggregator.add(timestamp, line)
-        first = timestamp if first is None else min(first, timestamp)
-        last = timestamp if last is None else max(last, timestamp)
-        if bar is not None and stats.events % 4096 == 0:
-            bar.update(stats.bytes_read, stats.events)
+        for timestamp, line in read_events([path], plan.log_format, stats):
+            if (start is not None and timestamp < start) or (end is not None and timestamp > end):
+                continue
+            aggregator.add(timestamp, line)
+            times.append(timestamp)
+            if len(times) > 2:  # keep only the extremes: memory stays bounded
+                times[:] = [min(times), max(times)]
+            if bar is not None and stats.events % 4096 == 0:
+                bar.update(stats.bytes_read, stats.events)
     if bar is not None:
         bar.close()
-    return evaluate_alarms(
+    result = evaluate_alarms(
         aggregator,
         plan.alarms,
-        start=start if start is not None else first,
-        end=end if end is not None else last,
+        start=start if start is not None else min(times, default=None),
+        end=end if end is not None else max(times, default=None),
     )
+    if vectorised:
+        _add_contributors(result, plan, vectorised)
+    return result
+
+
+def _add_contributors(result: ReplayResult, plan: ReplayPlan, paths: list[Path]) -> None:
+    """Top records of each ALARM transition, looked up in the files DuckDB aggregated."""
+    specs = {alarm.name: alarm for alarm in plan.alarms}
+    wanted: dict[tuple[str, str], set[int]] = {}
+    for transition in result.transitions:
+        if transition.new.value == "ALARM":
+            alarm = specs[transition.alarm]
+            minutes = range(transition.time - alarm.settings.period, transition.time, 60)
+            wanted.setdefault(alarm.metric, set()).update(minutes)
+    found: dict = {}
+    for path in paths:
+        for key, lines in contributors(path, plan, wanted).items():
+            found.setdefault(key, []).extend(lines)
+    for transition in result.transitions:
+        if transition.new.value == "ALARM":
+            alarm = specs[transition.alarm]
+            kept = result.contributors.setdefault((transition.alarm, transition.time), [])
+            for minute in range(transition.time - alarm.settings.period, transition.time, 60):
+                kept += found.get((alarm.metric, minute), [])[: 3 - len(kept)]

@@ -107,6 +107,16 @@ class MetricAggregator:
             if len(kept) < keep:
                 kept.append(message)
 
+    def merge(
+        self, key: tuple[str, str], slot: int, total: float, count: int, low: float, high: float
+    ) -> None:
+        """Add statistics computed elsewhere (the DuckDB path) for one metric and period."""
+        accumulator = self._values[key][slot]
+        accumulator.total += total
+        accumulator.count += count
+        accumulator.minimum = min(accumulator.minimum, low)
+        accumulator.maximum = max(accumulator.maximum, high)
+
     def datapoints(self, key: tuple[str, str], statistic: str, period: int) -> dict[int, float]:
         """``{period start: statistic}`` for one metric, regrouped to ``period`` seconds."""
         if period % self.period:

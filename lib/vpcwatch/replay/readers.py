@@ -88,7 +88,7 @@ def _events(
         if not line:
             continue
         if extract is None:
-            extract, is_header = _detect(path, number, line, fmt)
+            extract, is_header = detect_shape(path, number, line, fmt)
             if is_header:
                 continue
         record = extract(line)
@@ -101,7 +101,7 @@ def _events(
         yield int(start), record
 
 
-def _detect(path: Path, number: int, line: str, fmt: FlowLogFormat):
+def detect_shape(path: Path, number: int, line: str, fmt: FlowLogFormat):
     """How to get the record out of each line of this file, and whether ``line`` is a
     header to skip."""
     tokens = line.split()
@@ -117,7 +117,7 @@ def _detect(path: Path, number: int, line: str, fmt: FlowLogFormat):
                 f"{path}: the file's fields ({' '.join(header.names)}) are not the stack's "
                 f"flow-log format ({' '.join(fmt.names)})"
             )
-        return _plain, True
+        return plain_record, True
     if line.startswith("{"):
         return _json_message, False
     if tokens and _ISO.fullmatch(tokens[0]):
@@ -127,10 +127,10 @@ def _detect(path: Path, number: int, line: str, fmt: FlowLogFormat):
         return (lambda text: " ".join(text.split()[1 + extra :])), False
     if len(tokens) != len(fmt):
         _mismatch(path, number, len(tokens), fmt)
-    return _plain, False
+    return plain_record, False
 
 
-def _plain(line: str) -> str:
+def plain_record(line: str) -> str:
     return line
 
 

@@ -1,0 +1,192 @@
+"""The DuckDB path of replay: metric statistics per minute for a whole file in one query.
+
+Same semantics as :class:`~vpcwatch.replay.metrics.MetricAggregator` (the patterns
+compile to the SQL of :mod:`vpcwatch.filterpattern.sql`; lines that splitting on
+' ' would not read as Python does go through the reference aggregator). Used for
+plain or S3-delivery files in the stack's format; anything else returns ``None``
+and the caller streams the file through the reference path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vpcwatch.filterpattern import compile_pattern
+from vpcwatch.filterpattern import syntax as s
+from vpcwatch.filterpattern.fast import (
+    NOT_PLAIN_RE2,
+    duckdb_available,
+    file_is_plain,
+    read_lines_sql,
+)
+from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, literal, slot_tokens
+from vpcwatch.replay.metrics import MetricAggregator
+from vpcwatch.replay.readers import (
+    InputStats,
+    detect_shape,
+    flow_log_events,
+    open_text,
+    plain_record,
+)
+from vpcwatch.replay.template import ReplayPlan
+
+SLOT_SECONDS = 60
+
+
+class _Unsupported(Exception):
+    """This file or plan has no SQL form; use the reference path."""
+
+
+def aggregate_file(
+    path: Path,
+    plan: ReplayPlan,
+    aggregator: MetricAggregator,
+    stats: InputStats,
+    start: int | None,
+    end: int | None,
+) -> tuple[int | None, int | None] | None:
+    """Aggregate ``path`` into ``aggregator``; returns (first, last) event times, or
+    ``None`` when this file must go through the reference path."""
+    if not duckdb_available() or not _plain_shape(path, plan):
+        return None
+    import duckdb
+
+    try:
+        query, irregular_query = _queries(path, plan, start, end)
+        connection = duckdb.connect()
+        rows = connection.execute(query).fetchall()
+        irregular = [line for (line,) in connection.execute(irregular_query).fetchall()]
+    except (_Unsupported, duckdb.Error):
+        return None
+    first = last = None
+    for slot, events, low, high, *statistics in rows:
+        stats.events += events
+        aggregator.events += events
+        first = low if first is None else min(first, low)
+        last = high if last is None else max(last, high)
+        for index, spec in enumerate(plan.metrics):
+            total, count, minimum, maximum = statistics[4 * index : 4 * index + 4]
+            if count:
+                aggregator.merge(spec.key, slot, total, count, minimum, maximum)
+    width = len(plan.log_format)
+    fitting = (line for line in irregular if len(line.split()) == width)
+    for timestamp, line in flow_log_events(fitting, plan.log_format):
+        if (start is None or timestamp >= start) and (end is None or timestamp <= end):
+            aggregator.add(timestamp, line)
+            stats.events += 1
+            first = timestamp if first is None else min(first, timestamp)
+            last = timestamp if last is None else max(last, timestamp)
+    stats.bytes_read += path.stat().st_size
+    return first, last
+
+
+def contributors(
+    path: Path, plan: ReplayPlan, wanted: dict[tuple[str, str], set[int]], keep: int = 3
+) -> dict[tuple[tuple[str, str], int], list[str]]:
+    """Up to ``keep`` records per (metric, period start) in ``wanted``, in one scan."""
+    import duckdb
+
+    compiler = SqlCompiler("f")
+    metrics = {spec.key: spec for spec in plan.metrics}
+    slots = sorted({slot for periods in wanted.values() for slot in periods})
+    if not slots:
+        return {}
+    branches = []
+    for index, (key, periods) in enumerate(wanted.items()):
+        spec = metrics[key]
+        predicate = (
+            compiler.predicate(compile_pattern(spec.pattern).tree) if spec.pattern else "true"
+        )
+        branches.append(
+            f"SELECT {index} AS metric, slot, line FROM wanted WHERE slot IN "
+            f"({', '.join(map(str, sorted(periods)))}) AND ({predicate}) "
+            f"QUALIFY row_number() OVER (PARTITION BY slot) <= {keep}"
+        )
+    query = (
+        f"WITH wanted AS MATERIALIZED (SELECT *, ts - ts % {SLOT_SECONDS} AS slot FROM "
+        f"({_events_sql(path, plan, compiler)}) WHERE ts - ts % {SLOT_SECONDS} IN "
+        f"({', '.join(map(str, slots))})) " + " UNION ALL ".join(branches)
+    )
+    keys = list(wanted)
+    found: dict[tuple[tuple[str, str], int], list[str]] = {}
+    for metric, slot, line in duckdb.connect().execute(query).fetchall():
+        found.setdefault((keys[metric], slot), []).append(line)
+    return found
+
+
+def _plain_shape(path: Path, plan: ReplayPlan) -> bool:
+    """Plain records in the stack's format, with or without an S3 header line (a file
+    that does not fit the format raises here, as in the reference path)."""
+    with open_text(path) as stream:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                extract, _ = detect_shape(path, number, line.strip(), plan.log_format)
+                return extract is plain_record
+    return False
+
+
+def _events_sql(path: Path, plan: ReplayPlan, compiler: SqlCompiler) -> str:
+    fmt = plan.log_format
+    start = f"f[{fmt.index('start') + 1}]"
+    ts_number = compiler.number(start)
+    numbers = "".join(f", {column}" for column in compiler.number_columns())
+    source = read_lines_sql(path, _gzipped(path))
+    plain = "NOT list_contains(f, '')"
+    if not file_is_plain(path):
+        plain += f" AND NOT regexp_matches(line, {literal(NOT_PLAIN_RE2)})"
+    return (
+        f"SELECT *, CAST(trunc({ts_number}) AS BIGINT) AS ts FROM (SELECT *, {plain} AS plain"
+        f"{numbers} FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
+        f"WHERE line IS NOT NULL)) WHERE plain AND len(f) = {len(fmt)} AND {ts_number} IS NOT NULL"
+    )
+
+
+def _queries(path: Path, plan: ReplayPlan, start: int | None, end: int | None) -> tuple[str, str]:
+    compiler = SqlCompiler("f")
+    values = []
+    for spec in plan.metrics:
+        if spec.pattern is None:
+            values.append("CAST(1 AS DOUBLE)")
+            continue
+        tree = compile_pattern(spec.pattern).tree
+        try:
+            predicate = compiler.predicate(tree)
+        except UnsupportedPattern:
+            raise _Unsupported(spec.name) from None
+        value = _value_sql(spec.value, tree, compiler)
+        default = "NULL" if spec.default_value is None else repr(float(spec.default_value))
+        values.append(f"CAST(CASE WHEN {predicate} THEN {value} ELSE {default} END AS DOUBLE)")
+    events = _events_sql(path, plan, compiler)
+    window = ""
+    if start is not None:
+        window += f" AND ts >= {int(start)}"
+    if end is not None:
+        window += f" AND ts <= {int(end)}"
+    columns = ", ".join(f"{v} AS v{i}" for i, v in enumerate(values))
+    stats = ", ".join(f"sum(v{i}), count(v{i}), min(v{i}), max(v{i})" for i in range(len(values)))
+    grouped = (
+        f"SELECT ts - ts % {SLOT_SECONDS} AS slot, count(*), min(ts), max(ts), {stats} "
+        f"FROM (SELECT ts, {columns} FROM ({events}) WHERE true{window}) GROUP BY slot"
+    )
+    source = read_lines_sql(path, _gzipped(path))
+    irregular = (
+        f"SELECT line FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
+        f"WHERE line IS NOT NULL) WHERE list_contains(f, '')"
+        + ("" if file_is_plain(path) else f" OR regexp_matches(line, {literal(NOT_PLAIN_RE2)})")
+    )
+    return grouped, irregular
+
+
+def _value_sql(value: str, tree: s.SpaceDelimited, compiler: SqlCompiler) -> str:
+    if not value.startswith("$"):
+        return repr(float(value))
+    tokens = {slot.name: token for slot, token in slot_tokens(tree, "f") if slot.name}
+    token = tokens.get(value[1:])
+    if token is None:
+        raise _Unsupported(value)
+    return compiler.number(token)
+
+
+def _gzipped(path: Path) -> bool:
+    with path.open("rb") as probe:
+        return probe.read(2) == b"\x1f\x8b"

@@ -1,0 +1,82 @@
+"""Replay's DuckDB path gives what the reference path gives, datapoint for datapoint."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from vpcwatch import FlowLogFormat
+from vpcwatch.detectors import S3_US_EAST_1, default_detectors
+from vpcwatch.replay.files import replay_files
+from vpcwatch.replay.template import load_plan
+from vpcwatch.traffic import generate
+
+FMT = FlowLogFormat.all_fields()
+
+
+def detector_template() -> dict:
+    """A template like FlowLogMonitoring's, written by hand from the catalog."""
+    resources = {"FlowLog": {"Type": "AWS::EC2::FlowLog",
+                             "Properties": {"LogFormat": FMT.log_format}}}  # fmt: skip
+    for detector in default_detectors(allowed_destinations=S3_US_EAST_1):
+        settings = detector.alarm
+        alarm = {
+            "MetricName": detector.name, "Namespace": "VpcWatch", "Statistic": "Sum",
+            "Period": settings.period, "EvaluationPeriods": settings.evaluation_periods,
+            "DatapointsToAlarm": settings.datapoints_to_alarm, "Threshold": settings.threshold,
+            "ComparisonOperator": settings.comparison.value,
+            "TreatMissingData": settings.treat_missing_data.value,
+        }  # fmt: skip
+        if hasattr(detector, "metric_value"):
+            for name, value, default in [
+                (detector.name, detector.metric_value, detector.default_value),
+                *[(m.name, m.value, m.default_value) for m in detector.extra_metrics],
+            ]:
+                resources[f"{name}Filter"] = {
+                    "Type": "AWS::Logs::MetricFilter",
+                    "Properties": {
+                        "FilterPattern": detector.pattern(FMT),
+                        "MetricTransformations": [{"MetricName": name,
+                                                   "MetricNamespace": "VpcWatch",
+                                                   "MetricValue": value,
+                                                   "DefaultValue": default}],
+                    },
+                }  # fmt: skip
+        else:
+            alarm.update(MetricName="IncomingLogEvents", Namespace="AWS/Logs")
+        resources[f"{detector.name}Alarm"] = {"Type": "AWS::CloudWatch::Alarm",
+                                              "Properties": alarm}  # fmt: skip
+    return {"Resources": resources}
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plan") / "template.json"
+    path.write_text(json.dumps(detector_template()))
+    return load_plan(path)
+
+
+@pytest.mark.parametrize("irregular", [False, True])
+def test_duckdb_and_reference_paths_agree(tmp_path, plan, irregular):
+    incidents = {5: ("ssh-scan",), 9: ("exfiltration", "skipdata"), 14: ("port-scan",),
+                 17: ("rdp-accepted",)}  # fmt: skip
+    lines = list(itertools.islice(generate(FMT, minutes=25, seed=4, incidents=incidents), 5000))
+    if irregular:  # double spaces and a tab: these lines take the reference path
+        lines[10] = lines[10].replace(" ", "  ", 2)
+        lines[20] = lines[20].replace(" ", "\t", 1)
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    fast = replay_files(plan, [path], fast=True)
+    slow = replay_files(plan, [path], fast=False)
+    assert fast.events == slow.events == len(lines)
+    assert fast.datapoints == slow.datapoints
+    assert [(t.alarm, t.time, t.new) for t in fast.transitions] == [
+        (t.alarm, t.time, t.new) for t in slow.transitions
+    ]
+    assert fast.fired() >= {"RejectedFlows", "Exfiltration", "AdminPortAccepted"}
+    alarms = {(t.alarm, t.time) for t in slow.transitions if t.new.value == "ALARM"}
+    assert alarms
+    for key in alarms:  # the top records of every ALARM, found by both paths
+        assert len(fast.contributors[key]) == len(slow.contributors[key]) > 0

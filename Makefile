@@ -14,7 +14,7 @@ export CDK_CLI_NOTICES := false
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup demo test lint synth clean
+.PHONY: setup demo test lint synth deploy clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -38,6 +38,10 @@ demo: setup
 synth: setup
 	@cdk synth --quiet --no-notices
 
+# A real account, with your credentials and region (never run by the tests).
+deploy: setup
+	@cdk deploy --require-approval broadening
+
 lint: $(PY_STAMP)
 	@$(BIN)/ruff check --quiet .
 	@$(BIN)/ruff format --check --quiet .
@@ -46,4 +50,4 @@ test: setup lint
 	@$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache demo-output

@@ -8,9 +8,11 @@ A saved investigation exists only when the format holds the fields it needs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from vpcwatch.fields import FlowLogFormat
+from vpcwatch.fields import FieldKind, FlowLogFormat
+from vpcwatch.filterpattern.athena import athena_where
 from vpcwatch.filterpattern.insights import insights_filter
 from vpcwatch.patterns import FlowFilter
 
@@ -109,3 +111,42 @@ def enrichment_query(flow_filter: FlowFilter, max_rows: int) -> str:
         f"{filter_query(flow_filter)}\n| stats {stats} by {', '.join(by)}\n"
         f"| sort flows desc\n| limit {max_rows}"
     )
+
+
+ATHENA_TYPES = {"INT_32": "int", "INT_64": "bigint", "STRING": "string"}
+"""Glue/Athena column type of each Parquet type of the field catalog."""
+
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def athena_columns(log_format: FlowLogFormat) -> list[tuple[str, str]]:
+    """(column, type) for every field, numbers typed as numbers (``-`` reads as NULL)."""
+    return [(f.name, ATHENA_TYPES[f.parquet_type]) for f in log_format.fields]
+
+
+def athena_query(
+    flow_filter: FlowFilter, table: str, start: int | None = None, end: int | None = None
+) -> str:
+    """The records ``flow_filter`` matches, as Athena SQL over a table of the format.
+
+    Args:
+        table: ``table`` or ``database.table``.
+        start: first second (Unix) of the records' ``start``, inclusive. Default: none.
+        end: last second, exclusive. Default: none.
+
+    Raises:
+        ValueError: a table name that is not an identifier, or times that are not integers.
+    """
+    if not isinstance(table, str) or not _TABLE.fullmatch(table):
+        raise ValueError(f"table must be an identifier such as 'db.flow_logs'; got {table!r}")
+    fmt = flow_filter.format
+    numeric = {f.name: f.kind is FieldKind.NUMBER for f in fmt.fields}
+    where = [athena_where(flow_filter.tree(), numeric)]
+    for bound, operator in ((start, ">="), (end, "<")):
+        if bound is not None:
+            if isinstance(bound, bool) or not isinstance(bound, int):
+                raise ValueError(f"start and end must be Unix seconds (integers); got {bound!r}")
+            fmt.index("start")
+            where.append(f'"start" {operator} {bound}')
+    quoted = ".".join(f'"{part}"' for part in table.split("."))
+    return f"SELECT * FROM {quoted}\nWHERE " + "\n  AND ".join(where)

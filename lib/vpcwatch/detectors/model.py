@@ -236,6 +236,20 @@ class Detector:
         """The metric-filter pattern for ``log_format``."""
         return str(self.filter_for(log_format))
 
+    def to_athena_sql(
+        self,
+        log_format: FlowLogFormat,
+        table: str,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> str:
+        """The records the detector counts, as Athena (Trino) SQL over ``table``, a table of
+        ``log_format`` (see :class:`vpcwatch.FlowLogTable`); ``start``/``end`` bound the
+        records' ``start`` (Unix seconds, end exclusive)."""
+        from vpcwatch.queries import athena_query
+
+        return athena_query(self.filter_for(log_format), table, start, end)
+
     def to_insights_query(self, log_format: FlowLogFormat) -> str:
         """The records the detector counts, as a CloudWatch Logs Insights query."""
         from vpcwatch.queries import filter_query

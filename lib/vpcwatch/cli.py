@@ -101,6 +101,30 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cost(args: argparse.Namespace, out: TextIO) -> int:
+    """An itemised monthly estimate of what the template switches on."""
+    from vpcwatch.cost import Assumptions, estimate, gb_per_day_from_sample, load_prices, render
+    from vpcwatch.replay.template import TemplateError, load_plan
+
+    try:
+        with open(args.template, encoding="utf-8") as stream:
+            template = json.load(stream)
+        gb = args.gb_per_day
+        if args.sample is not None:
+            start_index = load_plan(args.template).log_format.index("start")
+            gb = gb_per_day_from_sample(args.sample, start_index)
+            print(f"measured {gb:.3f} GB/day from {args.sample}", file=sys.stderr)
+        if gb is None:
+            raise ValueError("give --gb-per-day or --sample")
+        assumptions = Assumptions(gb_per_day=gb, reject_share=args.reject_share)
+        lines, alternatives = estimate(template, assumptions, load_prices(args.prices))
+    except (OSError, ValueError, TemplateError) as error:
+        print(f"vpcwatch cost: {error}", file=sys.stderr)
+        return 2
+    out.write(render(lines, alternatives, assumptions) + "\n")
+    return 0
+
+
 def _instant(value: str | None, option: str) -> int | None:
     """Unix seconds, or an ISO 8601 time (UTC unless it says otherwise)."""
     if value is None:
@@ -170,6 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--to", dest="end", help="last time (Unix seconds or ISO 8601)")
     replay.add_argument("--plot", help="write a PNG of each alarm's metric and state")
     replay.set_defaults(run=_replay)
+
+    cost = commands.add_parser(
+        "cost",
+        help="estimate the monthly cost of what a template switches on",
+        description="Itemised: ingestion per destination and class, storage, custom metrics, "
+        "alarms, Config, GuardDuty, and the cheaper alternatives.",
+    )
+    cost.add_argument("--template", required=True, help="cdk.out/<Stack>.template.json")
+    cost.add_argument("--gb-per-day", type=float, help="flow-log volume of an ALL flow log")
+    cost.add_argument("--sample", help="measure GB/day from a recorded flow-log file instead")
+    cost.add_argument("--prices", help="a JSON file overriding prices (same keys)")
+    cost.add_argument(
+        "--reject-share", type=float, default=0.05, help="REJECT share of the volume (0.05)"
+    )
+    cost.set_defaults(run=_cost)
     return parser
 
 

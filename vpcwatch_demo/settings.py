@@ -13,6 +13,7 @@ DEFAULTS: dict[str, Any] = {
     "vpcwatch:adminCidr": "203.0.113.10/32",
     "vpcwatch:allowedDestinations": ["52.216.0.0/15", "3.5.0.0/19"],
     "vpcwatch:openSshToTheWorld": False,
+    "vpcwatch:archive": False,
 }
 
 
@@ -27,6 +28,7 @@ class DemoSettings:
         allowed_destinations: CIDRs that data may leave for (S3 ranges by default).
         open_ssh_to_the_world: add the seeds' mistake (22 open to 0.0.0.0/0) to the web
             servers' group, to watch OpenIngressGuard stop the synth.
+        archive: also deliver flow logs to S3, with a Glue table and Athena workgroup.
     """
 
     stack_name: str
@@ -34,6 +36,7 @@ class DemoSettings:
     admin_cidr: str
     allowed_destinations: tuple[str, ...]
     open_ssh_to_the_world: bool = False
+    archive: bool = False
 
     @classmethod
     def from_context(cls, get: Any) -> DemoSettings:
@@ -56,6 +59,7 @@ class DemoSettings:
             admin_cidr=value("vpcwatch:adminCidr"),
             allowed_destinations=tuple(destinations),
             open_ssh_to_the_world=str(value("vpcwatch:openSshToTheWorld")).lower() == "true",
+            archive=str(value("vpcwatch:archive")).lower() == "true",
         )
         _network("context vpcwatch:adminCidr", settings.admin_cidr)
         for cidr in settings.allowed_destinations:

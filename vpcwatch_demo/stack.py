@@ -21,6 +21,7 @@ from vpcwatch import (
     FlowLogFormat,
     FlowLogMonitoring,
     FlowLogPipeline,
+    FlowLogTable,
     OpenIngressGuard,
     PortProbeFindings,
 )
@@ -75,6 +76,10 @@ class DemoStack(cdk.Stack):
             vpc=self.vpc,
             log_format=FlowLogFormat.all_fields(),
             encryption_key=True,
+            destinations=("cloudwatch", "s3") if settings.archive else ("cloudwatch",),
+        )
+        self.table = (
+            FlowLogTable(self, "Table", pipeline=self.pipeline) if settings.archive else None
         )
         self.alerts = AlertTopic(self, "Alerts", emails=[settings.alert_email])
         self.monitoring = FlowLogMonitoring(

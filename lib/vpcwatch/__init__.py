@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from vpcwatch.constructs.ingress_guard import OpenIngressGuard
     from vpcwatch.constructs.monitoring import FlowLogMonitoring
     from vpcwatch.constructs.pipeline import FlowLogPipeline, TrafficType
+    from vpcwatch.constructs.table import FlowLogTable
 
 __version__ = "0.1.0"
 
@@ -34,6 +35,7 @@ _LAZY = {
     "PortProbeFindings": "vpcwatch.constructs.guardduty",
     "FlowLogMonitoring": "vpcwatch.constructs.monitoring",
     "FlowLogPipeline": "vpcwatch.constructs.pipeline",
+    "FlowLogTable": "vpcwatch.constructs.table",
     "TrafficType": "vpcwatch.constructs.pipeline",
 }
 
@@ -51,6 +53,7 @@ __all__ = [
     "FlowLogFormat",
     "FlowLogMonitoring",
     "FlowLogPipeline",
+    "FlowLogTable",
     "FormatError",
     "OpenIngressGuard",
     "PatternBuildError",

@@ -78,6 +78,11 @@ class FlowLogMonitoring(Construct):
         super().__init__(scope, id)
         if not isinstance(pipeline, FlowLogPipeline):
             raise TypeError(f"pipeline must be a vpcwatch.FlowLogPipeline, got {pipeline!r}")
+        if pipeline.log_group is None:
+            raise ValueError(
+                "pipeline has no CloudWatch Logs destination: metric filters need one "
+                "(destinations=('cloudwatch', 's3'))"
+            )
         if alerts is not None and not isinstance(alerts, AlertTopic):
             raise TypeError(f"alerts must be a vpcwatch.AlertTopic or None, got {alerts!r}")
         for name, flag in (("notify_on_ok", notify_on_ok), ("dashboard", dashboard)):

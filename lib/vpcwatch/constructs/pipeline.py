@@ -20,6 +20,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from vpcwatch.constructs._validation import (
@@ -31,6 +32,7 @@ from vpcwatch.constructs._validation import (
     require_interface,
     require_sequence,
 )
+from vpcwatch.constructs.archive import FILE_FORMATS, ArchiveLayout, FlowLogArchive
 from vpcwatch.fields import FlowLogFormat
 
 DEFAULT_RETENTION = logs.RetentionDays.ONE_YEAR
@@ -38,6 +40,12 @@ DEFAULT_RETENTION = logs.RetentionDays.ONE_YEAR
 
 DEFAULT_AGGREGATION = cdk.Duration.minutes(1)
 """1-minute windows: the shortest detection latency flow logs allow."""
+
+ARCHIVE_TRANSITION = cdk.Duration.days(90)
+"""Archived flow logs move to Glacier after this, unless told otherwise."""
+
+ARCHIVE_EXPIRATION = cdk.Duration.days(730)
+"""Archived flow logs are deleted after this, unless told otherwise."""
 
 _ENI_ID = re.compile(r"eni-[0-9a-f]{8,17}")
 
@@ -81,6 +89,17 @@ class FlowLogPipeline(Construct):
         log_group: an existing log group to deliver to instead of creating one; then
             ``retention``, ``encryption_key`` and ``removal_policy`` must not be given.
             Default: a new log group.
+        destinations: ``"cloudwatch"`` (metric filters and alarms need it) and/or ``"s3"``
+            (history for Athena, half the ingestion price). Default: ``("cloudwatch",)``.
+        archive_bucket: with ``"s3"``, an existing bucket instead of a new one (its policy
+            gets the log-delivery statements). Default: a new bucket.
+        archive_format: ``"parquet"`` or ``"plain-text"``. Default: ``"parquet"``.
+        archive_hive_partitions: Hive-compatible prefixes (``year=2026/``). Default: ``True``.
+        archive_per_hour_partitions: one prefix per hour. Default: ``False``.
+        archive_traffic_type: traffic of the S3 flow logs. Default: ``traffic_type``. The
+            cheap recipe: ``traffic_type="REJECT"`` for CloudWatch, ``"ALL"`` here.
+        archive_transition_after: objects move to Glacier after this. Default: 90 days.
+        archive_expiration: objects are deleted after this. Default: 730 days.
     """
 
     def __init__(
@@ -98,6 +117,14 @@ class FlowLogPipeline(Construct):
         encryption_key: kms.IKey | bool | None = None,
         removal_policy: cdk.RemovalPolicy | None = None,
         log_group: logs.ILogGroup | None = None,
+        destinations: Sequence[str] = ("cloudwatch",),
+        archive_bucket: s3.IBucket | None = None,
+        archive_format: str = "parquet",
+        archive_hive_partitions: bool = True,
+        archive_per_hour_partitions: bool = False,
+        archive_traffic_type: TrafficType | ec2.FlowLogTrafficType | str | None = None,
+        archive_transition_after: cdk.Duration | None = ARCHIVE_TRANSITION,
+        archive_expiration: cdk.Duration | None = ARCHIVE_EXPIRATION,
     ) -> None:
         super().__init__(scope, id)
         targets = _targets(vpc, subnets, network_interface_ids)
@@ -108,6 +135,63 @@ class FlowLogPipeline(Construct):
         self._traffic_type = _traffic_type(traffic_type)
         aggregation_seconds = _aggregation_seconds(max_aggregation_interval)
 
+        chosen = _destinations(destinations)
+        self._key, self._log_group, self._role = None, None, None
+        self._flow_logs: list[ec2.CfnFlowLog] = []
+        if "cloudwatch" in chosen:
+            self._create_cloudwatch_side(log_group, retention, encryption_key, removal_policy)
+            self._flow_logs = [
+                self._create_flow_log(name, resource_type, resource_id, aggregation_seconds)
+                for name, resource_type, resource_id in targets
+            ]
+        else:
+            _refuse_without_cloudwatch(
+                log_group=log_group,
+                retention=retention,
+                encryption_key=encryption_key,
+                removal_policy=removal_policy,
+            )
+        self._archive = None
+        if "s3" in chosen:
+            if archive_format not in FILE_FORMATS:
+                raise ValueError(
+                    f"archive_format must be one of {FILE_FORMATS}; got {archive_format!r}"
+                )
+            for name, flag in (
+                ("archive_hive_partitions", archive_hive_partitions),
+                ("archive_per_hour_partitions", archive_per_hour_partitions),
+            ):
+                if not isinstance(flag, bool):
+                    raise TypeError(f"{name} must be True or False, got {flag!r}")
+            archive_traffic = (
+                self._traffic_type
+                if archive_traffic_type is None
+                else _traffic_type(archive_traffic_type, "archive_traffic_type")
+            )
+            self._archive = FlowLogArchive(
+                self,
+                "Archive",
+                targets=targets,
+                log_format=log_format.log_format,
+                traffic_type=archive_traffic.value,
+                aggregation_seconds=aggregation_seconds,
+                bucket=archive_bucket,
+                layout=ArchiveLayout(
+                    archive_format, archive_hive_partitions, archive_per_hour_partitions
+                ),
+                transition_after=archive_transition_after,
+                expiration=archive_expiration,
+            )
+        elif archive_bucket is not None:
+            raise ValueError("archive_bucket needs 's3' in destinations")
+
+    def _create_cloudwatch_side(
+        self,
+        log_group: logs.ILogGroup | None,
+        retention: logs.RetentionDays | None,
+        encryption_key: kms.IKey | bool | None,
+        removal_policy: cdk.RemovalPolicy | None,
+    ) -> None:
         if log_group is None:
             if removal_policy is None:
                 removal_policy = cdk.RemovalPolicy.RETAIN
@@ -115,27 +199,27 @@ class FlowLogPipeline(Construct):
                 "removal_policy", removal_policy, cdk.RemovalPolicy, "a cdk.RemovalPolicy"
             )
             self._key = self._create_key(encryption_key, removal_policy)
-            self._log_group: logs.ILogGroup = self._create_log_group(retention, removal_policy)
+            self._log_group = self._create_log_group(retention, removal_policy)
         else:
             _refuse_with_log_group(
                 retention=retention, encryption_key=encryption_key, removal_policy=removal_policy
             )
             require_interface("log_group", log_group, "log_group_arn", "a logs.ILogGroup")
-            self._key = None
             self._log_group = log_group
-
         self._role = self._create_role()
-        self._flow_logs = [
-            self._create_flow_log(name, resource_type, resource_id, aggregation_seconds)
-            for name, resource_type, resource_id in targets
-        ]
 
     # -- read-only attributes ------------------------------------------------------------------
 
     @property
-    def log_group(self) -> logs.ILogGroup:
-        """The CloudWatch Logs group every flow log of this pipeline writes to."""
+    def log_group(self) -> logs.ILogGroup | None:
+        """The CloudWatch Logs group every CloudWatch flow log writes to (``None`` without
+        the ``"cloudwatch"`` destination)."""
         return self._log_group
+
+    @property
+    def archive(self) -> FlowLogArchive | None:
+        """The S3 side (``.bucket``, ``.flow_logs``, ``.layout``), or ``None``."""
+        return self._archive
 
     @property
     def log_format(self) -> FlowLogFormat:
@@ -144,11 +228,11 @@ class FlowLogPipeline(Construct):
 
     @property
     def flow_logs(self) -> tuple[ec2.CfnFlowLog, ...]:
-        """The ``AWS::EC2::FlowLog`` resources, one per VPC, subnet or interface."""
+        """The CloudWatch ``AWS::EC2::FlowLog`` resources, one per VPC, subnet or interface."""
         return tuple(self._flow_logs)
 
     @property
-    def role(self) -> iam.IRole:
+    def role(self) -> iam.IRole | None:
         """The role the flow-logs service assumes to write to the log group."""
         return self._role
 
@@ -245,9 +329,14 @@ class FlowLogPipeline(Construct):
         if "*" in resource:  # an imported group's ARN ends in ':*'; a created one is a GetAtt
             acknowledge(
                 role,
-                [(f"IAM5[Resource::{resource}]", "The group's log streams are created per "
-                  "network interface; the wildcard covers the streams of this one group.")],
-            )  # fmt: skip
+                [
+                    (
+                        f"IAM5[Resource::{resource}]",
+                        "The group's log streams are created per "
+                        "network interface; the wildcard covers the streams of this one group.",
+                    )
+                ],
+            )
         return role
 
     def _create_flow_log(
@@ -297,10 +386,28 @@ def _targets(vpc: Any, subnets: Any, network_interface_ids: Any) -> list[tuple[s
     return targets
 
 
-def _traffic_type(value: Any) -> TrafficType:
+def _traffic_type(value: Any, name: str = "traffic_type") -> TrafficType:
     if isinstance(value, ec2.FlowLogTrafficType):
         value = value.name
-    return choose("traffic_type", value, TrafficType)
+    return choose(name, value, TrafficType)
+
+
+DESTINATIONS = ("cloudwatch", "s3")
+
+
+def _destinations(value: Any) -> tuple[str, ...]:
+    chosen = require_sequence("destinations", value, "'cloudwatch' and/or 's3'")
+    if not chosen or any(d not in DESTINATIONS for d in chosen) or len(set(chosen)) != len(chosen):
+        raise ValueError(
+            f"destinations must be a non-empty list of distinct {DESTINATIONS}; got {value!r}"
+        )
+    return chosen
+
+
+def _refuse_without_cloudwatch(**given: Any) -> None:
+    names = [name for name, value in given.items() if value is not None]
+    if names:
+        raise ValueError(f"{', '.join(names)} need 'cloudwatch' in destinations")
 
 
 def _aggregation_seconds(value: cdk.Duration | None) -> int:

@@ -1,0 +1,137 @@
+"""The S3 side of :class:`~vpcwatch.FlowLogPipeline`: flow logs of the same format to
+a bucket, for history and Athena (S3 delivery costs half of CloudWatch's)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from vpcwatch.constructs._validation import acknowledge, require_instance, require_interface
+
+FILE_FORMATS = ("parquet", "plain-text")
+DELIVERY = "delivery.logs.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class ArchiveLayout:
+    """How the archive writes objects: what a table over it must know."""
+
+    file_format: str
+    hive_partitions: bool
+    per_hour_partitions: bool
+
+
+class FlowLogArchive(Construct):
+    """A bucket (created with encryption, TLS-only policy, blocked public access and a
+    lifecycle, or brought) and one S3 flow log per target. Made by the pipeline."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        targets: Sequence[tuple[str, str, str]],
+        log_format: str,
+        traffic_type: str,
+        aggregation_seconds: int,
+        bucket: s3.IBucket | None,
+        layout: ArchiveLayout,
+        transition_after: cdk.Duration | None,
+        expiration: cdk.Duration | None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.layout = layout
+        if bucket is None:
+            self.bucket: s3.IBucket = _create_bucket(self, transition_after, expiration)
+        else:
+            require_interface("archive_bucket", bucket, "bucket_arn", "an s3.IBucket")
+            self.bucket = bucket
+        stack = cdk.Stack.of(self)
+        source = {"aws:SourceAccount": stack.account}
+        source_arn = stack.format_arn(service="logs", resource="*")
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AWSLogDeliveryWrite",
+                principals=[iam.ServicePrincipal(DELIVERY)],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"AWSLogs/{stack.account}/*")],
+                conditions={
+                    "StringEquals": {**source, "s3:x-amz-acl": "bucket-owner-full-control"},
+                    "ArnLike": {"aws:SourceArn": source_arn},
+                },
+            )
+        )
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AWSLogDeliveryAclCheck",
+                principals=[iam.ServicePrincipal(DELIVERY)],
+                actions=["s3:GetBucketAcl", "s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringEquals": source, "ArnLike": {"aws:SourceArn": source_arn}},
+            )
+        )
+        options = {
+            "FileFormat": layout.file_format,
+            "HiveCompatiblePartitions": layout.hive_partitions,
+            "PerHourPartition": layout.per_hour_partitions,
+        }
+        self.flow_logs = []
+        for name, resource_type, resource_id in targets:
+            flow_log = ec2.CfnFlowLog(
+                self,
+                name,
+                resource_id=resource_id,
+                resource_type=resource_type,
+                traffic_type=traffic_type,
+                log_destination_type="s3",
+                log_destination=self.bucket.bucket_arn,
+                log_format=log_format,
+                max_aggregation_interval=aggregation_seconds,
+                destination_options=options,
+            )
+            if self.bucket.policy is not None:
+                flow_log.node.add_dependency(self.bucket.policy)
+            self.flow_logs.append(flow_log)
+
+
+def _create_bucket(
+    scope: Construct, transition_after: cdk.Duration | None, expiration: cdk.Duration | None
+) -> s3.Bucket:
+    for name, value in (("archive_transition_after", transition_after),
+                        ("archive_expiration", expiration)):  # fmt: skip
+        if value is not None:
+            require_instance(name, value, cdk.Duration, "a cdk.Duration or None")
+    if (
+        transition_after is not None
+        and expiration is not None
+        and (expiration.to_days() <= transition_after.to_days())
+    ):
+        raise ValueError(
+            "archive_expiration must come after archive_transition_after; got "
+            f"{expiration.to_days():g} and {transition_after.to_days():g} days"
+        )
+    transitions = (
+        []
+        if transition_after is None
+        else [s3.Transition(storage_class=s3.StorageClass.GLACIER,
+                            transition_after=transition_after)]
+    )  # fmt: skip
+    bucket = s3.Bucket(
+        scope,
+        "Bucket",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycle_rules=[s3.LifecycleRule(transitions=transitions, expiration=expiration)],
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    reason = "Written by log delivery; CloudTrail data events record object access."
+    acknowledge(bucket, [("S1", reason)])
+    return bucket

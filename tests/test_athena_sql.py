@@ -115,3 +115,32 @@ def test_time_bounds(table):
 def test_bad_arguments(table_name, start, message):
     with pytest.raises(ValueError, match=message):
         default_detectors()[0].to_athena_sql(FMT, table_name, start)
+
+
+def test_insights_query_of_a_detector():
+    from vpcwatch.detectors import admin_port_probes
+
+    query = admin_port_probes()[1].to_insights_query(FlowLogFormat.default())
+    assert query.splitlines()[1] == (
+        '| parse @message "* * * * * * * * * * * * * *" as version, account_id, interface_id, '
+        "srcaddr, dstaddr, srcport, dstport, protocol, packets, bytes, start, end, action, "
+        "log_status"
+    )
+    assert query.splitlines()[2] == (
+        r"| filter ((not (srcaddr like /^10\.|^172\.1[6-9]\.|^172\.2\d\.|^172\.3[0-1]\.|"
+        r"^192\.168\./))) and ((dstport like /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/ and dstport "
+        r"= 22) or (dstport like /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/ and dstport = 3389)) and "
+        r'((action = "ACCEPT"))'
+    )
+
+
+def test_insights_wildcards_and_regexes():
+    from vpcwatch.filterpattern import parse
+    from vpcwatch.filterpattern.insights import insights_filter
+
+    tree = parse('[a = *x.y, b = p/q*, c = *mid*, d != "exact", e = %^eni-%, f = *]')
+    assert insights_filter(tree) == (
+        r"((a like /x\.y$/)) and ((b like /^p\/q/)) and ((c like /mid/)) and "
+        r'((not (d = "exact"))) and ((e like /^eni-/)) and ((ispresent(f)))'
+    )
+    assert insights_filter(parse("[a, b]")) == "true"

@@ -138,7 +138,17 @@ def rehearsal(run: DemoRun) -> None:
     )
 
 
-STEPS: list[Callable[[DemoRun], None]] = [synth, summary, local_deploy, rehearsal]
+def cost(run: DemoRun) -> None:
+    """What the demo stack would cost a month at 20 GB/day of flow logs."""
+    from vpcwatch.cost import Assumptions, estimate, load_prices, render
+
+    assumptions = Assumptions(gb_per_day=20)
+    lines, alternatives = estimate(run.template(), assumptions, load_prices(None))
+    print("== vpcwatch cost --template cdk.out/Demo.template.json --gb-per-day 20")
+    print("\n".join("  " + line for line in render(lines, alternatives, assumptions).splitlines()))
+
+
+STEPS: list[Callable[[DemoRun], None]] = [synth, summary, local_deploy, rehearsal, cost]
 
 
 def main() -> None:

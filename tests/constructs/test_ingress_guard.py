@@ -132,9 +132,9 @@ def test_ports_are_configurable():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"ports": "22"}, "ports must be a list of ports"),
-        ({"ports": (70000,)}, "ports must be a list of ports"),
-        ({"ports": ()}, "ports is empty"),
+        ({"ports": "22"}, "ports must be a non-empty list of ports"),
+        ({"ports": (70000,)}, "ports must be a non-empty list of ports"),
+        ({"ports": ()}, "ports must be a non-empty list of ports"),
         ({"allow": {"Stack/Group": ""}}, "every allowance needs a reason"),
         ({"allow": [("Stack/Group",)]}, "allow must map targets to reasons"),
         ({"allow": {42: "why"}}, "a target is a construct path or a construct"),

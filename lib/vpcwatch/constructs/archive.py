@@ -12,7 +12,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from vpcwatch.constructs._validation import acknowledge, require_instance, require_interface
+from vpcwatch.constructs._buckets import private_bucket
+from vpcwatch.constructs._validation import require_instance, require_interface
 
 FILE_FORMATS = ("parquet", "plain-text")
 DELIVERY = "delivery.logs.amazonaws.com"
@@ -122,16 +123,10 @@ def _create_bucket(
         else [s3.Transition(storage_class=s3.StorageClass.GLACIER,
                             transition_after=transition_after)]
     )  # fmt: skip
-    bucket = s3.Bucket(
+    return private_bucket(
         scope,
         "Bucket",
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         lifecycle_rules=[s3.LifecycleRule(transitions=transitions, expiration=expiration)],
         removal_policy=cdk.RemovalPolicy.RETAIN,
+        why_no_access_log="Written by log delivery; CloudTrail data events record object access.",
     )
-    reason = "Written by log delivery; CloudTrail data events record object access."
-    acknowledge(bucket, [("S1", reason)])
-    return bucket

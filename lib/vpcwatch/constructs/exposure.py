@@ -14,8 +14,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from vpcwatch.constructs._buckets import private_bucket
 from vpcwatch.constructs._validation import acknowledge, nag_rendering
 from vpcwatch.constructs.alerts import AlertTopic
+from vpcwatch.values import port_list
 
 DEFAULT_RESTRICTED_PORTS = (20, 21, 3389, 3306, 4333, 5432, 6379, 9200, 27017)
 PORTS_PER_RULE = 5  # RESTRICTED_INCOMING_TRAFFIC takes blockedPort1 .. blockedPort5
@@ -58,7 +60,7 @@ class ExposureRules(Construct):
         rule_name_prefix: str = "vpcwatch-",
     ) -> None:
         super().__init__(scope, id)
-        ports = _ports(restricted_ports)
+        ports = port_list(restricted_ports, "restricted_ports")
         for name, flag in (("remediation", remediation), ("create_recorder", create_recorder)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
@@ -208,12 +210,9 @@ class ExposureRules(Construct):
         return rule
 
     def _create_recorder(self) -> config.CfnConfigurationRecorder:
-        bucket = s3.Bucket(
+        bucket = private_bucket(
             self,
             "ConfigBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     transitions=[
@@ -226,9 +225,8 @@ class ExposureRules(Construct):
                 )
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
+            why_no_access_log="Config snapshots only; CloudTrail data events record access.",
         )
-        no_logging = "Config snapshots only; CloudTrail data events record access if needed."
-        acknowledge(bucket, [("S1", no_logging)])
         role = iam.Role(
             self,
             "RecorderRole",
@@ -261,14 +259,3 @@ class ExposureRules(Construct):
         )
         channel.add_dependency(recorder)
         return recorder
-
-
-def _ports(ports: Sequence[int]) -> tuple[int, ...]:
-    values = tuple(ports) if not isinstance(ports, (str, bytes)) else ()
-    if not values or not all(
-        isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 65535 for p in values
-    ):
-        raise ValueError(
-            f"restricted_ports must be a non-empty list of ports (0 to 65535); got {ports!r}"
-        )
-    return values

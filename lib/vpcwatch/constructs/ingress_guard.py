@@ -12,6 +12,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import IConstruct
 
 from vpcwatch.ingress import OpenRule, Unverifiable, open_ports
+from vpcwatch.values import port_list
 
 DEFAULT_GUARDED_PORTS = (22, 3389)
 
@@ -45,13 +46,7 @@ class OpenIngressGuard:
         ports: Sequence[int] = DEFAULT_GUARDED_PORTS,
         allow: Mapping[Any, str] | Iterable[tuple[Any, str]] | None = None,
     ) -> None:
-        if isinstance(ports, (str, bytes)) or not all(
-            isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 65535 for p in ports
-        ):
-            raise ValueError(f"ports must be a list of ports (0 to 65535); got {ports!r}")
-        self.ports = tuple(ports)
-        if not self.ports:
-            raise ValueError("ports is empty: give at least one port to guard")
+        self.ports = port_list(ports, "ports")
         self.allowed = _allowances(allow)
 
     def visit(self, node: IConstruct) -> None:

@@ -12,7 +12,8 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from vpcwatch.constructs._validation import acknowledge, require_sequence
+from vpcwatch.constructs._buckets import private_bucket
+from vpcwatch.constructs._validation import require_sequence
 from vpcwatch.constructs.pipeline import FlowLogPipeline
 from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
 from vpcwatch.queries import athena_columns
@@ -97,17 +98,13 @@ class FlowLogTable(Construct):
         )
         self.table = self._table(pipeline, database_name, table_name, stack)
         self.table.add_dependency(self.database)
-        self.results_bucket = s3.Bucket(
+        self.results_bucket = private_bucket(
             self,
             "Results",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(30))],
             removal_policy=cdk.RemovalPolicy.DESTROY,
-            auto_delete_objects=False,
+            why_no_access_log="Athena query results, expired in 30 days.",
         )
-        acknowledge(self.results_bucket, [("S1", "Athena query results, expired in 30 days.")])
         workgroup_name = (
             "vpcwatch"
             if cdk.Token.is_unresolved(stack.stack_name)

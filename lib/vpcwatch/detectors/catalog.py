@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vpcwatch import cidr
 from vpcwatch.detectors.model import (
     AlarmSettings,
     Comparison,
@@ -20,6 +19,7 @@ from vpcwatch.detectors.model import (
 )
 from vpcwatch.fields import FlowLogFormat
 from vpcwatch.patterns import FlowFilter
+from vpcwatch.values import cidr_list, port_list
 
 PRIVATE_RANGES: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 """RFC 1918: the default "inside" for probes and the default trusted side of egress."""
@@ -69,7 +69,7 @@ def admin_port_probes(
         ports: the administration ports. Default: 22 and 3389.
         exclude_sources: CIDRs that are "inside" (your VPC, your office). Default: RFC 1918.
     """
-    ports, exclude = _ports(ports, "ports"), _cidrs(exclude_sources, "exclude_sources")
+    ports, exclude = port_list(ports, "ports"), cidr_list(exclude_sources, "exclude_sources")
 
     def probes(action: str):
         def build(fmt: FlowLogFormat) -> FlowFilter:
@@ -78,12 +78,12 @@ def admin_port_probes(
 
         return build
 
-    port_list = "/".join(str(p) for p in ports)
+    port_names = "/".join(str(p) for p in ports)
     rejected = Detector(
         name="AdminPortProbes",
-        title=f"Probes on admin ports {port_list} from outside",
+        title=f"Probes on admin ports {port_names} from outside",
         description=(
-            f"Rejected connection attempts on {port_list} from addresses outside "
+            f"Rejected connection attempts on {port_names} from addresses outside "
             f"{', '.join(exclude) or 'anywhere'}. Internet scanners do this all day; a rise "
             "means a targeted scan. Respond: check that no security group admits these "
             "ports from 0.0.0.0/0 (the AdminPortAccepted alarm fires if one does)."
@@ -96,9 +96,9 @@ def admin_port_probes(
     )
     accepted = Detector(
         name="AdminPortAccepted",
-        title=f"Accepted connection on admin ports {port_list} from outside",
+        title=f"Accepted connection on admin ports {port_names} from outside",
         description=(
-            f"A connection on {port_list} from outside {', '.join(exclude) or 'anywhere'} was "
+            f"A connection on {port_names} from outside {', '.join(exclude) or 'anywhere'} was "
             "ACCEPTED: a security group admits administration from the internet. Respond: "
             "find the destination address and its instance, narrow the rule to a /32 or to "
             "a bastion's security group (seed 004), and check the instance's logins."
@@ -126,7 +126,7 @@ def sensitive_port_probes(
         exclude_sources: CIDRs that are "inside". Default: RFC 1918.
         threshold: flows in one minute that raise the alarm. Default: 20.
     """
-    ports, exclude = _ports(ports, "ports"), _cidrs(exclude_sources, "exclude_sources")
+    ports, exclude = port_list(ports, "ports"), cidr_list(exclude_sources, "exclude_sources")
 
     def build(fmt: FlowLogFormat) -> FlowFilter:
         flt = fmt.filter().where("dstport", "in", ports).where("log_status", "=", "OK")
@@ -164,7 +164,7 @@ def exfiltration(
     """
     if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 0:
         raise ValueError(f"min_bytes must be a non-negative integer; got {min_bytes!r}")
-    allowed = _cidrs(allowed_destinations, "allowed_destinations") + _cidrs(
+    allowed = cidr_list(allowed_destinations, "allowed_destinations") + cidr_list(
         trusted_ranges, "trusted_ranges"
     )
 
@@ -249,23 +249,3 @@ def default_detectors(
         exfiltration(allowed_destinations=allowed_destinations),
         *flow_log_health(),
     )
-
-
-def _ports(ports: Sequence[int], name: str) -> tuple[int, ...]:
-    values = tuple(ports) if not isinstance(ports, (str, bytes)) else ()
-    if not values or not all(
-        isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 65535 for p in values
-    ):
-        raise ValueError(f"{name} must be a non-empty list of ports (0 to 65535); got {ports!r}")
-    return values
-
-
-def _cidrs(values: Sequence[str], name: str) -> tuple[str, ...]:
-    if isinstance(values, (str, bytes)):
-        raise ValueError(f"{name} must be a list of CIDR blocks, not one string: {values!r}")
-    blocks = tuple(values)
-    for value in blocks:
-        if not isinstance(value, str):
-            raise ValueError(f"{name} must hold CIDR strings; got {value!r}")
-        cidr.parse_network(value, name)
-    return blocks

@@ -73,8 +73,7 @@ def _positive(text: str, value: s.Value) -> str:
     raw = value.value
     if raw == "*":
         return "TRUE"
-    leading, trailing = raw.startswith("*"), raw.endswith("*")
-    core = raw[1 if leading else 0 : len(raw) - 1 if trailing else len(raw)]
+    leading, core, trailing = value.wildcard
     if not leading and not trailing:
         return f"{text} = {literal(core)}"
     escaped = core.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

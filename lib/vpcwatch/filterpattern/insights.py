@@ -67,8 +67,7 @@ def _(value: s.Text, name: str) -> str:
     text = value.value
     if text == "*":
         return f"ispresent({name})"
-    leading, trailing = text.startswith("*"), text.endswith("*")
-    core = text[1 if leading else 0 : len(text) - 1 if trailing else len(text)]
+    leading, core, trailing = value.wildcard
     if not leading and not trailing:
         return f'{name} = "{_quoted(core)}"'
     anchored = ("" if leading else "^") + _slashes(re.escape(core)) + ("" if trailing else "$")

@@ -37,8 +37,7 @@ as_number = s.parse_number
 def wildcard_regex(value: str) -> re.Pattern[str]:
     """A leading or trailing ``*`` matches any run of characters (also none); a ``*``
     elsewhere is itself. The whole value must match."""
-    leading, trailing = value.startswith("*"), value.endswith("*") and len(value) > 1
-    core = value[1 if leading else 0 : len(value) - 1 if trailing else len(value)]
+    leading, core, trailing = s.Text(value).wildcard
     return re.compile(
         (".*" if leading else "") + re.escape(core) + (".*" if trailing else ""), re.DOTALL
     )

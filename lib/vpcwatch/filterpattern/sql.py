@@ -129,8 +129,7 @@ def _(value: s.Text, token: str) -> str:
     text = value.value
     if text == "*":
         return "true"
-    leading, trailing = text.startswith("*"), text.endswith("*")
-    core = text[1 if leading else 0 : len(text) - 1 if trailing else len(text)]
+    leading, core, trailing = value.wildcard
     if leading and trailing:
         return f"contains({token}, {literal(core)})"
     if leading:

@@ -78,6 +78,19 @@ class Text:
         """A ``*`` at the start or end is a wildcard; elsewhere it is an ordinary character."""
         return self.value.startswith("*") or self.value.endswith("*")
 
+    @property
+    def wildcard(self) -> tuple[bool, str, bool]:
+        """(a leading ``*``, the literal core, a trailing ``*``): ruling R8, for every target.
+        ``*`` alone reads as a leading wildcard and an empty core."""
+        value = self.value
+        leading = value.startswith("*")
+        trailing = value.endswith("*") and len(value) > 1
+        return (
+            leading,
+            value[1 if leading else 0 : len(value) - 1 if trailing else len(value)],
+            trailing,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Regex:

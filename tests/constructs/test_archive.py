@@ -171,13 +171,14 @@ def test_bad_archive_arguments(kwargs, error, message):
         ({"database_name": "Bad-Name"}, "database_name must be lowercase"),
         ({"table_name": ""}, "table_name must be lowercase"),
         ({"bytes_scanned_limit": 5}, "bytes_scanned_limit must be an integer of at least"),
+        ({"detectors": ["RejectedFlows"]}, "detectors must hold Detector"),
     ],
 )
 def test_bad_table_arguments(kwargs, message):
     stack = cdk.Stack(cdk.App(), "Bad", env=ENV)
     vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
     pipeline = FlowLogPipeline(stack, "FlowLogs", vpc=vpc, destinations=("s3",))
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         FlowLogTable(stack, "Table", pipeline=pipeline, **kwargs)
     no_archive = FlowLogPipeline(stack, "CloudWatchOnly", vpc=vpc)
     with pytest.raises(ValueError, match="pipeline has no S3 archive"):
@@ -191,3 +192,19 @@ def test_the_demo_switches_the_archive_on_by_context():
     t.resource_count_is("AWS::Glue::Table", 1)
     t.resource_count_is("AWS::Athena::WorkGroup", 1)
     t.has_resource_properties("AWS::EC2::FlowLog", {"LogDestinationType": "s3"})
+
+
+def test_an_existing_archive_bucket_gets_the_delivery_policy():
+    from aws_cdk import aws_s3 as s3
+
+    app = new_app()
+    stack = cdk.Stack(app, "Brought", env=ENV)
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
+    bucket = s3.Bucket(stack, "Mine", enforce_ssl=True, server_access_logs_prefix="logs/")
+    pipeline = FlowLogPipeline(stack, "FlowLogs", vpc=vpc, destinations=("s3",),
+                               archive_bucket=bucket)  # fmt: skip
+    t = checked_template(stack)
+    assert pipeline.archive.bucket is bucket
+    t.resource_count_is("AWS::S3::Bucket", 1)
+    t.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement":
+        Match.array_with([Match.object_like({"Sid": "AWSLogDeliveryAclCheck"})])}})  # fmt: skip

@@ -235,6 +235,7 @@ def test_a_detector_needing_fields_the_format_lacks(stack):
         ({"namespace": ""}, ValueError, "namespace must be"),
         ({"namespace": "a" * 256}, ValueError, "namespace must be"),
         ({"detectors": []}, ValueError, "detectors is empty"),
+        ({"detectors": "RejectedFlows"}, TypeError, "detectors must be a list of Detector"),
         ({"detectors": [rejected_flows(), rejected_flows()]}, ValueError,
          "unique names; repeated: RejectedFlows"),
         ({"detectors": ["RejectedFlows"]}, TypeError, "Detector or SilenceDetector objects"),

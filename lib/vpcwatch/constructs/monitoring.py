@@ -12,11 +12,10 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from vpcwatch.constructs._validation import require_sequence
 from vpcwatch.constructs.alerts import AlertTopic
 from vpcwatch.constructs.pipeline import FlowLogPipeline
 from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
-from vpcwatch.detectors.model import AlarmSettings, Comparison
+from vpcwatch.detectors.model import AlarmSettings, Comparison, check_detectors
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern.syntax import count_regexes
 from vpcwatch.queries import investigations
@@ -90,7 +89,7 @@ class FlowLogMonitoring(Construct):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
         _check_namespace(namespace)
         self._alarm_prefix = _alarm_prefix(self, alarm_name_prefix)
-        self._detectors = _check_detectors(default_detectors() if detectors is None else detectors)
+        self._detectors = check_detectors(default_detectors() if detectors is None else detectors)
         self._pipeline, self._namespace = pipeline, namespace
         self._alerts, self._notify_on_ok = alerts, notify_on_ok
         self._patterns = {
@@ -343,19 +342,3 @@ def _check_namespace(namespace: Any) -> None:
             "namespace must be 1-255 letters, digits, spaces or '.-_/#:', not starting with "
             f"'AWS/'; got {namespace!r}"
         )
-
-
-def _check_detectors(detectors: Any) -> tuple[Detector | SilenceDetector, ...]:
-    items = require_sequence("detectors", detectors, "Detector or SilenceDetector objects")
-    for item in items:
-        if not isinstance(item, (Detector, SilenceDetector)):
-            raise TypeError(
-                f"detectors must hold Detector or SilenceDetector objects, got {item!r}"
-            )
-    names = [item.name for item in items]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"detectors must have unique names; repeated: {', '.join(duplicates)}")
-    if not items:
-        raise ValueError("detectors is empty: give at least one detector, or no monitoring")
-    return items

@@ -13,9 +13,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from vpcwatch.constructs._buckets import private_bucket
-from vpcwatch.constructs._validation import require_sequence
 from vpcwatch.constructs.pipeline import FlowLogPipeline
 from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
+from vpcwatch.detectors.model import check_detectors
 from vpcwatch.queries import athena_columns
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
@@ -82,9 +82,7 @@ class FlowLogTable(Construct):
                 f"bytes_scanned_limit must be an integer of at least 10000000; got "
                 f"{bytes_scanned_limit!r}"
             )
-        chosen = require_sequence(
-            "detectors", default_detectors() if detectors is None else detectors, "detectors"
-        )
+        chosen = check_detectors(default_detectors() if detectors is None else detectors)
         stack = cdk.Stack.of(self)
         self._fmt = pipeline.log_format
         self.full_name = f"{database_name}.{table_name}"

@@ -342,3 +342,23 @@ def _is_int(value: Any) -> bool:
 def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
     if not ok:
         raise DetectorError(f"{name} must be {allowed}; got {value!r}")
+
+
+def check_detectors(detectors: Any) -> tuple[Detector | SilenceDetector, ...]:
+    """A non-empty tuple of detectors with unique names, or an error naming the problem."""
+    if isinstance(detectors, (str, bytes)) or not isinstance(detectors, (list, tuple)):
+        raise TypeError(
+            f"detectors must be a list of Detector or SilenceDetector objects, got {detectors!r}"
+        )
+    for item in detectors:
+        if not isinstance(item, (Detector, SilenceDetector)):
+            raise TypeError(
+                f"detectors must hold Detector or SilenceDetector objects, got {item!r}"
+            )
+    names = [item.name for item in detectors]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"detectors must have unique names; repeated: {', '.join(duplicates)}")
+    if not detectors:
+        raise ValueError("detectors is empty: give at least one detector")
+    return tuple(detectors)

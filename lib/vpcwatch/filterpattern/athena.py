@@ -16,10 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from vpcwatch.filterpattern import syntax as s
-from vpcwatch.filterpattern.sql import UnsupportedPattern, literal
-
-_OPERATORS = {s.Operator.EQ: "=", s.Operator.NE: "<>", s.Operator.LT: "<", s.Operator.LE: "<=",
-              s.Operator.GT: ">", s.Operator.GE: ">="}  # fmt: skip
+from vpcwatch.filterpattern.sql import SQL_OPERATORS, UnsupportedPattern, literal
 
 
 def athena_where(tree: s.Pattern, numeric: Mapping[str, bool]) -> str:
@@ -52,7 +49,7 @@ def _comparison(column: str, numeric: bool, comparison: s.Comparison) -> str:
     value, op = comparison.value, comparison.op
     if isinstance(value, s.Number):
         number = column if numeric else _as_number(column)
-        return f"COALESCE({number} {_OPERATORS[op]} {value.text.lstrip('+')}, FALSE)"
+        return f"COALESCE({number} {SQL_OPERATORS[op]} {value.text.lstrip('+')}, FALSE)"
     text = f"CAST({column} AS VARCHAR)" if numeric else column
     text = f"COALESCE({text}, '-')"  # NULL is the record's "-"
     positive = _positive(text, value)

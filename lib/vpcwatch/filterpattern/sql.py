@@ -99,12 +99,13 @@ class SqlCompiler:
         """One comparison; ``!=`` on text is the negation of ``=`` (rulings R5, R8, R9)."""
         if isinstance(value, s.Number):
             number = self.number(token)
-            return f"coalesce({number} {_SQL_OPERATOR[op]} {float(value.value)!r}, false)"
+            return f"coalesce({number} {SQL_OPERATORS[op]} {float(value.value)!r}, false)"
         positive = _positive_sql(value, token)
         return positive if op is s.Operator.EQ else f"NOT ({positive})"
 
 
-_SQL_OPERATOR = {
+SQL_OPERATORS = {
+    # SQL's spelling of each comparison (DuckDB and Trino agree)
     s.Operator.EQ: "=",
     s.Operator.NE: "<>",
     s.Operator.LT: "<",

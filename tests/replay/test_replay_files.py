@@ -208,3 +208,19 @@ def test_sample_writes_the_templates_format(tmp_path, template):
 def test_sample_refuses_unknown_incidents(capsys):
     assert run("sample", "--incident", "ddos@5")[0] == 2
     assert "KIND[@MINUTE] with KIND one of ssh-scan" in capsys.readouterr().err
+
+
+def test_progress_bar_draws_only_after_its_delay():
+    from vpcwatch.replay.progress import Progress
+
+    stream = io.StringIO()
+    bar = Progress(1_000_000, stream=stream, delay=0.0)
+    bar.drawn -= 1  # as if the last drawing were a second ago
+    bar.update(500_000, 1234)
+    bar.close()
+    assert "50% of 1 MB 1,234 events" in stream.getvalue() and stream.getvalue().endswith("\n")
+    quiet = io.StringIO()
+    slow = Progress(1_000_000, stream=quiet, delay=60)
+    slow.update(500_000, 1)
+    slow.close()
+    assert quiet.getvalue() == ""

@@ -9,6 +9,9 @@ and the caller streams the file through the reference path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from vpcwatch.filterpattern import compile_pattern
@@ -44,6 +47,7 @@ def aggregate_file(
     stats: InputStats,
     start: int | None,
     end: int | None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> tuple[int | None, int | None] | None:
     """Aggregate ``path`` into ``aggregator``; returns (first, last) event times, or
     ``None`` when this file must go through the reference path."""
@@ -54,7 +58,7 @@ def aggregate_file(
     try:
         query, irregular_query = _queries(path, plan, start, end)
         connection = duckdb.connect()
-        rows = connection.execute(query).fetchall()
+        rows = _run_with_progress(connection, query, on_progress)
         irregular = [line for (line,) in connection.execute(irregular_query).fetchall()]
     except (_Unsupported, duckdb.Error):
         return None
@@ -78,6 +82,22 @@ def aggregate_file(
             last = timestamp if last is None else max(last, timestamp)
     stats.bytes_read += path.stat().st_size
     return first, last
+
+
+def _run_with_progress(connection, query: str, on_progress: Callable[[float], None] | None):
+    """Run ``query``; meanwhile report DuckDB's progress (0 to 1) twice a second."""
+    if on_progress is None:
+        return connection.execute(query).fetchall()
+    # DuckDB tracks progress only with its bar enabled; ours draws it, DuckDB's stays quiet.
+    connection.execute("SET enable_progress_bar = true")
+    connection.execute("SET enable_progress_bar_print = false")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(lambda: connection.execute(query).fetchall())
+        while True:
+            try:
+                return future.result(timeout=0.5)
+            except FutureTimeout:
+                on_progress(max(connection.query_progress(), 0.0) / 100)
 
 
 def contributors(

@@ -42,8 +42,17 @@ def replay_files(
     aggregator = MetricAggregator(plan.metrics)
     times: list[int] = []
     vectorised: list[Path] = []
+    done = 0  # bytes of the files already read
     for path in paths:
-        span = aggregate_file(path, plan, aggregator, stats, start, end) if fast else None
+        size = path.stat().st_size
+        report = None
+        if bar is not None:
+
+            def report(share: float, done: int = done, size: int = size) -> None:
+                bar.update(done + int(share * size), stats.events)
+
+        span = aggregate_file(path, plan, aggregator, stats, start, end, report) if fast else None
+        done += size
         if span is not None:
             vectorised.append(path)
             times += [t for t in span if t is not None]

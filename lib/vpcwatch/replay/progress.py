@@ -23,8 +23,8 @@ class Progress:
         self.drawn, self.shown = now, True
         share = min(done_bytes / self.total, 1.0)
         bar = "#" * int(share * 30)
-        rate = events / (now - self.began)
-        self.stream.write(f"\r[{bar:<30}] {share:4.0%} {events:,} events {rate:,.0f}/s")
+        counted = f" {events:,} events ({events / (now - self.began):,.0f}/s)" if events else ""
+        self.stream.write(f"\r[{bar:<30}] {share:4.0%} of {self.total / 1e6:,.0f} MB{counted}")
         self.stream.flush()
 
     def close(self) -> None:

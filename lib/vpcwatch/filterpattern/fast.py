@@ -13,17 +13,24 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, literal
 
-# Characters Python's str.split() splits on, other than the space: an event holding any
-# of them, a quote or a bracket, or a run of spaces, goes to the reference matcher.
-_OTHER_BLANKS = "".join(
-    f"\\x{{{ord(c):x}}}" for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and c != " "
-)
-NOT_PLAIN_RE2 = f'["\\[{_OTHER_BLANKS}]|  |^ | $'
+
+@cache
+def not_plain_re2() -> str:
+    """RE2 for lines that splitting on ' ' would read differently from Python's split():
+    a quote, a bracket, a run of spaces, a leading or trailing space, or any blank other
+    than the space (computed on first use: it scans every Unicode code point)."""
+    others = "".join(
+        f"\\x{{{ord(c):x}}}"
+        for c in map(chr, range(sys.maxunicode + 1))
+        if c.isspace() and c != " "
+    )
+    return f'["\\[{others}]|  |^ | $'
 
 
 def duckdb_available() -> bool:
@@ -97,7 +104,7 @@ def _fast_counts(connection, path: Path, compiled: Mapping) -> dict[str, int]:
 def _run(connection, path: Path, compiler, predicates: Mapping[str, str], *, per_line_check: bool):
     plain = "NOT list_contains(f, '')"
     if per_line_check:
-        plain += f" AND NOT regexp_matches(line, {literal(NOT_PLAIN_RE2)})"
+        plain += f" AND NOT regexp_matches(line, {literal(not_plain_re2())})"
     columns = [f"count(*) FILTER (WHERE plain AND ({p}))" for p in predicates.values()]
     columns.append("list(line) FILTER (WHERE NOT plain)")
     numbers = "".join(f", {column}" for column in compiler.number_columns())

@@ -17,9 +17,9 @@ from pathlib import Path
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern import syntax as s
 from vpcwatch.filterpattern.fast import (
-    NOT_PLAIN_RE2,
     duckdb_available,
     file_is_plain,
+    not_plain_re2,
     read_lines_sql,
 )
 from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, literal, slot_tokens
@@ -153,7 +153,7 @@ def _events_sql(path: Path, plan: ReplayPlan, compiler: SqlCompiler) -> str:
     source = read_lines_sql(path, _gzipped(path))
     plain = "NOT list_contains(f, '')"
     if not file_is_plain(path):
-        plain += f" AND NOT regexp_matches(line, {literal(NOT_PLAIN_RE2)})"
+        plain += f" AND NOT regexp_matches(line, {literal(not_plain_re2())})"
     return (
         f"SELECT *, CAST(trunc({ts_number}) AS BIGINT) AS ts FROM (SELECT *, {plain} AS plain"
         f"{numbers} FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
@@ -192,7 +192,7 @@ def _queries(path: Path, plan: ReplayPlan, start: int | None, end: int | None) -
     irregular = (
         f"SELECT line FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
         f"WHERE line IS NOT NULL) WHERE list_contains(f, '')"
-        + ("" if file_is_plain(path) else f" OR regexp_matches(line, {literal(NOT_PLAIN_RE2)})")
+        + ("" if file_is_plain(path) else f" OR regexp_matches(line, {literal(not_plain_re2())})")
     )
     return grouped, irregular
 

@@ -10,10 +10,7 @@ metric filter and query downstream derives from.
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Sequence
-from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -23,14 +20,21 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from vpcwatch.constructs._pipeline_args import (
+    TrafficType,
+    destinations_of,
+    flow_log_targets,
+    logs_key_statement,
+    refuse_with_log_group,
+    refuse_without_cloudwatch,
+    traffic_type_of,
+    window_seconds,
+)
 from vpcwatch.constructs._validation import (
     acknowledge,
-    choose,
-    is_token,
     nag_rendering,
     require_instance,
     require_interface,
-    require_sequence,
 )
 from vpcwatch.constructs.archive import FILE_FORMATS, ArchiveLayout, FlowLogArchive
 from vpcwatch.fields import FlowLogFormat
@@ -38,24 +42,12 @@ from vpcwatch.fields import FlowLogFormat
 DEFAULT_RETENTION = logs.RetentionDays.ONE_YEAR
 """How long flow-log records are kept when ``retention`` is not given."""
 
-DEFAULT_AGGREGATION = cdk.Duration.minutes(1)
-"""1-minute windows: the shortest detection latency flow logs allow."""
 
 ARCHIVE_TRANSITION = cdk.Duration.days(90)
 """Archived flow logs move to Glacier after this, unless told otherwise."""
 
 ARCHIVE_EXPIRATION = cdk.Duration.days(730)
 """Archived flow logs are deleted after this, unless told otherwise."""
-
-_ENI_ID = re.compile(r"eni-[0-9a-f]{8,17}")
-
-
-class TrafficType(enum.Enum):
-    """Which flows a flow log records."""
-
-    ALL = "ALL"
-    ACCEPT = "ACCEPT"
-    REJECT = "REJECT"
 
 
 class FlowLogPipeline(Construct):
@@ -127,15 +119,15 @@ class FlowLogPipeline(Construct):
         archive_expiration: cdk.Duration | None = ARCHIVE_EXPIRATION,
     ) -> None:
         super().__init__(scope, id)
-        targets = _targets(vpc, subnets, network_interface_ids)
+        targets = flow_log_targets(vpc, subnets, network_interface_ids)
         if log_format is None:
             log_format = FlowLogFormat.default()
         require_instance("log_format", log_format, FlowLogFormat, "a vpcwatch.FlowLogFormat")
         self._log_format = log_format
-        self._traffic_type = _traffic_type(traffic_type)
-        aggregation_seconds = _aggregation_seconds(max_aggregation_interval)
+        self._traffic_type = traffic_type_of(traffic_type)
+        aggregation_seconds = window_seconds(max_aggregation_interval)
 
-        chosen = _destinations(destinations)
+        chosen = destinations_of(destinations)
         self._key, self._log_group, self._role = None, None, None
         self._flow_logs: list[ec2.CfnFlowLog] = []
         if "cloudwatch" in chosen:
@@ -145,7 +137,7 @@ class FlowLogPipeline(Construct):
                 for name, resource_type, resource_id in targets
             ]
         else:
-            _refuse_without_cloudwatch(
+            refuse_without_cloudwatch(
                 log_group=log_group,
                 retention=retention,
                 encryption_key=encryption_key,
@@ -166,7 +158,7 @@ class FlowLogPipeline(Construct):
             archive_traffic = (
                 self._traffic_type
                 if archive_traffic_type is None
-                else _traffic_type(archive_traffic_type, "archive_traffic_type")
+                else traffic_type_of(archive_traffic_type, "archive_traffic_type")
             )
             self._archive = FlowLogArchive(
                 self,
@@ -201,7 +193,7 @@ class FlowLogPipeline(Construct):
             self._key = self._create_key(encryption_key, removal_policy)
             self._log_group = self._create_log_group(retention, removal_policy)
         else:
-            _refuse_with_log_group(
+            refuse_with_log_group(
                 retention=retention, encryption_key=encryption_key, removal_policy=removal_policy
             )
             require_interface("log_group", log_group, "log_group_arn", "a logs.ILogGroup")
@@ -281,7 +273,7 @@ class FlowLogPipeline(Construct):
             self, max_length=200, separator="-"
         )
         if isinstance(self._key, kms.Key):
-            self._key.add_to_resource_policy(_logs_key_statement(stack, name))
+            self._key.add_to_resource_policy(logs_key_statement(stack, name))
         elif self._key is not None:
             cdk.Annotations.of(self).add_warning_v2(
                 "vpcwatch:imported-key",
@@ -357,102 +349,3 @@ class FlowLogPipeline(Construct):
         # The role's policy must exist before the service first tries to deliver.
         flow_log.node.add_dependency(self._role)
         return flow_log
-
-
-def _targets(vpc: Any, subnets: Any, network_interface_ids: Any) -> list[tuple[str, str, str]]:
-    """(construct id, resource type, resource id) for every flow log to create."""
-    targets: list[tuple[str, str, str]] = []
-    if vpc is not None:
-        require_interface("vpc", vpc, "vpc_id", "an ec2.IVpc")
-        targets.append(("VpcFlowLog", "VPC", vpc.vpc_id))
-    if subnets is not None:
-        for index, subnet in enumerate(require_sequence("subnets", subnets, "ec2.ISubnet")):
-            require_interface(f"subnets[{index}]", subnet, "subnet_id", "an ec2.ISubnet")
-            targets.append((f"SubnetFlowLog{index}", "Subnet", subnet.subnet_id))
-    if network_interface_ids is not None:
-        ids = require_sequence("network_interface_ids", network_interface_ids, "'eni-...' ids")
-        for index, eni in enumerate(ids):
-            if not is_token(eni) and (not isinstance(eni, str) or not _ENI_ID.fullmatch(eni)):
-                raise ValueError(
-                    f"network_interface_ids[{index}] must be an interface id like "
-                    f"'eni-0123456789abcdef0', got {eni!r}"
-                )
-            targets.append((f"InterfaceFlowLog{index}", "NetworkInterface", eni))
-    if not targets:
-        raise ValueError(
-            "FlowLogPipeline needs something to log: give vpc, subnets or "
-            "network_interface_ids (none was given, or the lists were empty)"
-        )
-    return targets
-
-
-def _traffic_type(value: Any, name: str = "traffic_type") -> TrafficType:
-    if isinstance(value, ec2.FlowLogTrafficType):
-        value = value.name
-    return choose(name, value, TrafficType)
-
-
-DESTINATIONS = ("cloudwatch", "s3")
-
-
-def _destinations(value: Any) -> tuple[str, ...]:
-    chosen = require_sequence("destinations", value, "'cloudwatch' and/or 's3'")
-    if not chosen or any(d not in DESTINATIONS for d in chosen) or len(set(chosen)) != len(chosen):
-        raise ValueError(
-            f"destinations must be a non-empty list of distinct {DESTINATIONS}; got {value!r}"
-        )
-    return chosen
-
-
-def _refuse_without_cloudwatch(**given: Any) -> None:
-    names = [name for name, value in given.items() if value is not None]
-    if names:
-        raise ValueError(f"{', '.join(names)} need 'cloudwatch' in destinations")
-
-
-def _aggregation_seconds(value: cdk.Duration | None) -> int:
-    if value is None:
-        value = DEFAULT_AGGREGATION
-    require_instance("max_aggregation_interval", value, cdk.Duration, "a cdk.Duration")
-    seconds = value.to_seconds()
-    if seconds not in (60, 600):
-        raise ValueError(
-            f"max_aggregation_interval must be 60 or 600 seconds (Duration.minutes(1) or "
-            f"Duration.minutes(10)); got {seconds:g} seconds"
-        )
-    return int(seconds)
-
-
-def _refuse_with_log_group(**given: Any) -> None:
-    names = [name for name, value in given.items() if value is not None]
-    if names:
-        raise ValueError(
-            f"{', '.join(names)} cannot be set with log_group: they configure the log group "
-            "the pipeline creates; configure your own group where you create it"
-        )
-
-
-def _logs_key_statement(stack: cdk.Stack, log_group_name: str) -> iam.PolicyStatement:
-    """Key-policy statement: CloudWatch Logs of this region may use the key for one group."""
-    return iam.PolicyStatement(
-        sid="AllowCloudWatchLogsForFlowLogGroup",
-        principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-        actions=[
-            "kms:Encrypt*",
-            "kms:Decrypt*",
-            "kms:ReEncrypt*",
-            "kms:GenerateDataKey*",
-            "kms:Describe*",
-        ],
-        resources=["*"],
-        conditions={
-            "ArnEquals": {
-                "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                    service="logs",
-                    resource="log-group",
-                    resource_name=log_group_name,
-                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                )
-            }
-        },
-    )

@@ -1,0 +1,134 @@
+"""Arguments of :class:`~vpcwatch.FlowLogPipeline`: targets, traffic types, windows,
+destinations, and the key-policy statement. Each check names the argument."""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+
+from vpcwatch.constructs._validation import (
+    choose,
+    is_token,
+    require_instance,
+    require_interface,
+    require_sequence,
+)
+
+DEFAULT_AGGREGATION = cdk.Duration.minutes(1)
+"""1-minute windows: the shortest detection latency flow logs allow."""
+
+_ENI_ID = re.compile(r"eni-[0-9a-f]{8,17}")
+
+
+class TrafficType(enum.Enum):
+    """Which flows a flow log records."""
+
+    ALL = "ALL"
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+
+
+def flow_log_targets(
+    vpc: Any, subnets: Any, network_interface_ids: Any
+) -> list[tuple[str, str, str]]:
+    """(construct id, resource type, resource id) for every flow log to create."""
+    targets: list[tuple[str, str, str]] = []
+    if vpc is not None:
+        require_interface("vpc", vpc, "vpc_id", "an ec2.IVpc")
+        targets.append(("VpcFlowLog", "VPC", vpc.vpc_id))
+    if subnets is not None:
+        for index, subnet in enumerate(require_sequence("subnets", subnets, "ec2.ISubnet")):
+            require_interface(f"subnets[{index}]", subnet, "subnet_id", "an ec2.ISubnet")
+            targets.append((f"SubnetFlowLog{index}", "Subnet", subnet.subnet_id))
+    if network_interface_ids is not None:
+        ids = require_sequence("network_interface_ids", network_interface_ids, "'eni-...' ids")
+        for index, eni in enumerate(ids):
+            if not is_token(eni) and (not isinstance(eni, str) or not _ENI_ID.fullmatch(eni)):
+                raise ValueError(
+                    f"network_interface_ids[{index}] must be an interface id like "
+                    f"'eni-0123456789abcdef0', got {eni!r}"
+                )
+            targets.append((f"InterfaceFlowLog{index}", "NetworkInterface", eni))
+    if not targets:
+        raise ValueError(
+            "FlowLogPipeline needs something to log: give vpc, subnets or "
+            "network_interface_ids (none was given, or the lists were empty)"
+        )
+    return targets
+
+
+def traffic_type_of(value: Any, name: str = "traffic_type") -> TrafficType:
+    if isinstance(value, ec2.FlowLogTrafficType):
+        value = value.name
+    return choose(name, value, TrafficType)
+
+
+DESTINATIONS = ("cloudwatch", "s3")
+
+
+def destinations_of(value: Any) -> tuple[str, ...]:
+    chosen = require_sequence("destinations", value, "'cloudwatch' and/or 's3'")
+    if not chosen or any(d not in DESTINATIONS for d in chosen) or len(set(chosen)) != len(chosen):
+        raise ValueError(
+            f"destinations must be a non-empty list of distinct {DESTINATIONS}; got {value!r}"
+        )
+    return chosen
+
+
+def refuse_without_cloudwatch(**given: Any) -> None:
+    names = [name for name, value in given.items() if value is not None]
+    if names:
+        raise ValueError(f"{', '.join(names)} need 'cloudwatch' in destinations")
+
+
+def window_seconds(value: cdk.Duration | None) -> int:
+    if value is None:
+        value = DEFAULT_AGGREGATION
+    require_instance("max_aggregation_interval", value, cdk.Duration, "a cdk.Duration")
+    seconds = value.to_seconds()
+    if seconds not in (60, 600):
+        raise ValueError(
+            f"max_aggregation_interval must be 60 or 600 seconds (Duration.minutes(1) or "
+            f"Duration.minutes(10)); got {seconds:g} seconds"
+        )
+    return int(seconds)
+
+
+def refuse_with_log_group(**given: Any) -> None:
+    names = [name for name, value in given.items() if value is not None]
+    if names:
+        raise ValueError(
+            f"{', '.join(names)} cannot be set with log_group: they configure the log group "
+            "the pipeline creates; configure your own group where you create it"
+        )
+
+
+def logs_key_statement(stack: cdk.Stack, log_group_name: str) -> iam.PolicyStatement:
+    """Key-policy statement: CloudWatch Logs of this region may use the key for one group."""
+    return iam.PolicyStatement(
+        sid="AllowCloudWatchLogsForFlowLogGroup",
+        principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+        actions=[
+            "kms:Encrypt*",
+            "kms:Decrypt*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+            "kms:Describe*",
+        ],
+        resources=["*"],
+        conditions={
+            "ArnEquals": {
+                "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=log_group_name,
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                )
+            }
+        },
+    )

@@ -148,7 +148,7 @@ def cost(run: DemoRun) -> None:
     print("\n".join("  " + line for line in render(lines, alternatives, assumptions).splitlines()))
 
 
-STEPS: list[Callable[[DemoRun], None]] = [synth, summary, local_deploy, rehearsal, cost]
+STEPS: list[Callable[[DemoRun], None]] = [synth, summary, cost, local_deploy, rehearsal]
 
 
 def main() -> None:

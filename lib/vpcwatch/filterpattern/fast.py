@@ -101,10 +101,18 @@ def _fast_counts(connection, path: Path, compiled: Mapping) -> dict[str, int]:
     return counts
 
 
-def _run(connection, path: Path, compiler, predicates: Mapping[str, str], *, per_line_check: bool):
+def plain_sql(per_line_check: bool) -> str:
+    """SQL that is true for a ``line`` whose ``f`` (split on ' ') is Python's split(): no
+    empty field (runs of spaces, leading or trailing ones) and, when the file holds other
+    irregular bytes (``per_line_check``), none of them in this line."""
     plain = "NOT list_contains(f, '')"
     if per_line_check:
         plain += f" AND NOT regexp_matches(line, {literal(not_plain_re2())})"
+    return plain
+
+
+def _run(connection, path: Path, compiler, predicates: Mapping[str, str], *, per_line_check: bool):
+    plain = plain_sql(per_line_check)
     columns = [f"count(*) FILTER (WHERE plain AND ({p}))" for p in predicates.values()]
     columns.append("list(line) FILTER (WHERE NOT plain)")
     numbers = "".join(f", {column}" for column in compiler.number_columns())

@@ -19,10 +19,10 @@ from vpcwatch.filterpattern import syntax as s
 from vpcwatch.filterpattern.fast import (
     duckdb_available,
     file_is_plain,
-    not_plain_re2,
+    plain_sql,
     read_lines_sql,
 )
-from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, literal, slot_tokens
+from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, slot_tokens
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.readers import (
     InputStats,
@@ -56,7 +56,7 @@ def aggregate_file(
     import duckdb
 
     try:
-        query, irregular_query = _queries(path, plan, start, end)
+        query, irregular_query = _queries(path, plan, start, end, not file_is_plain(path))
         connection = duckdb.connect()
         rows = _run_with_progress(connection, query, on_progress)
         irregular = [line for (line,) in connection.execute(irregular_query).fetchall()]
@@ -124,7 +124,8 @@ def contributors(
         )
     query = (
         f"WITH wanted AS MATERIALIZED (SELECT *, ts - ts % {SLOT_SECONDS} AS slot FROM "
-        f"({_events_sql(path, plan, compiler)}) WHERE ts - ts % {SLOT_SECONDS} IN "
+        f"({_events_sql(path, plan, compiler, not file_is_plain(path))}) "
+        f"WHERE ts - ts % {SLOT_SECONDS} IN "
         f"({', '.join(map(str, slots))})) " + " UNION ALL ".join(branches)
     )
     keys = list(wanted)
@@ -145,15 +146,14 @@ def _plain_shape(path: Path, plan: ReplayPlan) -> bool:
     return False
 
 
-def _events_sql(path: Path, plan: ReplayPlan, compiler: SqlCompiler) -> str:
+def _events_sql(path: Path, plan: ReplayPlan, compiler: SqlCompiler, per_line_check: bool) -> str:
+    """The file's records that SQL reads as the reference does, with their ``ts``."""
     fmt = plan.log_format
     start = f"f[{fmt.index('start') + 1}]"
     ts_number = compiler.number(start)
     numbers = "".join(f", {column}" for column in compiler.number_columns())
     source = read_lines_sql(path, _gzipped(path))
-    plain = "NOT list_contains(f, '')"
-    if not file_is_plain(path):
-        plain += f" AND NOT regexp_matches(line, {literal(not_plain_re2())})"
+    plain = plain_sql(per_line_check)
     return (
         f"SELECT *, CAST(trunc({ts_number}) AS BIGINT) AS ts FROM (SELECT *, {plain} AS plain"
         f"{numbers} FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
@@ -161,7 +161,9 @@ def _events_sql(path: Path, plan: ReplayPlan, compiler: SqlCompiler) -> str:
     )
 
 
-def _queries(path: Path, plan: ReplayPlan, start: int | None, end: int | None) -> tuple[str, str]:
+def _queries(
+    path: Path, plan: ReplayPlan, start: int | None, end: int | None, per_line_check: bool
+) -> tuple[str, str]:
     compiler = SqlCompiler("f")
     values = []
     for spec in plan.metrics:
@@ -176,7 +178,7 @@ def _queries(path: Path, plan: ReplayPlan, start: int | None, end: int | None) -
         value = _value_sql(spec.value, tree, compiler)
         default = "NULL" if spec.default_value is None else repr(float(spec.default_value))
         values.append(f"CAST(CASE WHEN {predicate} THEN {value} ELSE {default} END AS DOUBLE)")
-    events = _events_sql(path, plan, compiler)
+    events = _events_sql(path, plan, compiler, per_line_check)
     window = ""
     if start is not None:
         window += f" AND ts >= {int(start)}"
@@ -191,8 +193,7 @@ def _queries(path: Path, plan: ReplayPlan, start: int | None, end: int | None) -
     source = read_lines_sql(path, _gzipped(path))
     irregular = (
         f"SELECT line FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
-        f"WHERE line IS NOT NULL) WHERE list_contains(f, '')"
-        + ("" if file_is_plain(path) else f" OR regexp_matches(line, {literal(not_plain_re2())})")
+        f"WHERE line IS NOT NULL) WHERE NOT ({plain_sql(per_line_check)})"
     )
     return grouped, irregular
 

@@ -96,23 +96,23 @@ def replay(
         end: last second to evaluate. Default: the last event's period.
     """
     aggregator = MetricAggregator(metrics)
-    first = last = None
     for timestamp, message in events:
         aggregator.add(timestamp, message)
-        first = timestamp if first is None else min(first, timestamp)
-        last = timestamp if last is None else max(last, timestamp)
-    return evaluate_alarms(aggregator, alarms, start=start or first, end=end or last)
+    return evaluate_alarms(aggregator, alarms, start=start, end=end)
 
 
 def evaluate_alarms(
     aggregator: MetricAggregator,
     alarms: Sequence[AlarmSpec],
     *,
-    start: int | None,
-    end: int | None,
+    start: int | None = None,
+    end: int | None = None,
 ) -> ReplayResult:
-    """Run every alarm over the datapoints an aggregator collected."""
+    """Run every alarm over the datapoints an aggregator collected, from ``start`` to
+    ``end`` (default: the first and last events it saw)."""
     result = ReplayResult(events=aggregator.events)
+    start = aggregator.first if start is None else start
+    end = aggregator.last if end is None else end
     if start is None or end is None:
         return result
     for alarm in alarms:

@@ -48,11 +48,11 @@ def aggregate_file(
     start: int | None,
     end: int | None,
     on_progress: Callable[[float], None] | None = None,
-) -> tuple[int | None, int | None] | None:
-    """Aggregate ``path`` into ``aggregator``; returns (first, last) event times, or
-    ``None`` when this file must go through the reference path."""
+) -> bool:
+    """Aggregate ``path`` into ``aggregator``; ``False`` when this file must go through
+    the reference path instead."""
     if not duckdb_available() or not _plain_shape(path, plan):
-        return None
+        return False
     import duckdb
 
     try:
@@ -61,13 +61,10 @@ def aggregate_file(
         rows = _run_with_progress(connection, query, on_progress)
         irregular = [line for (line,) in connection.execute(irregular_query).fetchall()]
     except (_Unsupported, duckdb.Error):
-        return None
-    first = last = None
+        return False
     for slot, events, low, high, *statistics in rows:
         stats.events += events
-        aggregator.events += events
-        first = low if first is None else min(first, low)
-        last = high if last is None else max(last, high)
+        aggregator.merge_events(events, low, high)
         for index, spec in enumerate(plan.metrics):
             total, count, minimum, maximum = statistics[4 * index : 4 * index + 4]
             if count:
@@ -78,10 +75,8 @@ def aggregate_file(
         if (start is None or timestamp >= start) and (end is None or timestamp <= end):
             aggregator.add(timestamp, line)
             stats.events += 1
-            first = timestamp if first is None else min(first, timestamp)
-            last = timestamp if last is None else max(last, timestamp)
     stats.bytes_read += path.stat().st_size
-    return first, last
+    return True
 
 
 def _run_with_progress(connection, query: str, on_progress: Callable[[float], None] | None):

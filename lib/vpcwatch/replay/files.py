@@ -40,7 +40,6 @@ def replay_files(
     stats = InputStats()
     bar = Progress(sum(p.stat().st_size for p in paths)) if progress else None
     aggregator = MetricAggregator(plan.metrics)
-    times: list[int] = []
     vectorised: list[Path] = []
     done = 0  # bytes of the files already read
     for path in paths:
@@ -51,29 +50,20 @@ def replay_files(
             def report(share: float, done: int = done, size: int = size) -> None:
                 bar.update(done + int(share * size), stats.events)
 
-        span = aggregate_file(path, plan, aggregator, stats, start, end, report) if fast else None
+        aggregated = fast and aggregate_file(path, plan, aggregator, stats, start, end, report)
         done += size
-        if span is not None:
+        if aggregated:
             vectorised.append(path)
-            times += [t for t in span if t is not None]
             continue
         for timestamp, line in read_events([path], plan.log_format, stats):
             if (start is not None and timestamp < start) or (end is not None and timestamp > end):
                 continue
             aggregator.add(timestamp, line)
-            times.append(timestamp)
-            if len(times) > 2:  # keep only the extremes: memory stays bounded
-                times[:] = [min(times), max(times)]
             if bar is not None and stats.events % 4096 == 0:
                 bar.update(stats.bytes_read, stats.events)
     if bar is not None:
         bar.close()
-    result = evaluate_alarms(
-        aggregator,
-        plan.alarms,
-        start=start if start is not None else min(times, default=None),
-        end=end if end is not None else max(times, default=None),
-    )
+    result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end)
     if vectorised:
         _add_contributors(result, plan, vectorised)
     return result

@@ -84,11 +84,18 @@ class MetricAggregator:
             spec.key: defaultdict(list) for spec in self.metrics
         }
         self.events = 0
+        self.first: int | None = None  # earliest and latest event timestamps seen
+        self.last: int | None = None
+
+    def _saw(self, count: int, earliest: int, latest: int) -> None:
+        self.events += count
+        self.first = earliest if self.first is None else min(self.first, earliest)
+        self.last = latest if self.last is None else max(self.last, latest)
 
     def add(self, timestamp: int, message: str, keep: int = 3) -> None:
         """One log event; ``keep`` matching messages per metric and period are kept as the
         period's top contributors."""
-        self.events += 1
+        self._saw(1, timestamp, timestamp)
         slot = timestamp - timestamp % self.period
         for spec, match in self._matchers:
             if match is None:
@@ -106,6 +113,10 @@ class MetricAggregator:
             kept = self.contributors[spec.key][slot]
             if len(kept) < keep:
                 kept.append(message)
+
+    def merge_events(self, count: int, earliest: int, latest: int) -> None:
+        """Count events aggregated elsewhere (the DuckDB path), with their time span."""
+        self._saw(count, earliest, latest)
 
     def merge(
         self, key: tuple[str, str], slot: int, total: float, count: int, low: float, high: float

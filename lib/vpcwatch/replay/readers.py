@@ -34,10 +34,9 @@ class ReplayInputError(ValueError):
 
 @dataclass
 class InputStats:
-    """What the readers saw: events read, lines skipped (no readable ``start``)."""
+    """What the readers saw so far (for the progress bar): events read, bytes read."""
 
     events: int = 0
-    skipped: int = 0
     bytes_read: int = 0
 
 
@@ -95,7 +94,6 @@ def _events(
         fields = record.split() if record is not None else []
         start = parse_number(fields[position]) if len(fields) == width else None
         if start is None:
-            stats.skipped += 1
             continue
         stats.events += 1
         yield int(start), record

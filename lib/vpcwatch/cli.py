@@ -111,8 +111,7 @@ def _cost(args: argparse.Namespace, out: TextIO) -> int:
             template = json.load(stream)
         gb = args.gb_per_day
         if args.sample is not None:
-            start_index = load_plan(args.template).log_format.index("start")
-            gb = gb_per_day_from_sample(args.sample, start_index)
+            gb = gb_per_day_from_sample(args.sample, load_plan(args.template).log_format)
             print(f"measured {gb:.3f} GB/day from {args.sample}", file=sys.stderr)
         if gb is None:
             raise ValueError("give --gb-per-day or --sample")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vpcwatch.fields import FlowLogFormat
+
 DAYS_PER_MONTH = 30
 TB = 1024  # GB
 
@@ -229,19 +231,15 @@ def render(lines: list[Line], alternatives: list[Line], assumptions: Assumptions
     return "\n".join(out)
 
 
-def gb_per_day_from_sample(path: str | Path, start_index: int) -> float:
-    """GB/day of a recorded file: its bytes over the days its records' ``start`` span."""
-    from vpcwatch.replay.readers import open_text
+def gb_per_day_from_sample(path: str | Path, log_format: FlowLogFormat) -> float:
+    """GB/day of a recorded file: its size over the days its records' ``start`` span.
+    Read as replay reads it (every input shape; a file of another format is refused)."""
+    from vpcwatch.replay.readers import InputStats, read_events
 
-    size, first, last = 0, None, None
-    with open_text(Path(path)) as stream:
-        for line in stream:
-            size += len(line.encode())
-            fields = line.split()
-            if len(fields) > start_index and fields[start_index].isdigit():
-                start = int(fields[start_index])
-                first = start if first is None else min(first, start)
-                last = start if last is None else max(last, start)
+    stats, first, last = InputStats(), None, None
+    for start, _ in read_events([path], log_format, stats):
+        first = start if first is None else min(first, start)
+        last = start if last is None else max(last, start)
     if first is None or last is None or last <= first:
         raise ValueError(f"{path}: too few records with a start time to measure a rate")
-    return size / 1e9 / ((last - first + 60) / 86400)
+    return stats.bytes_read / 1e9 / ((last - first + 60) / 86400)

@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -88,6 +90,23 @@ class AlertTopic(Construct):
         ):
             raise ValueError(f"emails: {address!r} is not an e-mail address (name@domain.tld)")
         self._topic.add_subscription(subscriptions.EmailSubscription(address))
+
+    def route(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        description: str,
+        event_pattern: events.EventPattern,
+        message: str,
+    ) -> events.Rule:
+        """An EventBridge rule in ``scope`` that sends matching events to this topic as
+        ``message`` (a text with ``EventField`` placeholders: an input transformer)."""
+        rule = events.Rule(scope, id, description=description, event_pattern=event_pattern)
+        rule.add_target(
+            targets.SnsTopic(self._topic, message=events.RuleTargetInput.from_text(message))
+        )
+        return rule
 
     def _create_key(self) -> kms.Key:
         key = kms.Key(

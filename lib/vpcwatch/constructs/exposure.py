@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import aws_cdk as cdk
 from aws_cdk import aws_config as config
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -191,7 +190,7 @@ class ExposureRules(Construct):
             f"{detail.from_path('$.detail.awsAccountId')}, region "
             f"{detail.from_path('$.detail.awsRegion')}."
         )
-        rule = events.Rule(
+        return alerts.route(
             self,
             "NonCompliantRule",
             description="vpcwatch: Config exposure rules that turn NON_COMPLIANT",
@@ -203,11 +202,8 @@ class ExposureRules(Construct):
                     "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]},
                 },
             ),
+            message=message,
         )
-        rule.add_target(
-            targets.SnsTopic(alerts.topic, message=events.RuleTargetInput.from_text(message))
-        )
-        return rule
 
     def _create_recorder(self) -> config.CfnConfigurationRecorder:
         bucket = private_bucket(

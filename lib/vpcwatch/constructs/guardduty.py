@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_guardduty as guardduty
 from constructs import Construct
 
@@ -99,15 +98,12 @@ class PortProbeFindings(Construct):
         return self._detector
 
     def _rule(self, id: str, detail: dict, message: str, alerts: AlertTopic) -> events.Rule:
-        rule = events.Rule(
+        return alerts.route(
             self,
             id,
             description=f"vpcwatch: GuardDuty findings ({id}) to the alert topic",
             event_pattern=events.EventPattern(
                 source=["aws.guardduty"], detail_type=["GuardDuty Finding"], detail=detail
             ),
+            message=message,
         )
-        rule.add_target(
-            targets.SnsTopic(alerts.topic, message=events.RuleTargetInput.from_text(message))
-        )
-        return rule

@@ -50,6 +50,8 @@ def _sample(args: argparse.Namespace, out: TextIO) -> int:
             )()
         else:
             log_format = FlowLogFormat.parse(args.log_format)
+        if args.minutes < 1:
+            raise ValueError(f"--minutes must be 1 or more; got {args.minutes}")
         incidents: dict[int, tuple[str, ...]] = {}
         for item in args.incident:
             kind, _, minute = item.partition("@")

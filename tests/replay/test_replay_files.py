@@ -208,6 +208,9 @@ def test_sample_writes_the_templates_format(tmp_path, template):
 def test_sample_refuses_unknown_incidents(capsys):
     assert run("sample", "--incident", "ddos@5")[0] == 2
     assert "KIND[@MINUTE] with KIND one of ssh-scan" in capsys.readouterr().err
+    assert run("sample", "--incident", "ssh-scan@60")[0] == 2  # minutes 0-59 by default
+    assert run("sample", "--minutes", "0")[0] == 2
+    assert "--minutes must be 1 or more; got 0" in capsys.readouterr().err
 
 
 def test_progress_bar_draws_only_after_its_delay():

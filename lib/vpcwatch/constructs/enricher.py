@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
@@ -15,17 +14,19 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from vpcwatch.constructs._validation import acknowledge, nag_rendering
-from vpcwatch.constructs.alerts import AlertTopic
+from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.monitoring import FlowLogMonitoring
 from vpcwatch.detectors import Detector
+from vpcwatch.functions import path as function_path
 from vpcwatch.queries import enrichment_query
 
-HANDLER_DIRECTORY = Path(__file__).resolve().parents[3] / "lambda" / "enricher"
-"""The function's code: top-level ``lambda/enricher`` of the project (boto3 only)."""
+ASSET_EXCLUDE = ["__pycache__", "*.pyc"]
+"""Byte code is not code: leave it out, so the asset hash is the source's."""
 
 DELIVERY_DELAY_SECONDS = 600
 """Flow logs reach CloudWatch Logs within about 5 minutes, after up to 1 minute of
@@ -48,7 +49,8 @@ class AlarmEnricher(Construct):
         scope: the parent construct.
         id: the construct id.
         monitoring: the :class:`FlowLogMonitoring` whose alarms are enriched.
-        alerts: the :class:`AlertTopic` the enriched message goes to.
+        alerts: an :class:`AlertTopic` or any ``sns.ITopic``: where the enriched message
+            goes.
         max_rows: how many top flows the message lists (1 to 50). Default: 10.
     """
 
@@ -58,14 +60,13 @@ class AlarmEnricher(Construct):
         id: str,
         *,
         monitoring: FlowLogMonitoring,
-        alerts: AlertTopic,
+        alerts: AlertTopic | sns.ITopic,
         max_rows: int = 10,
     ) -> None:
         super().__init__(scope, id)
         if not isinstance(monitoring, FlowLogMonitoring):
             raise TypeError(f"monitoring must be a vpcwatch.FlowLogMonitoring, got {monitoring!r}")
-        if not isinstance(alerts, AlertTopic):
-            raise TypeError(f"alerts must be a vpcwatch.AlertTopic, got {alerts!r}")
+        alerts = alert_topic_of(self, alerts, required=True)
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or not 1 <= max_rows <= 50:
             raise ValueError(f"max_rows must be an integer from 1 to 50; got {max_rows!r}")
         stack = cdk.Stack.of(self)
@@ -85,7 +86,7 @@ class AlarmEnricher(Construct):
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_12,
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(HANDLER_DIRECTORY)),
+            code=lambda_.Code.from_asset(str(function_path("enricher")), exclude=ASSET_EXCLUDE),
             timeout=cdk.Duration.seconds(60),
             memory_size=256,
             reserved_concurrent_executions=2,

@@ -142,3 +142,12 @@ DEFAULT_FIELD_NAMES: tuple[str, ...] = (
 ADDRESS_FIELD_NAMES: frozenset[str] = frozenset(
     {"srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr"}
 )
+
+# The detection format (record version 5): the default fields plus those the detectors and
+# the enricher read (flow-direction for egress detectors, instance-id for the instance
+# behind an address, tcp-flags to tell a probe from a session, traffic-path for where
+# egress went, vpc-id to tell VPCs apart). About 160 bytes a record against ~115 for the
+# default format (measured on generated traffic): ingestion costs ~40 % more.
+DETECTION_EXTRA_FIELD_NAMES: tuple[str, ...] = (
+    "vpc-id", "instance-id", "tcp-flags", "flow-direction", "traffic-path",
+)  # fmt: skip

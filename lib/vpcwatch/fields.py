@@ -27,7 +27,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Union
 
 from vpcwatch.errors import FieldError, FormatError
-from vpcwatch.field_catalog import ADDRESS_FIELD_NAMES, DEFAULT_FIELD_NAMES, FIELD_ROWS
+from vpcwatch.field_catalog import (
+    ADDRESS_FIELD_NAMES,
+    DEFAULT_FIELD_NAMES,
+    DETECTION_EXTRA_FIELD_NAMES,
+    FIELD_ROWS,
+)
 
 if TYPE_CHECKING:
     from vpcwatch.patterns import FlowFilter
@@ -150,6 +155,14 @@ class FlowLogFormat:
     def default(cls) -> FlowLogFormat:
         """The AWS default format: the 14 version-2 fields, in AWS order."""
         return cls.of(*DEFAULT_FIELD_NAMES)
+
+    @classmethod
+    def detection(cls) -> FlowLogFormat:
+        """The default fields, then ``vpc-id``, ``instance-id``, ``tcp-flags``,
+        ``flow-direction`` and ``traffic-path``: every field the default detectors,
+        investigations and the enricher read. The pipeline's default format; about 160
+        bytes a record against ~115 for :meth:`default` (~40 % more ingestion)."""
+        return cls.of(*DEFAULT_FIELD_NAMES, *DETECTION_EXTRA_FIELD_NAMES)
 
     @classmethod
     def all_fields(cls) -> FlowLogFormat:

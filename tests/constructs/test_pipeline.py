@@ -79,7 +79,7 @@ def test_flow_log_properties_default(templates):
             "TrafficType": "ALL",
             "MaxAggregationInterval": 60,
             "LogDestinationType": "cloud-watch-logs",
-            "LogFormat": FlowLogFormat.default().log_format,
+            "LogFormat": FlowLogFormat.detection().log_format,
             "LogGroupName": {"Ref": Match.string_like_regexp("FlowLogsLogGroup")},
         },
     )
@@ -253,7 +253,7 @@ def test_attributes(templates):
     assert pipeline.encryption_key is not None
     assert pipeline.role is not None and pipeline.log_group is not None
     assert templates["defaults_pipeline"].encryption_key is None
-    assert templates["defaults_pipeline"].log_format == FlowLogFormat.default()
+    assert templates["defaults_pipeline"].log_format == FlowLogFormat.detection()
 
 
 # -- bad input ---------------------------------------------------------------------------------

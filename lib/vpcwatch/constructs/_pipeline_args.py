@@ -86,10 +86,17 @@ def refuse_without_cloudwatch(**given: Any) -> None:
         raise ValueError(f"{', '.join(names)} need 'cloudwatch' in destinations")
 
 
-def window_seconds(value: cdk.Duration | None) -> int:
+def window_seconds(value: cdk.Duration | ec2.FlowLogMaxAggregationInterval | None) -> int:
     if value is None:
         value = DEFAULT_AGGREGATION
-    require_instance("max_aggregation_interval", value, cdk.Duration, "a cdk.Duration")
+    if isinstance(value, ec2.FlowLogMaxAggregationInterval):
+        value = cdk.Duration.seconds({"ONE_MINUTE": 60, "TEN_MINUTES": 600}[value.name])
+    require_instance(
+        "max_aggregation_interval",
+        value,
+        cdk.Duration,
+        "a cdk.Duration or an ec2.FlowLogMaxAggregationInterval",
+    )
     seconds = value.to_seconds()
     if seconds not in (60, 600):
         raise ValueError(

@@ -67,11 +67,12 @@ class FlowLogPipeline(Construct):
         subnets: subnets to log, one flow log each. Default: none.
         network_interface_ids: ``eni-...`` ids to log, one flow log each. Default: none.
             At least one of ``vpc``, ``subnets`` and ``network_interface_ids`` is required.
-        log_format: the record format. Default: ``FlowLogFormat.default()``.
+        log_format: the record format. Default: ``FlowLogFormat.detection()``, the AWS
+            default fields plus the ones every default detector needs.
         traffic_type: ``TrafficType`` or ``ec2.FlowLogTrafficType`` or ``"ALL"``,
             ``"ACCEPT"``, ``"REJECT"``. Default: ``ALL``.
         max_aggregation_interval: the aggregation window, 60 or 600 seconds, as a
-            ``cdk.Duration``. Default: 1 minute.
+            ``cdk.Duration`` or an ``ec2.FlowLogMaxAggregationInterval``. Default: 1 minute.
         retention: ``logs.RetentionDays`` for the created log group. Default: one year.
         encryption_key: ``True`` to create a KMS key (with rotation), an ``kms.IKey`` to
             use, or ``None`` for the service-managed encryption of CloudWatch Logs.
@@ -104,7 +105,7 @@ class FlowLogPipeline(Construct):
         network_interface_ids: Sequence[str] | None = None,
         log_format: FlowLogFormat | None = None,
         traffic_type: TrafficType | ec2.FlowLogTrafficType | str = TrafficType.ALL,
-        max_aggregation_interval: cdk.Duration | None = None,
+        max_aggregation_interval: cdk.Duration | ec2.FlowLogMaxAggregationInterval | None = None,
         retention: logs.RetentionDays | None = None,
         encryption_key: kms.IKey | bool | None = None,
         removal_policy: cdk.RemovalPolicy | None = None,
@@ -121,7 +122,7 @@ class FlowLogPipeline(Construct):
         super().__init__(scope, id)
         targets = flow_log_targets(vpc, subnets, network_interface_ids)
         if log_format is None:
-            log_format = FlowLogFormat.default()
+            log_format = FlowLogFormat.detection()
         require_instance("log_format", log_format, FlowLogFormat, "a vpcwatch.FlowLogFormat")
         self._log_format = log_format
         self._traffic_type = traffic_type_of(traffic_type)

@@ -46,6 +46,7 @@ def test_estimate_lines_follow_the_template():
     assert by_item["GuardDuty flow and DNS log analysis"] == pytest.approx(500 + 100 * 0.5)
     split = next(a for a in alternatives if a.item.startswith("REJECT-only"))
     assert split.usd == pytest.approx(30 * 0.5 + 600 * 0.25 - 300)
+    assert split.gives_up == ()  # the filters here need no ACCEPT record
 
 
 def test_s3_parquet_destination():
@@ -103,3 +104,43 @@ def test_unknown_price_keys(tmp_path, capsys):
     assert main(["cost", "--template", str(template), "--gb-per-day", "1",
                  "--prices", str(prices)], out=io.StringIO()) == 2  # fmt: skip
     assert "unknown price keys ['alarm']" in capsys.readouterr().err
+
+
+def _with_filter(pattern: str, name: str, template: dict = TEMPLATE) -> dict:
+    template = json.loads(json.dumps(template))
+    template["Resources"][f"{name}Filter"] = {
+        "Type": "AWS::Logs::MetricFilter",
+        "Properties": {"FilterPattern": pattern,
+                       "MetricTransformations": [{"MetricNamespace": "N", "MetricName": name}]},
+    }  # fmt: skip
+    return template
+
+
+def test_alternatives_say_which_detectors_they_switch_off():
+    template = _with_filter("[start, action = ACCEPT, dstport = 3389]", "AdminPortAccepted")
+    template = _with_filter("[start, action = REJECT, dstport]", "RejectedFlows", template)
+    template = _with_filter("[x]", "Z", template)
+    _, alternatives = estimate(template, Assumptions(gb_per_day=20), DEFAULT_PRICES)
+    by_item = {a.item.split(" (")[0]: a for a in alternatives}
+    split = by_item["REJECT-only flow log to CloudWatch + ALL to S3"]
+    assert split.gives_up == ("AdminPortAccepted",)  # RejectedFlows still fires
+    infrequent = by_item["CloudWatch ingestion in Infrequent Access"]
+    assert set(infrequent.gives_up) == {"A", "B", "AdminPortAccepted", "RejectedFlows", "Z"}
+
+
+def test_render_proposes_only_alternatives_that_keep_every_detector():
+    from vpcwatch.cost import render
+
+    template = _with_filter("[start, action = ACCEPT, dstport = 3389]", "AdminPortAccepted")
+    template["Resources"]["Group"]["Properties"]["RetentionInDays"] = 365
+    assumptions = Assumptions(gb_per_day=20)
+    lines, alternatives = estimate(template, assumptions, DEFAULT_PRICES)
+    text = render(lines, alternatives, assumptions)
+    proposed, refused = text.split("Not proposed")
+    assert "CloudWatch retention 30 days + ALL to S3" in proposed
+    assert "REJECT-only" not in proposed and "Infrequent Access" not in proposed
+    assert "REJECT-only" in refused and "gives up: AdminPortAccepted" in refused
+    retention = next(a for a in alternatives if a.item.startswith("CloudWatch retention"))
+    # 20 GB/day kept 335 fewer days at $0.03, against 600 GB to S3 at $0.25 + Parquet $0.03
+    assert retention.usd == pytest.approx(600 * 0.28 - 20 * 335 * 0.03)
+    assert retention.gives_up == ()

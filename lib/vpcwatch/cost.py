@@ -59,9 +59,16 @@ class Assumptions:
 
 @dataclass(frozen=True)
 class Line:
+    """One item of the estimate, or one alternative (``usd`` is then the change).
+
+    ``gives_up`` names the detectors an alternative would switch off: such an
+    alternative is shown as not proposed, never as a saving.
+    """
+
     item: str
     quantity: str
     usd: float
+    gives_up: tuple[str, ...] = ()
 
 
 def tiered(gb: float, tiers: list) -> float:
@@ -183,29 +190,87 @@ def estimate(
                 tiered(month_gb, prices["guardduty_per_gb"]),
             )
         )
-    alternatives = []
-    if cloudwatch_gb:
-        current = tiered(cloudwatch_gb, prices["logs_ingestion_standard"])
-        infrequent = tiered(cloudwatch_gb, prices["logs_ingestion_infrequent"])
-        alternatives.append(
-            Line(
-                "CloudWatch ingestion in Infrequent Access (no metric filters there)",
-                f"{cloudwatch_gb:,.0f} GB",
-                infrequent - current,
-            )
-        )
-        reject_gb = month_gb * assumptions.reject_share
-        split = tiered(reject_gb, prices["logs_ingestion_standard"]) + tiered(
-            month_gb, prices["s3_delivery"]
-        )
-        alternatives.append(
-            Line(
-                "REJECT-only flow log to CloudWatch + ALL to S3 (history in Athena)",
-                f"{reject_gb:,.0f} + {month_gb:,.0f} GB",
-                split - current,
-            )
-        )
+    alternatives = (
+        _alternatives(by_type, assumptions, prices, cloudwatch_gb) if cloudwatch_gb else []
+    )
     return lines, alternatives
+
+
+SHORT_RETENTION_DAYS = 30
+"""The CloudWatch retention of the "shorter retention + S3 history" alternative."""
+
+
+def _alternatives(
+    by_type: dict[str, list[dict]],
+    assumptions: Assumptions,
+    prices: Mapping[str, Any],
+    cloudwatch_gb: float,
+) -> list[Line]:
+    """Cheaper set-ups, each with the detectors it would switch off (none, or it is not
+    proposed): Infrequent Access has no metric filters, a REJECT-only flow log delivers
+    no ACCEPT record."""
+    filters = _filter_needs(by_type.get("AWS::Logs::MetricFilter", []))
+    month_gb = assumptions.gb_per_day * DAYS_PER_MONTH
+    current = tiered(cloudwatch_gb, prices["logs_ingestion_standard"])
+    alternatives = [
+        Line(
+            "CloudWatch ingestion in Infrequent Access (that class runs no metric filters)",
+            f"{cloudwatch_gb:,.0f} GB",
+            tiered(cloudwatch_gb, prices["logs_ingestion_infrequent"]) - current,
+            gives_up=tuple(sorted(filters)),
+        )
+    ]
+    reject_gb = month_gb * assumptions.reject_share
+    split = tiered(reject_gb, prices["logs_ingestion_standard"]) + tiered(
+        month_gb, prices["s3_delivery"]
+    )
+    alternatives.append(
+        Line(
+            "REJECT-only flow log to CloudWatch + ALL to S3 (history in Athena)",
+            f"{reject_gb:,.0f} + {month_gb:,.0f} GB",
+            split - current,
+            gives_up=tuple(sorted(name for name, needs in filters.items() if "ACCEPT" in needs)),
+        )
+    )
+    days = max(
+        (g.get("RetentionInDays") or 0 for g in by_type.get("AWS::Logs::LogGroup", [])
+         if "flowlogs" in str(g.get("LogGroupName", ""))),
+        default=0,
+    )  # fmt: skip
+    if days > SHORT_RETENTION_DAYS:
+        stored = cloudwatch_gb / DAYS_PER_MONTH
+        saved = stored * (days - SHORT_RETENTION_DAYS) * prices["logs_storage_per_gb_month"]
+        s3 = (
+            tiered(month_gb, prices["s3_delivery"]) + month_gb * prices["parquet_conversion_per_gb"]
+        )
+        alternatives.append(
+            Line(
+                f"CloudWatch retention {SHORT_RETENTION_DAYS} days + ALL to S3 in Parquet "
+                "(same alarms; history in Athena)",
+                f"{month_gb:,.0f} GB to S3",
+                s3 - saved,
+            )
+        )
+    return [line for line in alternatives if line.usd < 0 or line.gives_up]
+
+
+def _filter_needs(metric_filters: list[dict]) -> dict[str, frozenset[str]]:
+    """Metric name -> the record actions its filter needs (:mod:`vpcwatch.actions`)."""
+    from vpcwatch.actions import required_actions
+    from vpcwatch.errors import FilterPatternError
+    from vpcwatch.filterpattern import compile_pattern
+
+    needs: dict[str, frozenset[str]] = {}
+    for props in metric_filters:
+        pattern = props.get("FilterPattern")
+        try:
+            tree = compile_pattern(pattern).tree if isinstance(pattern, str) else None
+        except FilterPatternError:
+            tree = None
+        required = frozenset() if tree is None else required_actions(tree)
+        for transformation in props.get("MetricTransformations", []):
+            needs[str(transformation.get("MetricName", "?"))] = required
+    return needs
 
 
 def render(lines: list[Line], alternatives: list[Line], assumptions: Assumptions) -> str:
@@ -217,10 +282,18 @@ def render(lines: list[Line], alternatives: list[Line], assumptions: Assumptions
     for line in lines:
         out.append(f"  {line.item:<78} {line.quantity:>18}  ${line.usd:>10,.2f}")
     out.append(f"  {'total':<78} {'':>18}  ${sum(line.usd for line in lines):>10,.2f}")
-    if alternatives:
-        out += ["", "Cheaper alternatives (change against the total above):"]
-        for line in alternatives:
+    proposed = [line for line in alternatives if not line.gives_up]
+    refused = [line for line in alternatives if line.gives_up]
+    if proposed:
+        out += ["", "Cheaper alternatives that keep every detector working (change against "
+                "the total above):"]  # fmt: skip
+        for line in proposed:
             out.append(f"  {line.item:<78} {line.quantity:>18}  ${line.usd:>+10,.2f}")
+    if refused:
+        out += ["", "Not proposed: cheaper, but they switch detectors off:"]
+        for line in refused:
+            out.append(f"  {line.item:<78} {line.quantity:>18}  ${line.usd:>+10,.2f}")
+            out.append(f"    gives up: {', '.join(line.gives_up)}")
     out += [
         "",
         f"Assumed: REJECT-only logs write {assumptions.reject_share:.0%} of ALL; "

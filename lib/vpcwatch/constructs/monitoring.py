@@ -10,9 +10,11 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from vpcwatch.constructs.alerts import AlertTopic
+from vpcwatch.actions import delivered
+from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.pipeline import FlowLogPipeline
 from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
 from vpcwatch.detectors.model import AlarmSettings, Comparison, check_detectors
@@ -52,7 +54,8 @@ class FlowLogMonitoring(Construct):
         pipeline: the :class:`FlowLogPipeline` whose log group and format are watched.
         detectors: :class:`Detector` and :class:`SilenceDetector` objects; tune one with
             ``with_()``, drop one by leaving it out. Default: ``default_detectors()``.
-        alerts: an :class:`AlertTopic` the alarms notify. Default: no notification.
+        alerts: an :class:`AlertTopic` or any ``sns.ITopic`` the alarms notify. Default: no
+            notification.
         notify_on_ok: also notify when an alarm returns to OK. Default: ``False``.
         dashboard: create a CloudWatch dashboard. Default: ``True``.
         namespace: the namespace of the detectors' metrics. Default: ``"VpcWatch"``.
@@ -68,7 +71,7 @@ class FlowLogMonitoring(Construct):
         *,
         pipeline: FlowLogPipeline,
         detectors: Sequence[Detector | SilenceDetector] | None = None,
-        alerts: AlertTopic | None = None,
+        alerts: AlertTopic | sns.ITopic | None = None,
         notify_on_ok: bool = False,
         dashboard: bool = True,
         namespace: str = "VpcWatch",
@@ -82,14 +85,14 @@ class FlowLogMonitoring(Construct):
                 "pipeline has no CloudWatch Logs destination: metric filters need one "
                 "(destinations=('cloudwatch', 's3'))"
             )
-        if alerts is not None and not isinstance(alerts, AlertTopic):
-            raise TypeError(f"alerts must be a vpcwatch.AlertTopic or None, got {alerts!r}")
+        alerts = alert_topic_of(self, alerts)
         for name, flag in (("notify_on_ok", notify_on_ok), ("dashboard", dashboard)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
         _check_namespace(namespace)
         self._alarm_prefix = _alarm_prefix(self, alarm_name_prefix)
         self._detectors = check_detectors(default_detectors() if detectors is None else detectors)
+        _check_traffic_type(self._detectors, pipeline)
         self._pipeline, self._namespace = pipeline, namespace
         self._alerts, self._notify_on_ok = alerts, notify_on_ok
         self._patterns = {
@@ -306,6 +309,21 @@ class FlowLogMonitoring(Construct):
                 f"CloudWatch Logs allows {MAX_REGEX_FILTERS_PER_LOG_GROUP} per log group. "
                 "Drop a detector, or give CIDR lists that compile to wildcards."
             )
+
+
+def _check_traffic_type(detectors: Sequence[Detector | SilenceDetector], pipeline: Any) -> None:
+    """Refuse detectors that the pipeline's CloudWatch flow logs can never feed."""
+    traffic = pipeline.traffic_type.value
+    deaf = [d for d in detectors if not d.required_actions <= delivered(traffic)]
+    if deaf:
+        needs = ", ".join(f"{d.name} (needs {'/'.join(sorted(d.required_actions))})" for d in deaf)
+        raise ValueError(
+            f"detectors cannot fire on this pipeline: its CloudWatch flow logs record only "
+            f"{traffic} traffic (traffic_type={traffic!r}), and {needs} count records of "
+            "another action, which these flow logs never deliver. Fix: traffic_type='ALL' "
+            "on the pipeline (archive_traffic_type can differ for S3), or leave these "
+            "detectors out of detectors=[...]"
+        )
 
 
 def alarm_description(detector: Detector | SilenceDetector) -> str:

@@ -14,8 +14,10 @@ import enum
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from vpcwatch import actions
 from vpcwatch.errors import FieldError
 from vpcwatch.fields import FlowLogFormat
 from vpcwatch.patterns import FlowFilter
@@ -256,6 +258,17 @@ class Detector:
 
         return filter_query(self.filter_for(log_format))
 
+    @cached_property
+    def required_actions(self) -> frozenset[str]:
+        """The record actions (``ACCEPT``, ``REJECT``) a flow log must deliver for this
+        detector to fire: the one action its filter's condition on ``action`` admits, or
+        none in particular. A REJECT-only flow log cannot feed a detector that needs
+        ``ACCEPT`` (:mod:`vpcwatch.actions`)."""
+        if "action" not in self.required_fields:
+            return frozenset()
+        fmt = FlowLogFormat.all_fields()
+        return actions.required_actions(self.filter_for(fmt).tree())
+
     def _referenced_fields(self) -> tuple[str, ...]:
         values = [self.metric_value] + [m.value for m in self.extra_metrics]
         values += [v for m in self.extra_metrics for v in m.dimensions.values()]
@@ -285,6 +298,11 @@ class SilenceDetector:
     def with_(self, **changes: Any) -> SilenceDetector:
         """A tuned copy; the same settings as :meth:`Detector.with_`."""
         return _tuned(self, changes)
+
+    @property
+    def required_actions(self) -> frozenset[str]:
+        """None: it watches the log group's own ``IncomingLogEvents``."""
+        return frozenset()
 
 
 def _check_identity(detector: Detector | SilenceDetector) -> None:

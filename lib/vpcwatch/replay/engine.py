@@ -45,6 +45,8 @@ class ReplayResult:
     contributors: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     datapoints: dict[str, dict[int, float]] = field(default_factory=dict)
     events: int = 0
+    undelivered: int = 0
+    """Input records that the flow log's traffic type would not deliver (not replayed)."""
 
     def alarm_times(self, alarm: str) -> list[int]:
         """When ``alarm`` went to ALARM (ends of the breaching periods)."""

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
+from vpcwatch.actions import ACTIONS
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern import syntax as s
 from vpcwatch.filterpattern.fast import (
@@ -22,7 +23,7 @@ from vpcwatch.filterpattern.fast import (
     plain_sql,
     read_lines_sql,
 )
-from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, slot_tokens
+from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, literal, slot_tokens
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.readers import (
     InputStats,
@@ -62,8 +63,11 @@ def aggregate_file(
         irregular = [line for (line,) in connection.execute(irregular_query).fetchall()]
     except (_Unsupported, duckdb.Error):
         return False
-    for slot, events, low, high, *statistics in rows:
+    for slot, events, undelivered, low, high, *statistics in rows:
         stats.events += events
+        stats.undelivered += undelivered
+        if not events:
+            continue
         aggregator.merge_events(events, low, high)
         for index, spec in enumerate(plan.metrics):
             total, count, minimum, maximum = statistics[4 * index : 4 * index + 4]
@@ -73,6 +77,9 @@ def aggregate_file(
     fitting = (line for line in irregular if len(line.split()) == width)
     for timestamp, line in flow_log_events(fitting, plan.log_format):
         if (start is None or timestamp >= start) and (end is None or timestamp <= end):
+            if plan.filters_actions and not plan.delivers(line):
+                stats.undelivered += 1
+                continue
             aggregator.add(timestamp, line)
             stats.events += 1
     stats.bytes_read += path.stat().st_size
@@ -115,6 +122,7 @@ def contributors(
         branches.append(
             f"SELECT {index} AS metric, slot, line FROM wanted WHERE slot IN "
             f"({', '.join(map(str, sorted(periods)))}) AND ({predicate}) "
+            f"AND {_delivered_sql(plan)} "
             f"QUALIFY row_number() OVER (PARTITION BY slot) <= {keep}"
         )
     query = (
@@ -163,7 +171,7 @@ def _queries(
     values = []
     for spec in plan.metrics:
         if spec.pattern is None:
-            values.append("CAST(1 AS DOUBLE)")
+            values.append("CASE WHEN delivered THEN CAST(1 AS DOUBLE) END")
             continue
         tree = compile_pattern(spec.pattern).tree
         try:
@@ -172,7 +180,10 @@ def _queries(
             raise _Unsupported(spec.name) from None
         value = _value_sql(spec.value, tree, compiler)
         default = "NULL" if spec.default_value is None else repr(float(spec.default_value))
-        values.append(f"CAST(CASE WHEN {predicate} THEN {value} ELSE {default} END AS DOUBLE)")
+        values.append(
+            f"CAST(CASE WHEN NOT delivered THEN NULL WHEN {predicate} THEN {value} "
+            f"ELSE {default} END AS DOUBLE)"
+        )
     events = _events_sql(path, plan, compiler, per_line_check)
     window = ""
     if start is not None:
@@ -182,8 +193,11 @@ def _queries(
     columns = ", ".join(f"{v} AS v{i}" for i, v in enumerate(values))
     stats = ", ".join(f"sum(v{i}), count(v{i}), min(v{i}), max(v{i})" for i in range(len(values)))
     grouped = (
-        f"SELECT ts - ts % {SLOT_SECONDS} AS slot, count(*), min(ts), max(ts), {stats} "
-        f"FROM (SELECT ts, {columns} FROM ({events}) WHERE true{window}) GROUP BY slot"
+        f"SELECT ts - ts % {SLOT_SECONDS} AS slot, count(*) FILTER (WHERE delivered), "
+        "count(*) FILTER (WHERE NOT delivered), min(ts) FILTER (WHERE delivered), "
+        f"max(ts) FILTER (WHERE delivered), {stats} FROM (SELECT ts, delivered, {columns} "
+        f"FROM (SELECT *, {_delivered_sql(plan)} AS delivered FROM ({events})) "
+        f"WHERE true{window}) GROUP BY slot"
     )
     source = read_lines_sql(path, _gzipped(path))
     irregular = (
@@ -191,6 +205,16 @@ def _queries(
         f"WHERE line IS NOT NULL) WHERE NOT ({plain_sql(per_line_check)})"
     )
     return grouped, irregular
+
+
+def _delivered_sql(plan: ReplayPlan) -> str:
+    """True for the records the CloudWatch flow logs deliver (see ``ReplayPlan.delivers``)."""
+    if not plan.filters_actions:
+        return "true"
+    action = f"f[{plan.log_format.index('action') + 1}]"
+    kept = ", ".join(literal(a) for a in sorted(plan.delivered_actions))
+    every = ", ".join(literal(a) for a in ACTIONS)
+    return f"({action} NOT IN ({every}) OR {action} IN ({kept}))"
 
 
 def _value_sql(value: str, tree: s.SpaceDelimited, compiler: SqlCompiler) -> str:

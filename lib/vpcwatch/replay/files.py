@@ -58,12 +58,16 @@ def replay_files(
         for timestamp, line in read_events([path], plan.log_format, stats):
             if (start is not None and timestamp < start) or (end is not None and timestamp > end):
                 continue
+            if plan.filters_actions and not plan.delivers(line):
+                stats.undelivered += 1
+                continue
             aggregator.add(timestamp, line)
             if bar is not None and stats.events % 4096 == 0:
                 bar.update(stats.bytes_read, stats.events)
     if bar is not None:
         bar.close()
     result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end)
+    result.undelivered = stats.undelivered
     if vectorised:
         _add_contributors(result, plan, vectorised)
     return result

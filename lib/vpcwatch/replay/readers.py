@@ -34,10 +34,12 @@ class ReplayInputError(ValueError):
 
 @dataclass
 class InputStats:
-    """What the readers saw so far (for the progress bar): events read, bytes read."""
+    """What the readers saw so far: events read, bytes read, and records the flow log's
+    traffic type would not have delivered (not fed to the filters)."""
 
     events: int = 0
     bytes_read: int = 0
+    undelivered: int = 0
 
 
 def flow_log_events(lines: Iterable[str], log_format: FlowLogFormat) -> Iterator[tuple[int, str]]:

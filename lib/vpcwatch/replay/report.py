@@ -15,6 +15,12 @@ def iso(seconds: int) -> str:
 
 def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
     lines = [f"{result.events:,} events replayed through {len(plan.alarms)} alarms"]
+    if plan.filters_actions:
+        lines.append(
+            f"  the stack's CloudWatch flow logs record {plan.traffic_type} traffic only: "
+            f"{result.undelivered:,} input records of other actions were not fed to the "
+            "filters (the flow log would never deliver them)"
+        )
     lines += [f"  not simulated: {reason}" for reason in plan.skipped]
     lines.append("")
     lines.append("Timeline (the first evaluation of every alarm is its move to OK):")
@@ -41,6 +47,8 @@ def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
 def as_json(result: ReplayResult, plan: ReplayPlan) -> dict[str, Any]:
     return {
         "events": result.events,
+        "trafficType": plan.traffic_type,
+        "undelivered": result.undelivered,
         "notSimulated": list(plan.skipped),
         "transitions": [
             {

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vpcwatch.actions import ACTIONS, TRAFFIC_TYPES
 from vpcwatch.detectors.model import AlarmSettings, Comparison, MissingData
 from vpcwatch.errors import FormatError
 from vpcwatch.fields import FlowLogFormat
@@ -34,6 +35,26 @@ class ReplayPlan:
     metrics: tuple[MetricSpec, ...]
     alarms: tuple[AlarmSpec, ...]
     skipped: tuple[str, ...]  # alarms that cannot be simulated, with the reason
+    traffic_type: str = "ALL"
+    """What the CloudWatch flow logs record (``ALL``, ``ACCEPT``, ``REJECT``): replay feeds
+    the filters only what they would deliver."""
+
+    @property
+    def delivered_actions(self) -> frozenset[str]:
+        """The record actions the CloudWatch flow logs deliver."""
+        return TRAFFIC_TYPES[self.traffic_type]
+
+    @property
+    def filters_actions(self) -> bool:
+        """True when some records of an input would not reach the log group."""
+        return self.delivered_actions != frozenset(ACTIONS)
+
+    def delivers(self, record: str) -> bool:
+        """Whether the CloudWatch flow logs would deliver this plain record (records
+        without an action, ``-``, always)."""
+        fields = record.split()
+        action = fields[self.log_format.index("action")] if "action" in self.log_format else "-"
+        return action not in ACTIONS or action in self.delivered_actions
 
 
 def load_plan(path: str | Path) -> ReplayPlan:
@@ -69,7 +90,24 @@ def load_plan(path: str | Path) -> ReplayPlan:
             skipped.append(f"{logical_id}: its metric {alarm.metric} comes from no metric filter")
             continue
         found.append((logical_id, alarm))
-    return ReplayPlan(log_format, tuple(metrics), tuple(_named(found)), tuple(skipped))
+    return ReplayPlan(
+        log_format, tuple(metrics), tuple(_named(found)), tuple(skipped), _traffic_type(resources)
+    )
+
+
+def _traffic_type(resources: dict[str, Any]) -> str:
+    """The traffic type of the flow logs delivering to CloudWatch Logs (the S3 ones feed
+    no metric filter)."""
+    found = {
+        str(r.get("Properties", {}).get("TrafficType", "ALL")).upper()
+        for r in resources.values()
+        if r.get("Type") == "AWS::EC2::FlowLog"
+        and r.get("Properties", {}).get("LogDestinationType", "cloud-watch-logs")
+        == "cloud-watch-logs"
+    }
+    if len(found) != 1 or not found <= set(TRAFFIC_TYPES):
+        return "ALL"  # none, flow logs that differ (together they deliver both), or unknown
+    return found.pop()
 
 
 def _named(found: list[tuple[str, AlarmSpec]]) -> list[AlarmSpec]:

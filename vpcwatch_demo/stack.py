@@ -100,7 +100,7 @@ class DemoStack(cdk.Stack):
             self.web_security_group.add_ingress_rule(
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(22), "SSH from anywhere (the seeds' mistake)"
             )
-        cdk.Aspects.of(self).add(OpenIngressGuard(ports=(22, 3389)))
+        OpenIngressGuard.protect(self, ports=(22, 3389))
 
 
 def build_app(app: cdk.App) -> DemoStack:

@@ -37,8 +37,11 @@ class AlertTopic(Construct):
         emails: addresses subscribed by e-mail (each must confirm). Default: none.
         encryption: create a customer-managed KMS key (rotated) whose policy lets
             CloudWatch and EventBridge use it. Default: ``True``.
-        topic: an existing ``sns.ITopic`` to use instead of creating one; its key policy,
-            if any, must admit the publishers (vpcwatch cannot edit it). Default: a new topic.
+        topic: an existing ``sns.ITopic`` to use instead of creating one. A topic created
+            in this app gets the publishers' statements in its policy, and in its key's
+            policy when its key is a ``kms.Key`` of this app; for an imported topic or key
+            vpcwatch warns at synth that its key must admit the publishers. Default: a new
+            topic.
     """
 
     def __init__(
@@ -58,11 +61,7 @@ class AlertTopic(Construct):
             require_interface("topic", topic, "topic_arn", "an sns.ITopic")
             self._key: kms.IKey | None = None
             self._topic: sns.ITopic = topic
-            cdk.Annotations.of(self).add_warning_v2(
-                "vpcwatch:imported-topic",
-                "topic is imported: if it is encrypted, its key policy must allow "
-                f"{' and '.join(PUBLISHERS)} kms:Decrypt and kms:GenerateDataKey*",
-            )
+            self._adopt(topic)
         else:
             self._key = self._create_key() if encryption else None
             self._topic = self._create_topic()
@@ -108,6 +107,25 @@ class AlertTopic(Construct):
         )
         return rule
 
+    def _adopt(self, topic: sns.ITopic) -> None:
+        """Let the publishers use a topic made elsewhere, as far as vpcwatch can edit it."""
+        key = getattr(topic, "master_key", None)
+        if isinstance(topic, sns.Topic):
+            self._allow_publishers(topic)
+            if isinstance(key, kms.Key):
+                self._key = key
+                self._allow_key_use(key)
+                return
+            if key is None:
+                return
+        cdk.Annotations.of(self).add_warning_v2(
+            "vpcwatch:imported-topic",
+            f"topic {topic.node.path} or its key is imported, so vpcwatch cannot edit their "
+            f"policies: if the topic is encrypted, its key policy must allow "
+            f"{' and '.join(PUBLISHERS)} kms:Decrypt and kms:GenerateDataKey*, or alarms "
+            "and events will fail to publish to it",
+        )
+
     def _create_key(self) -> kms.Key:
         key = kms.Key(
             self,
@@ -116,6 +134,10 @@ class AlertTopic(Construct):
             enable_key_rotation=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        self._allow_key_use(key)
+        return key
+
+    def _allow_key_use(self, key: kms.Key) -> None:
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowAlertPublishers",
@@ -124,7 +146,6 @@ class AlertTopic(Construct):
                 resources=["*"],
             )
         )
-        return key
 
     def _create_topic(self) -> sns.Topic:
         topic = sns.Topic(
@@ -134,6 +155,10 @@ class AlertTopic(Construct):
             master_key=self._key,
             enforce_ssl=True,
         )
+        self._allow_publishers(topic)
+        return topic
+
+    def _allow_publishers(self, topic: sns.Topic) -> None:
         topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowAlertPublishers",
@@ -143,4 +168,20 @@ class AlertTopic(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
             )
         )
-        return topic
+
+
+def alert_topic_of(
+    scope: Construct, alerts: AlertTopic | sns.ITopic | None, *, required: bool = False
+) -> AlertTopic | None:
+    """``alerts`` as an :class:`AlertTopic`: as it is, or wrapping an ``sns.ITopic`` (made
+    in ``scope`` as ``Alerts``, so the publishers' permissions are set up or warned about).
+
+    Raises:
+        TypeError: anything else (or ``None`` when ``required``), naming ``alerts``.
+    """
+    if isinstance(alerts, AlertTopic) or (alerts is None and not required):
+        return alerts
+    if alerts is not None and hasattr(alerts, "topic_arn") and not isinstance(alerts, str):
+        return AlertTopic(scope, "Alerts", topic=alerts)
+    what = "a vpcwatch.AlertTopic or an sns.ITopic" + ("" if required else " or None")
+    raise TypeError(f"alerts must be {what}, got {alerts!r}")

@@ -11,11 +11,12 @@ from aws_cdk import aws_config as config
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from vpcwatch.constructs._buckets import private_bucket
 from vpcwatch.constructs._validation import acknowledge, nag_rendering
-from vpcwatch.constructs.alerts import AlertTopic
+from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.values import port_list
 
 DEFAULT_RESTRICTED_PORTS = (20, 21, 3389, 3306, 4333, 5432, 6379, 9200, 27017)
@@ -41,7 +42,8 @@ class ExposureRules(Construct):
         remediation: automatically run ``AWS-DisablePublicAccessForSecurityGroup`` on
             groups that fail ``restricted-ssh`` (it removes 22 and 3389 rules open to
             the world, nothing else). Default: ``False``.
-        alerts: an :class:`AlertTopic` told of every change to NON_COMPLIANT. Default: none.
+        alerts: an :class:`AlertTopic` or any ``sns.ITopic`` told of every change to
+            NON_COMPLIANT. Default: none.
         create_recorder: create a configuration recorder and delivery channel, for an
             account that has none (a second recorder fails to deploy). Default: ``False``.
         rule_name_prefix: prefix of the Config rule names. Default: ``"vpcwatch-"``.
@@ -54,7 +56,7 @@ class ExposureRules(Construct):
         *,
         restricted_ports: Sequence[int] = DEFAULT_RESTRICTED_PORTS,
         remediation: bool = False,
-        alerts: AlertTopic | None = None,
+        alerts: AlertTopic | sns.ITopic | None = None,
         create_recorder: bool = False,
         rule_name_prefix: str = "vpcwatch-",
     ) -> None:
@@ -63,8 +65,7 @@ class ExposureRules(Construct):
         for name, flag in (("remediation", remediation), ("create_recorder", create_recorder)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
-        if alerts is not None and not isinstance(alerts, AlertTopic):
-            raise TypeError(f"alerts must be a vpcwatch.AlertTopic or None, got {alerts!r}")
+        alerts = alert_topic_of(self, alerts)
         if not isinstance(rule_name_prefix, str) or not _PREFIX.fullmatch(rule_name_prefix):
             raise ValueError(
                 "rule_name_prefix must be up to 40 letters, digits, '-' or '_'; "

@@ -6,9 +6,10 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_guardduty as guardduty
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from vpcwatch.constructs.alerts import AlertTopic
+from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 
 PORT_PROBE = "Recon:EC2/PortProbeUnprotectedPort"
 _PROBE = "$.detail.service.action.portProbeAction.portProbeDetails[0]"
@@ -24,7 +25,7 @@ class PortProbeFindings(Construct):
     Args:
         scope: the parent construct.
         id: the construct id.
-        alerts: the :class:`AlertTopic` notified.
+        alerts: an :class:`AlertTopic` or any ``sns.ITopic``, the topic notified.
         min_severity: also send every finding of this severity or more (GuardDuty scale
             1.0-8.9: 4 medium, 7 high). Default: ``None``, port probes only.
         enable_detector: create an ``AWS::GuardDuty::Detector`` (an account has at most
@@ -36,13 +37,12 @@ class PortProbeFindings(Construct):
         scope: Construct,
         id: str,
         *,
-        alerts: AlertTopic,
+        alerts: AlertTopic | sns.ITopic,
         min_severity: float | None = None,
         enable_detector: bool = False,
     ) -> None:
         super().__init__(scope, id)
-        if not isinstance(alerts, AlertTopic):
-            raise TypeError(f"alerts must be a vpcwatch.AlertTopic, got {alerts!r}")
+        alerts = alert_topic_of(self, alerts, required=True)
         if min_severity is not None and (
             isinstance(min_severity, bool)
             or not isinstance(min_severity, (int, float))

@@ -21,12 +21,16 @@ DEFAULT_GUARDED_PORTS = (22, 3389)
 class OpenIngressGuard:
     """Errors for security-group rules open to the world on guarded ports.
 
-    Example::
+    Example (after the app's stacks and stages are built, before ``app.synth()``)::
 
-        cdk.Aspects.of(app).add(OpenIngressGuard(
-            ports=(22, 3389),
-            allow={bastion_group: "the bastion's SSH is open by design (MFA + keys)"},
-        ))
+        OpenIngressGuard.protect(app, ports=(22, 3389),
+                                 allow={bastion_group: "SSH open by design (MFA + keys)"})
+
+    CDK does not carry an aspect of the app into a ``cdk.Stage`` (CDK Pipelines deploys
+    stages): :meth:`protect` attaches the guard to the scope and to every stage inside
+    it. A stage that the guard does not cover (added after ``protect``, or an app guarded
+    with ``cdk.Aspects.of(app).add(...)``) makes the synth fail with its path, never a
+    silent pass.
 
     Args:
         ports: the guarded ports. Default: 22 and 3389.
@@ -48,8 +52,33 @@ class OpenIngressGuard:
     ) -> None:
         self.ports = port_list(ports, "ports")
         self.allowed = _allowances(allow)
+        self._covered: set[str] = set()  # paths of the stages this guard is attached to
+
+    @classmethod
+    def protect(
+        cls,
+        scope: IConstruct,
+        *,
+        ports: Sequence[int] = DEFAULT_GUARDED_PORTS,
+        allow: Mapping[Any, str] | Iterable[tuple[Any, str]] | None = None,
+    ) -> OpenIngressGuard:
+        """Guard every stack under ``scope`` (an app, a stage or a stack), nested stages
+        included; the arguments are the constructor's. Returns the guard."""
+        return cls(ports=ports, allow=allow).apply_to(scope)
+
+    def apply_to(self, scope: IConstruct) -> OpenIngressGuard:
+        """Attach this guard to ``scope`` and to every ``cdk.Stage`` inside it (call it
+        once the stages exist). Returns the guard."""
+        for node in [scope, *scope.node.find_all()]:
+            if node is scope or isinstance(node, cdk.Stage):
+                cdk.Aspects.of(node).add(self)
+                self._covered.add(node.node.path)
+        return self
 
     def visit(self, node: IConstruct) -> None:
+        if isinstance(node, cdk.Stage):
+            self._refuse_unguarded_stages(node)
+            return
         if isinstance(node, ec2.CfnSecurityGroup):
             rules = cdk.Stack.of(node).resolve(node.security_group_ingress) or []
             group_path = node.node.path
@@ -91,6 +120,22 @@ class OpenIngressGuard:
             "source security group (a bastion's, as in seed 004) or a /32; or, if it is "
             f"intended, pass allow={{'{group_path}': '<reason>'}} to OpenIngressGuard."
         )
+
+    def _refuse_unguarded_stages(self, stage: cdk.Stage) -> None:
+        """Stages synthesize before their parent's aspects run, so a guard found on the
+        parent but not on a nested stage never saw that stage's groups: fail loudly."""
+        unguarded = [
+            node.node.path
+            for node in stage.node.find_all()
+            if isinstance(node, cdk.Stage) and node is not stage
+            and node.node.path not in self._covered
+        ]  # fmt: skip
+        if unguarded:
+            raise RuntimeError(
+                f"OpenIngressGuard does not cover the stage(s) {', '.join(unguarded)}: CDK does "
+                "not carry an app's aspects into a cdk.Stage. Use "
+                "OpenIngressGuard.protect(app, ...) after every stage has been added."
+            )
 
     def _allowance(self, *paths: str) -> str | None:
         for allowed, reason in self.allowed:

@@ -13,6 +13,9 @@ export CDK_CLI_NOTICES := false
 
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+# The oldest aws-cdk-lib vpcwatch declares (pyproject.toml), proven by the construct tests.
+FLOOR_VENV := .venv-floor
+FLOOR_STAMP := $(FLOOR_VENV)/.installed
 
 .PHONY: setup demo test lint synth deploy clean
 
@@ -23,6 +26,14 @@ $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -qq --upgrade pip
 	@$(BIN)/python -m pip install -qq -r requirements-dev.txt -e .
+	@touch $@
+
+$(FLOOR_STAMP): requirements-floor.txt pyproject.toml
+	@echo "setting up $(FLOOR_VENV) (the oldest aws-cdk-lib vpcwatch supports)"
+	@test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
+	@$(FLOOR_VENV)/bin/python -m pip install -qq --upgrade pip
+	@$(FLOOR_VENV)/bin/python -m pip install -qq -r requirements-floor.txt
+	@$(FLOOR_VENV)/bin/python -m pip install -qq --no-deps --no-build-isolation -e .
 	@touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -46,8 +57,10 @@ lint: $(PY_STAMP)
 	@$(BIN)/ruff check --quiet .
 	@$(BIN)/ruff format --check --quiet .
 
-test: setup lint
+test: setup lint $(FLOOR_STAMP)
 	@$(BIN)/python -m pytest
+	@echo "construct tests against the floor: $$($(FLOOR_VENV)/bin/python -m pip list 2>/dev/null | grep -E '^aws-cdk-lib ' | tr -s ' ')"
+	@$(FLOOR_VENV)/bin/python -m pytest tests/constructs
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache demo-output
+	rm -rf $(VENV) $(FLOOR_VENV) node_modules cdk.out .pytest_cache demo-output

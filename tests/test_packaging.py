@@ -1,56 +1,164 @@
-"""Another CDK app can install vpcwatch from a built wheel and synthesize a FlowLogPipeline."""
+"""The wheel is the product: built here, installed into a fresh virtualenv, used from a
+directory outside the repository by an app that touches every public construct, and its
+``vpcwatch`` command run as a user runs it.
+
+The wheel is built without a build index (``--no-build-isolation``: the pinned
+setuptools of requirements-dev.txt). The test's virtualenv gets vpcwatch from the wheel
+only; its dependencies (aws-cdk-lib and friends, the same pinned versions) come from this
+interpreter's site-packages through a ``.pth`` line, which adds that folder to
+``sys.path`` without running its own ``.pth`` files, so the checkout's editable install
+stays invisible. Installing aws-cdk-lib again per run would add a 40 MB download and a
+minute; the floor test (tests/floor) installs dependencies from the registry instead.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
+import tomllib
+import venv
+import zipfile
 from pathlib import Path
+
+import pytest
+
+from support import cli_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 CONSUMER_APP = textwrap.dedent(
     """
-    import sys
+    import json
     import aws_cdk as cdk
     from aws_cdk import aws_ec2 as ec2
     import vpcwatch
+    from vpcwatch import (AlarmEnricher, AlertTopic, ExposureRules, FlowLogMonitoring,
+                          FlowLogPipeline, FlowLogTable, OpenIngressGuard, PortProbeFindings)
 
-    assert "{target}" in vpcwatch.__file__, vpcwatch.__file__
     app = cdk.App(outdir="cdk.out")
     stack = cdk.Stack(app, "Consumer")
-    vpcwatch.FlowLogPipeline(stack, "FlowLogs", vpc=ec2.Vpc(stack, "Vpc"),
-                             log_format=vpcwatch.FlowLogFormat.all_fields())
-    template = app.synth().get_stack_by_name("Consumer").template
-    print(sum(r["Type"] == "AWS::EC2::FlowLog" for r in template["Resources"].values()))
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
+    pipeline = FlowLogPipeline(stack, "FlowLogs", vpc=vpc, destinations=("cloudwatch", "s3"))
+    alerts = AlertTopic(stack, "Alerts", emails=["secops@example.com"])
+    monitoring = FlowLogMonitoring(stack, "Monitoring", pipeline=pipeline, alerts=alerts)
+    AlarmEnricher(stack, "Enricher", monitoring=monitoring, alerts=alerts)
+    ExposureRules(stack, "Exposure", alerts=alerts, remediation=True)
+    PortProbeFindings(stack, "PortProbes", alerts=alerts)
+    FlowLogTable(stack, "Table", pipeline=pipeline)
+    OpenIngressGuard.protect(app)
+    assembly = app.synth()
+    artifact = assembly.get_stack_by_name("Consumer")
+    errors = [m.entry.data for m in artifact.messages if m.level.name == "ERROR"]
+    types = sorted({r["Type"] for r in artifact.template["Resources"].values()})
+    print(json.dumps({"module": vpcwatch.__file__, "types": types, "errors": errors,
+                      "template": artifact.template_full_path}))
     """
 )
 
 
-def test_a_consumer_app_installs_the_wheel_and_synthesizes(tmp_path):
-    target = tmp_path / "site"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-qq", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT)],
-        check=True,
+        [sys.executable, "-m", "pip", "wheel", "-qq", "--no-deps", "--no-build-isolation",
+         "-w", str(out), str(ROOT)],
+        check=True, cwd=out, env=cli_env(),
     )  # fmt: skip
-    consumer = tmp_path / "consumer"
-    consumer.mkdir()
-    (consumer / "app.py").write_text(CONSUMER_APP.format(target=target))
-    # The consumer sees the installed wheel first, and not the source tree (-P: no cwd).
-    env_path = f"{target}"
-    result = subprocess.run(
-        [sys.executable, "-P", "app.py"],
-        cwd=consumer,
-        env={**_env(), "PYTHONPATH": env_path},
-        capture_output=True,
-        text=True,
+    (built,) = out.glob("vpcwatch-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def consumer(wheel, tmp_path_factory) -> Path:
+    """A fresh virtualenv holding the wheel; returns its bin directory."""
+    home = tmp_path_factory.mktemp("consumer-venv")
+    venv.create(home, with_pip=False, symlinks=True)
+    python = home / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    Path(purelib, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-qq", "--no-deps",
+         "--no-index", str(wheel)],
+        check=True, env=cli_env(),
+    )  # fmt: skip
+    return home / "bin"
+
+
+def _run(bin_dir: Path, cwd: Path, *argv: str, stdin: str | None = None):
+    env = {**cli_env(), "PATH": f"{bin_dir}{os.pathsep}{cli_env()['PATH']}"}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        list(argv), cwd=cwd, env=env, capture_output=True, text=True, input=stdin, timeout=300
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "1"
 
 
-def _env() -> dict[str, str]:
-    import os
+def test_the_wheel_carries_the_lambda_code_and_no_byte_code(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "vpcwatch/functions/enricher/handler.py" in names
+    assert "vpcwatch/py.typed" in names
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    source = (ROOT / "lambda" / "enricher" / "handler.py").read_bytes()
+    assert zipfile.ZipFile(wheel).read("vpcwatch/functions/enricher/handler.py") == source
 
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+def test_pyproject_lists_every_package():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ])  # fmt: skip
+    found = {
+        ".".join(path.parent.relative_to(ROOT / "lib").parts)
+        for path in (ROOT / "lib").rglob("__init__.py")
+    } | {"vpcwatch.functions"} | {
+        "vpcwatch.functions." + path.parent.name for path in (ROOT / "lambda").glob("*/handler.py")
+    }  # fmt: skip
+    assert listed == found
+
+
+@pytest.fixture(scope="module")
+def synthesized(consumer, tmp_path_factory):
+    work = tmp_path_factory.mktemp("consumer-app")
+    (work / "app.py").write_text(CONSUMER_APP)
+    result = _run(consumer, work, str(consumer / "python"), "app.py")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_an_app_outside_the_repository_synthesizes_every_construct(synthesized, consumer):
+    work, report = synthesized
+    assert report["module"].startswith(str(consumer.parent)), report["module"]
+    assert report["errors"] == []
+    for resource_type in ("AWS::EC2::FlowLog", "AWS::Logs::MetricFilter", "AWS::Lambda::Function",
+                          "AWS::Config::ConfigRule", "AWS::Glue::Table", "AWS::SNS::Topic",
+                          "AWS::Events::Rule"):  # fmt: skip
+        assert resource_type in report["types"]
+    handlers = list((work / "cdk.out").glob("asset.*/handler.py"))
+    assert (
+        len(handlers) == 1
+        and handlers[0].read_bytes() == (ROOT / "lambda" / "enricher" / "handler.py").read_bytes()
+    )
+
+
+def test_the_installed_command(synthesized, consumer):
+    work, report = synthesized
+    vpcwatch = str(consumer / "vpcwatch")
+    version = _run(consumer, work, vpcwatch, "--version")
+    assert version.returncode == 0 and version.stdout.strip() == "vpcwatch 0.1.0"
+    template = report["template"]
+    sample = _run(consumer, work, vpcwatch, "sample", "--minutes", "20", "--template", template,
+                  "--incident", "ssh-scan@5", "--incident", "exfiltration@12")  # fmt: skip
+    assert sample.returncode == 0, sample.stderr
+    (work / "traffic.log").write_text(sample.stdout)
+    replay = _run(consumer, work, vpcwatch, "replay", "--template", template, "traffic.log",
+                  "--format", "json")  # fmt: skip
+    assert replay.returncode == 0, replay.stderr
+    fired = {s["alarm"] for s in json.loads(replay.stdout)["summary"] if s["fired"]}
+    assert {"AdminPortProbes", "Exfiltration"} <= fired
+    cost = _run(consumer, work, vpcwatch, "cost", "--template", template, "--gb-per-day", "5")
+    assert cost.returncode == 0 and "total" in cost.stdout

@@ -103,10 +103,20 @@ class DemoStack(cdk.Stack):
         OpenIngressGuard.protect(self, ports=(22, 3389))
 
 
+def add_aws_solutions_checks(app: cdk.App) -> None:
+    """cdk-nag's AwsSolutions pack on the whole app: a validation plugin in cdk-nag 3
+    (aws-cdk-lib >= 2.257, its unacknowledged errors fail the synth), an Aspect that
+    annotates errors in cdk-nag 2 (older aws-cdk-lib, as in the floor test environment)."""
+    if hasattr(cdk, "Acknowledgment"):
+        cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
+    else:
+        cdk.Aspects.of(app).add(cdk_nag.AwsSolutionsChecks())
+
+
 def build_app(app: cdk.App) -> DemoStack:
     """Add the demo stack to ``app``, with cdk-nag's AwsSolutions checks on the whole app."""
     settings = DemoSettings.from_context(app.node.try_get_context)
-    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app))
+    add_aws_solutions_checks(app)
     return DemoStack(
         app,
         "Demo",

@@ -143,12 +143,25 @@ def _instant(value: str | None, option: str) -> int | None:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
+def _version() -> str:
+    """The installed distribution's version (package metadata), else the package's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vpcwatch")
+    except PackageNotFoundError:
+        from vpcwatch import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vpcwatch.traffic import INCIDENTS
 
     parser = argparse.ArgumentParser(
         prog="vpcwatch", description="Network threat detection on VPC Flow Logs, offline."
     )
+    parser.add_argument("--version", action="version", version=f"vpcwatch {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     test = commands.add_parser(
         "test-pattern",

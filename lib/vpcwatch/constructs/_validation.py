@@ -76,12 +76,34 @@ def acknowledge(construct: IConstruct, findings: Iterable[tuple[str, str]]) -> N
     Args:
         findings: pairs of (rule, reason), e.g. ``("EC23", "a public web server")``.
     """
+    findings = list(findings)
+    if not findings:
+        return
+    if not hasattr(cdk, "Acknowledgment"):  # aws-cdk-lib before 2.257: cdk-nag 2
+        _suppress_in_metadata(construct, findings)
+        return
     acks = [
         cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason)
         for rule, reason in findings
     ]
-    if acks:
-        cdk.Validations.of(construct).acknowledge(*acks)
+    cdk.Validations.of(construct).acknowledge(*acks)
+
+
+def _suppress_in_metadata(construct: IConstruct, findings: list[tuple[str, str]]) -> None:
+    """cdk-nag 2's form of the same acknowledgments: ``cdk_nag`` metadata on every
+    CloudFormation resource under ``construct`` (as ``NagSuppressions`` writes it with
+    ``apply_to_children``), a finding ``IAM5[Resource::x]`` as ``applies_to``."""
+    rules: dict[str, dict[str, Any]] = {}
+    for rule, reason in findings:
+        name, _, finding = rule.partition("[")
+        entry = rules.setdefault(name, {"id": f"AwsSolutions-{name}", "reason": reason})
+        if finding:
+            entry.setdefault("applies_to", []).append(finding[:-1])
+    for node in construct.node.find_all():
+        if isinstance(node, cdk.CfnResource):
+            present = node.get_metadata("cdk_nag") or {}
+            suppressed = [*present.get("rules_to_suppress", []), *rules.values()]
+            node.add_metadata("cdk_nag", {**present, "rules_to_suppress": suppressed})
 
 
 def nag_rendering(scope: IConstruct, value: str) -> str:

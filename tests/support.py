@@ -1,4 +1,5 @@
-"""Helpers for construct tests: every synthesized template is checked by cdk-nag and cfn-lint.
+"""Helpers for construct tests: every synthesized template is checked by cdk-nag, cfn-lint
+and the project's security invariants (tests/invariants.py).
 
 ``new_app()`` registers cdk-nag's AwsSolutions pack on the app, so
 ``Template.from_stack`` raises on any unacknowledged finding; ``checked_template``
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import invariants
 from aws_cdk import assertions
 from cfnlint.api import ManualArgs, lint
 from syrupy.extensions.json import JSONSnapshotExtension
@@ -64,6 +66,8 @@ def checked_template(stack: cdk.Stack) -> assertions.Template:
         assert nag == [], "cdk-nag errors:\n" + "\n".join(str(m) for m in nag)
     errors = cfn_lint_errors(template.to_json())
     assert errors == [], "cfn-lint errors:\n" + "\n".join(errors)
+    broken = invariants.violations(template.to_json())
+    assert broken == [], "security invariants broken:\n" + "\n".join(broken)
     return template
 
 

@@ -26,32 +26,40 @@ def synthesized():
     return alerts, checked_template(stack), plain, checked_template(plain_stack)
 
 
-def test_key_policy_admits_cloudwatch_and_eventbridge(synthesized):
+def _statements(template, resource_type, document):
+    (resource,) = template.find_resources(resource_type).values()
+    return {s.get("Sid"): s for s in resource["Properties"][document]["Statement"]}
+
+
+def test_key_policy_admits_cloudwatch_for_this_accounts_alarms_and_eventbridge(synthesized):
+    """Exact statements (not array_with): what a reviewer reads is what is asserted."""
     _, t, _, _ = synthesized
-    t.has_resource_properties(
-        "AWS::KMS::Key",
-        {
-            "EnableKeyRotation": True,
-            "KeyPolicy": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Sid": "AllowAlertPublishers",
-                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                                "Principal": {
-                                    "Service": [
-                                        "cloudwatch.amazonaws.com",
-                                        "events.amazonaws.com",
-                                    ]
-                                },
-                            }
-                        )
-                    ]
-                )
+    t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    statements = _statements(t, "AWS::KMS::Key", "KeyPolicy")
+    assert statements["AllowAlarmsToPublish"] == {
+        "Sid": "AllowAlarmsToPublish",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": "111111111111"},
+            "ArnLike": {
+                "aws:SourceArn": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
+                                                    ":cloudwatch:eu-west-1:111111111111:alarm:*"]]}
             },
         },
-    )
+    }  # fmt: skip
+    # No source condition: the SNS guide says EventBridge's KMS request carries none.
+    assert statements["AllowEventRulesToPublish"] == {
+        "Sid": "AllowEventRulesToPublish",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
+    services = [s["Principal"].get("Service") for s in statements.values()]
+    assert sorted(filter(None, services)) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
 
 
 def test_topic_is_encrypted_with_the_key(synthesized):
@@ -64,32 +72,21 @@ def test_topic_is_encrypted_with_the_key(synthesized):
 
 def test_topic_policy_denies_plain_http_and_scopes_publishers_to_the_account(synthesized):
     _, t, _, _ = synthesized
-    t.has_resource_properties(
-        "AWS::SNS::TopicPolicy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Effect": "Deny",
-                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                            }
-                        ),
-                        Match.object_like(
-                            {
-                                "Sid": "AllowAlertPublishers",
-                                "Action": "sns:Publish",
-                                "Condition": {
-                                    "StringEquals": {"aws:SourceAccount": "111111111111"}
-                                },
-                            }
-                        ),
-                    ]
-                )
-            }
-        },
-    )
+    statements = list(_statements(t, "AWS::SNS::TopicPolicy", "PolicyDocument").values())
+    topic = {"Ref": next(iter(t.find_resources("AWS::SNS::Topic")))}
+    assert len(statements) == 2  # nothing else may publish
+    deny, allow = sorted(statements, key=lambda s: s["Effect"] != "Deny")
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    assert allow == {
+        "Sid": "AllowAlertPublishers",
+        "Effect": "Allow",
+        "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+        "Action": "sns:Publish",
+        "Resource": topic,
+        "Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}},
+    }
 
 
 def test_email_subscriptions(synthesized):

@@ -67,9 +67,12 @@ def test_archive_bucket_is_private_encrypted_and_expires(synthesized):
             "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
                                                "IgnorePublicAcls": True,
                                                "RestrictPublicBuckets": True},
-            "LifecycleConfiguration": {"Rules": [Match.object_like({
-                "ExpirationInDays": 730,
-                "Transitions": [{"StorageClass": "GLACIER", "TransitionInDays": 90}]})]},
+            "LifecycleConfiguration": {"Rules": [
+                Match.object_like({"ExpirationInDays": 730, "Transitions": [
+                    {"StorageClass": "GLACIER", "TransitionInDays": 90}]}),
+                Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 90}}),
+            ]},
+            "VersioningConfiguration": {"Status": "Enabled"},
         },
     )  # fmt: skip
     t.has_resource_properties(

@@ -57,7 +57,7 @@ def test_role_may_query_only_the_flow_log_group(synthesized):
     t = synthesized["template"]
     flow_group = _resource_id(t, "AWS::Logs::LogGroup", "vpcwatch/flowlogs")
     topic = _resource_id(t, "AWS::SNS::Topic")
-    key = _resource_id(t, "AWS::KMS::Key", "AllowAlertPublishers")
+    key = _resource_id(t, "AWS::KMS::Key", "AllowAlarmsToPublish")
     policy = next(
         v for v in t.find_resources("AWS::IAM::Policy").values() if "StartQuery" in str(v)
     )

@@ -86,6 +86,13 @@ def refuse_without_cloudwatch(**given: Any) -> None:
         raise ValueError(f"{', '.join(names)} need 'cloudwatch' in destinations")
 
 
+def refuse_without_s3(**given: Any) -> None:
+    names = [name for name, value in given.items() if value is not None]
+    if names:
+        verb = "needs" if len(names) == 1 else "need"
+        raise ValueError(f"{', '.join(names)} {verb} 's3' in destinations")
+
+
 def window_seconds(value: cdk.Duration | ec2.FlowLogMaxAggregationInterval | None) -> int:
     if value is None:
         value = DEFAULT_AGGREGATION

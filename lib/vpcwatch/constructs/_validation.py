@@ -66,6 +66,11 @@ def choose(name: str, value: Any, choices: type[E], aliases: dict[str, E] | None
     raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
 
 
+ACKNOWLEDGED = "vpcwatch:acknowledged"
+"""Construct metadata listing every acknowledgment vpcwatch made (``pack-rule: reason``),
+so a test can list them and a new one is a reviewed change."""
+
+
 def acknowledge(construct: IConstruct, findings: Iterable[tuple[str, str]]) -> None:
     """Acknowledge cdk-nag AwsSolutions findings on ``construct``, each with its reason.
 
@@ -76,27 +81,37 @@ def acknowledge(construct: IConstruct, findings: Iterable[tuple[str, str]]) -> N
     Args:
         findings: pairs of (rule, reason), e.g. ``("EC23", "a public web server")``.
     """
+    acknowledge_rules(construct, "AwsSolutions", findings)
+
+
+def acknowledge_rules(
+    construct: IConstruct, pack: str, findings: Iterable[tuple[str, str]]
+) -> None:
+    """Acknowledge findings of the cdk-nag ``pack`` (``AwsSolutions``, ``NIST.800.53.R5``)."""
     findings = list(findings)
     if not findings:
         return
+    for rule, reason in findings:
+        construct.node.add_metadata(ACKNOWLEDGED, f"{pack}-{rule}: {reason}")
     if not hasattr(cdk, "Acknowledgment"):  # aws-cdk-lib before 2.257: cdk-nag 2
-        _suppress_in_metadata(construct, findings)
+        _suppress_in_metadata(construct, pack, findings)
         return
     acks = [
-        cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}", reason=reason)
-        for rule, reason in findings
+        cdk.Acknowledgment(id=f"{pack}::{pack}-{rule}", reason=reason) for rule, reason in findings
     ]
     cdk.Validations.of(construct).acknowledge(*acks)
 
 
-def _suppress_in_metadata(construct: IConstruct, findings: list[tuple[str, str]]) -> None:
+def _suppress_in_metadata(
+    construct: IConstruct, pack: str, findings: list[tuple[str, str]]
+) -> None:
     """cdk-nag 2's form of the same acknowledgments: ``cdk_nag`` metadata on every
     CloudFormation resource under ``construct`` (as ``NagSuppressions`` writes it with
     ``apply_to_children``), a finding ``IAM5[Resource::x]`` as ``applies_to``."""
     rules: dict[str, dict[str, Any]] = {}
     for rule, reason in findings:
         name, _, finding = rule.partition("[")
-        entry = rules.setdefault(name, {"id": f"AwsSolutions-{name}", "reason": reason})
+        entry = rules.setdefault(name, {"id": f"{pack}-{name}", "reason": reason})
         if finding:
             entry.setdefault("applies_to", []).append(finding[:-1])
     for node in construct.node.find_all():

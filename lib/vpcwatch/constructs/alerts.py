@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -102,9 +102,7 @@ class AlertTopic(Construct):
         """An EventBridge rule in ``scope`` that sends matching events to this topic as
         ``message`` (a text with ``EventField`` placeholders: an input transformer)."""
         rule = events.Rule(scope, id, description=description, event_pattern=event_pattern)
-        rule.add_target(
-            targets.SnsTopic(self._topic, message=events.RuleTargetInput.from_text(message))
-        )
+        rule.add_target(_TopicTarget(self._topic, events.RuleTargetInput.from_text(message)))
         return rule
 
     def _adopt(self, topic: sns.ITopic) -> None:
@@ -138,10 +136,33 @@ class AlertTopic(Construct):
         return key
 
     def _allow_key_use(self, key: kms.Key) -> None:
+        """CloudWatch may use the key only for this account's alarms. EventBridge gets
+        no source condition: the SNS developer guide (Key management) says
+        aws:SourceAccount and aws:SourceArn are not supported in a key policy for
+        EventBridge-to-encrypted topics, so such a condition would drop every event."""
+        stack = cdk.Stack.of(self)
+        alarms = stack.format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name="*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowAlertPublishers",
-                principals=[iam.ServicePrincipal(service) for service in PUBLISHERS],
+                sid="AllowAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": alarms},
+                },
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventRulesToPublish",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
             )
@@ -168,6 +189,20 @@ class AlertTopic(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
             )
         )
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """An EventBridge target that publishes to the topic. Unlike ``targets.SnsTopic`` it
+    adds no statement to the topic's policy (that one lets events.amazonaws.com publish
+    with no condition); the topic's own ``AllowAlertPublishers`` statement admits this
+    account's rules."""
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+        self._topic, self._message = topic, message
+
+    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)
 
 
 def alert_topic_of(

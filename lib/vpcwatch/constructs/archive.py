@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -45,13 +46,23 @@ class FlowLogArchive(Construct):
         layout: ArchiveLayout,
         transition_after: cdk.Duration | None,
         expiration: cdk.Duration | None,
+        encryption_key: kms.IKey | bool | None = None,
+        object_lock: s3.ObjectLockRetention | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.layout = layout
+        self.encryption_key = self._key(encryption_key)
         if bucket is None:
-            self.bucket: s3.IBucket = _create_bucket(self, transition_after, expiration)
+            self.bucket: s3.IBucket = _create_bucket(
+                self, transition_after, expiration, self.encryption_key, object_lock
+            )
         else:
             require_interface("archive_bucket", bucket, "bucket_arn", "an s3.IBucket")
+            for name, value in (("archive_encryption_key", encryption_key),
+                                ("archive_object_lock", object_lock)):  # fmt: skip
+                if value is not None:
+                    raise ValueError(f"{name} configures the bucket vpcwatch creates; "
+                                     "set it where archive_bucket is created")  # fmt: skip
             self.bucket = bucket
         stack = cdk.Stack.of(self)
         source = {"aws:SourceAccount": stack.account}
@@ -77,6 +88,17 @@ class FlowLogArchive(Construct):
                 conditions={"StringEquals": source, "ArnLike": {"aws:SourceArn": source_arn}},
             )
         )
+        if isinstance(self.encryption_key, kms.Key):
+            self.encryption_key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowFlowLogDeliveryToEncrypt",
+                    principals=[iam.ServicePrincipal(DELIVERY)],
+                    actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+                             "kms:GenerateDataKey*", "kms:DescribeKey"],
+                    resources=["*"],
+                    conditions={"StringEquals": source, "ArnLike": {"aws:SourceArn": source_arn}},
+                )
+            )  # fmt: skip
         options = {
             "FileFormat": layout.file_format,
             "HiveCompatiblePartitions": layout.hive_partitions,
@@ -100,9 +122,34 @@ class FlowLogArchive(Construct):
                 flow_log.node.add_dependency(self.bucket.policy)
             self.flow_logs.append(flow_log)
 
+    def _key(self, encryption_key: kms.IKey | bool | None) -> kms.IKey | None:
+        if encryption_key is None or encryption_key is False:
+            return None
+        if encryption_key is True:
+            return kms.Key(
+                self,
+                "Key",
+                description=f"Encrypts the flow-log archive of {self.node.path}",
+                enable_key_rotation=True,
+                removal_policy=cdk.RemovalPolicy.RETAIN,
+            )
+        require_interface("archive_encryption_key", encryption_key, "key_arn",
+                          "True, None or a kms.IKey")  # fmt: skip
+        if not isinstance(encryption_key, kms.Key):
+            cdk.Annotations.of(self).add_warning_v2(
+                "vpcwatch:imported-archive-key",
+                "archive_encryption_key is imported, so vpcwatch cannot edit its policy: it "
+                f"must allow {DELIVERY} kms:GenerateDataKey* and kms:Decrypt for this account",
+            )
+        return encryption_key
+
 
 def _create_bucket(
-    scope: Construct, transition_after: cdk.Duration | None, expiration: cdk.Duration | None
+    scope: Construct,
+    transition_after: cdk.Duration | None,
+    expiration: cdk.Duration | None,
+    encryption_key: kms.IKey | None,
+    object_lock: s3.ObjectLockRetention | None,
 ) -> s3.Bucket:
     for name, value in (("archive_transition_after", transition_after),
                         ("archive_expiration", expiration)):  # fmt: skip
@@ -128,5 +175,6 @@ def _create_bucket(
         "Bucket",
         lifecycle_rules=[s3.LifecycleRule(transitions=transitions, expiration=expiration)],
         removal_policy=cdk.RemovalPolicy.RETAIN,
-        why_no_access_log="Written by log delivery; CloudTrail data events record object access.",
+        encryption_key=encryption_key,
+        object_lock=object_lock,
     )

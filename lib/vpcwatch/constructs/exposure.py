@@ -47,6 +47,9 @@ class ExposureRules(Construct):
         create_recorder: create a configuration recorder and delivery channel, for an
             account that has none (a second recorder fails to deploy). Default: ``False``.
         rule_name_prefix: prefix of the Config rule names. Default: ``"vpcwatch-"``.
+        object_lock: Object Lock for the recorder's bucket (``s3.ObjectLockRetention``):
+            no snapshot can be deleted or overwritten before it expires. Needs
+            ``create_recorder``. Default: ``None`` (versioning only).
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class ExposureRules(Construct):
         alerts: AlertTopic | sns.ITopic | None = None,
         create_recorder: bool = False,
         rule_name_prefix: str = "vpcwatch-",
+        object_lock: s3.ObjectLockRetention | None = None,
     ) -> None:
         super().__init__(scope, id)
         ports = port_list(restricted_ports, "restricted_ports")
@@ -72,7 +76,11 @@ class ExposureRules(Construct):
                 f"got {rule_name_prefix!r}"
             )
         self._prefix = rule_name_prefix
-        self._recorder = self._create_recorder() if create_recorder else None
+        if object_lock is not None and not create_recorder:
+            raise ValueError(
+                "object_lock applies to the recorder's bucket: set create_recorder=True"
+            )
+        self._recorder = self._create_recorder(object_lock) if create_recorder else None
         group_scope = config.RuleScope.from_resources([config.ResourceType.EC2_SECURITY_GROUP])
         self._rules: dict[str, config.ManagedRule] = {}
         self._names: list[str] = []
@@ -206,7 +214,9 @@ class ExposureRules(Construct):
             message=message,
         )
 
-    def _create_recorder(self) -> config.CfnConfigurationRecorder:
+    def _create_recorder(
+        self, object_lock: s3.ObjectLockRetention | None
+    ) -> config.CfnConfigurationRecorder:
         bucket = private_bucket(
             self,
             "ConfigBucket",
@@ -222,25 +232,44 @@ class ExposureRules(Construct):
                 )
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
-            why_no_access_log="Config snapshots only; CloudTrail data events record access.",
+            object_lock=object_lock,
         )
+        account = cdk.Stack.of(self).account
+        source = {"StringEquals": {"aws:SourceAccount": account}}
         role = iam.Role(
             self,
             "RecorderRole",
-            assumed_by=iam.ServicePrincipal("config.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal("config.amazonaws.com", conditions=source),
             managed_policies=[
                 iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWS_ConfigRole")
             ],
         )
         managed = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWS_ConfigRole"
         acknowledge(role, [(f"IAM4[Policy::{managed}]", "The policy Config documents for it.")])
-        bucket.grant_put(iam.ServicePrincipal("config.amazonaws.com"))
+        # The delivery policy of the AWS Config developer guide ("Permissions for the
+        # Amazon S3 bucket"), each statement limited to this account.
+        config_service = iam.ServicePrincipal("config.amazonaws.com")
         bucket.add_to_resource_policy(
             iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("config.amazonaws.com")],
+                sid="AWSConfigBucketDelivery",
+                principals=[config_service],
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"AWSLogs/{account}/Config/*")],
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": account,
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                    }
+                },
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AWSConfigBucketPermissionsCheck",
+                principals=[config_service],
                 actions=["s3:GetBucketAcl", "s3:ListBucket"],
                 resources=[bucket.bucket_arn],
-                conditions={"StringEquals": {"AWS:SourceAccount": cdk.Stack.of(self).account}},
+                conditions=source,
             )
         )
         recorder = config.CfnConfigurationRecorder(

@@ -27,6 +27,7 @@ from vpcwatch.constructs._pipeline_args import (
     logs_key_statement,
     refuse_with_log_group,
     refuse_without_cloudwatch,
+    refuse_without_s3,
     traffic_type_of,
     window_seconds,
 )
@@ -93,6 +94,13 @@ class FlowLogPipeline(Construct):
             cheap recipe: ``traffic_type="REJECT"`` for CloudWatch, ``"ALL"`` here.
         archive_transition_after: objects move to Glacier after this. Default: 90 days.
         archive_expiration: objects are deleted after this. Default: 730 days.
+        archive_encryption_key: SSE-KMS for the created bucket: ``True`` creates a rotated
+            key whose policy admits flow-log delivery for this account only, or pass a
+            ``kms.IKey``. Default: ``None`` (SSE-S3).
+        archive_object_lock: an ``s3.ObjectLockRetention`` (``governance`` or
+            ``compliance``, with days): no record can be deleted or overwritten before it
+            expires, not even by an administrator in ``COMPLIANCE`` mode; every stored
+            version is billed until then. Default: ``None`` (versioning only).
     """
 
     def __init__(
@@ -118,6 +126,8 @@ class FlowLogPipeline(Construct):
         archive_traffic_type: TrafficType | ec2.FlowLogTrafficType | str | None = None,
         archive_transition_after: cdk.Duration | None = ARCHIVE_TRANSITION,
         archive_expiration: cdk.Duration | None = ARCHIVE_EXPIRATION,
+        archive_encryption_key: kms.IKey | bool | None = None,
+        archive_object_lock: s3.ObjectLockRetention | None = None,
     ) -> None:
         super().__init__(scope, id)
         targets = flow_log_targets(vpc, subnets, network_interface_ids)
@@ -174,9 +184,15 @@ class FlowLogPipeline(Construct):
                 ),
                 transition_after=archive_transition_after,
                 expiration=archive_expiration,
+                encryption_key=archive_encryption_key,
+                object_lock=archive_object_lock,
             )
-        elif archive_bucket is not None:
-            raise ValueError("archive_bucket needs 's3' in destinations")
+        else:
+            refuse_without_s3(
+                archive_bucket=archive_bucket,
+                archive_encryption_key=archive_encryption_key,
+                archive_object_lock=archive_object_lock,
+            )
 
     def _create_cloudwatch_side(
         self,

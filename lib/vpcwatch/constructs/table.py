@@ -101,7 +101,6 @@ class FlowLogTable(Construct):
             "Results",
             lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(30))],
             removal_policy=cdk.RemovalPolicy.DESTROY,
-            why_no_access_log="Athena query results, expired in 30 days.",
         )
         workgroup_name = (
             "vpcwatch"

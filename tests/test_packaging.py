@@ -46,7 +46,7 @@ CONSUMER_APP = textwrap.dedent(
     alerts = AlertTopic(stack, "Alerts", emails=["secops@example.com"])
     monitoring = FlowLogMonitoring(stack, "Monitoring", pipeline=pipeline, alerts=alerts)
     AlarmEnricher(stack, "Enricher", monitoring=monitoring, alerts=alerts)
-    ExposureRules(stack, "Exposure", alerts=alerts, remediation=True)
+    ExposureRules(stack, "Exposure", alerts=alerts, remediation=True, remediation_vpcs=[vpc])
     PortProbeFindings(stack, "PortProbes", alerts=alerts)
     FlowLogTable(stack, "Table", pipeline=pipeline)
     OpenIngressGuard.protect(app)

@@ -25,7 +25,7 @@ from vpcwatch import (
     OpenIngressGuard,
     PortProbeFindings,
 )
-from vpcwatch.constructs._validation import acknowledge
+from vpcwatch.constructs._validation import acknowledge, acknowledge_rules
 from vpcwatch.detectors import default_detectors
 from vpcwatch_demo.settings import DemoSettings
 
@@ -43,13 +43,21 @@ class DemoStack(cdk.Stack):
             max_azs=2,
             nat_gateways=0,
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC),
+                ec2.SubnetConfiguration(
+                    name="Public",
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    map_public_ip_on_launch=False,  # an instance asks for its public IP
+                ),
                 ec2.SubnetConfiguration(
                     name="Private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
                 ),
             ],
-            restrict_default_security_group=False,
+            restrict_default_security_group=True,
         )
+        acknowledge_rules(self.vpc, "NIST.800.53.R5", [(
+            "VPCNoUnrestrictedRouteToIGW",
+            "The public subnets host the lab's web server, reachable on 80 and 443 only.",
+        )])  # fmt: skip
         self.bastion_security_group = ec2.SecurityGroup(
             self, "BastionSecurityGroup", vpc=self.vpc, description="Bastion: SSH from admins"
         )
@@ -94,7 +102,9 @@ class DemoStack(cdk.Stack):
         )
         # The cause, caught three ways: at synth (the guard), in the account (Config),
         # and when probed (GuardDuty).
-        self.exposure = ExposureRules(self, "Exposure", alerts=self.alerts, remediation=True)
+        self.exposure = ExposureRules(
+            self, "Exposure", alerts=self.alerts, remediation=True, remediation_vpcs=[self.vpc]
+        )
         self.port_probes = PortProbeFindings(self, "PortProbes", alerts=self.alerts)
         if settings.open_ssh_to_the_world:  # to see the guard stop a synth
             self.web_security_group.add_ingress_rule(

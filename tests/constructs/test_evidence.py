@@ -77,11 +77,14 @@ def test_object_lock_and_kms(locked):
     t.has_resource_properties("AWS::S3::Bucket", {"ObjectLockConfiguration": {
         "ObjectLockEnabled": "Enabled",
         "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}}}})  # fmt: skip
-    t.has_resource_properties("AWS::KMS::Key", {"KeyPolicy": {"Statement": Match.array_with([
-        Match.object_like({"Sid": "AllowFlowLogDeliveryToEncrypt",
-                           "Principal": {"Service": "delivery.logs.amazonaws.com"},
-                           "Condition": Match.object_like({
-                               "StringEquals": {"aws:SourceAccount": "111111111111"}})})])}})  # fmt: skip
+    delivery = Match.object_like({
+        "Sid": "AllowFlowLogDeliveryToEncrypt",
+        "Principal": {"Service": "delivery.logs.amazonaws.com"},
+        "Condition": Match.object_like({"StringEquals": {"aws:SourceAccount": "111111111111"}}),
+    })  # fmt: skip
+    t.has_resource_properties(
+        "AWS::KMS::Key", {"KeyPolicy": {"Statement": Match.array_with([delivery])}}
+    )
 
 
 @pytest.mark.parametrize(

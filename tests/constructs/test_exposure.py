@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match
 
 from support import checked_template, new_app
@@ -17,7 +18,10 @@ def synthesized():
     app = new_app()
     stack = cdk.Stack(app, "Exposure", env=ENV)
     alerts = AlertTopic(stack, "Alerts")
-    rules = ExposureRules(stack, "Exposure", alerts=alerts, remediation=True)
+    vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id="vpc-0a1b2c3d4e5f60001",
+                                      availability_zones=["eu-west-1a"])  # fmt: skip
+    rules = ExposureRules(stack, "Exposure", alerts=alerts, remediation=True,
+                          remediation_vpcs=[vpc])  # fmt: skip
     probes = PortProbeFindings(stack, "Probes", alerts=alerts, min_severity=7)
     recorder_stack = cdk.Stack(app, "Recorder", env=ENV)
     small = ExposureRules(
@@ -120,6 +124,25 @@ def test_remediation_role_has_only_what_the_runbook_needs(synthesized):
     actions = sorted(a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str)
                                                         else s["Action"]))  # fmt: skip
     assert actions == ["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"]
+    revoke = next(s for s in statements if s["Action"] == "ec2:RevokeSecurityGroupIngress")
+    assert revoke["Condition"] == {"ArnEquals": {"ec2:Vpc": [{"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"},
+        ":ec2:eu-west-1:111111111111:vpc/vpc-0a1b2c3d4e5f60001"]]}]}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"remediation": True}, "remediation=True needs remediation_vpcs"),
+        ({"remediation_vpcs": []}, "remediation_vpcs is given but remediation is False"),
+        ({"remediation": True, "remediation_vpcs": []}, "at least one VPC"),
+        ({"remediation": True, "remediation_vpcs": ["vpc-1"]}, "remediation_vpcs.0. must be"),
+    ],
+)
+def test_remediation_needs_the_vpcs_it_may_change(kwargs, message):
+    stack = cdk.Stack(cdk.App(), "Bad", env=ENV)
+    with pytest.raises((TypeError, ValueError), match=message):
+        ExposureRules(stack, "Exposure", **kwargs)
 
 
 def test_non_compliant_changes_go_to_the_topic_readably(synthesized):

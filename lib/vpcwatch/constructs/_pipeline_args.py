@@ -122,10 +122,12 @@ def refuse_with_log_group(**given: Any) -> None:
         )
 
 
-def logs_key_statement(stack: cdk.Stack, log_group_name: str) -> iam.PolicyStatement:
+def logs_key_statement(
+    stack: cdk.Stack, log_group_name: str, sid: str = "AllowCloudWatchLogsForFlowLogGroup"
+) -> iam.PolicyStatement:
     """Key-policy statement: CloudWatch Logs of this region may use the key for one group."""
     return iam.PolicyStatement(
-        sid="AllowCloudWatchLogsForFlowLogGroup",
+        sid=sid,
         principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
         actions=[
             "kms:Encrypt*",

@@ -102,6 +102,18 @@ def acknowledge_rules(
     cdk.Validations.of(construct).acknowledge(*acks)
 
 
+ONE_ROLE_POLICY = (
+    "The policy belongs to exactly one role that vpcwatch creates (its DefaultPolicy); a "
+    "customer-managed policy would be a reusable document other principals could be "
+    "attached to."
+)
+
+
+def acknowledge_role_policy(role: IConstruct) -> None:
+    """NIST 800-53 R5 IAMNoInlinePolicy on a role's own policy, with its reason."""
+    acknowledge_rules(role, "NIST.800.53.R5", [("IAMNoInlinePolicy", ONE_ROLE_POLICY)])
+
+
 def _suppress_in_metadata(
     construct: IConstruct, pack: str, findings: list[tuple[str, str]]
 ) -> None:

@@ -11,6 +11,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
@@ -18,7 +19,13 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from vpcwatch.constructs._validation import acknowledge, nag_rendering
+from vpcwatch.constructs._pipeline_args import logs_key_statement
+from vpcwatch.constructs._validation import (
+    acknowledge,
+    acknowledge_role_policy,
+    acknowledge_rules,
+    nag_rendering,
+)
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.monitoring import FlowLogMonitoring
 from vpcwatch.detectors import Detector
@@ -71,10 +78,7 @@ class AlarmEnricher(Construct):
             raise ValueError(f"max_rows must be an integer from 1 to 50; got {max_rows!r}")
         stack = cdk.Stack.of(self)
         log_group = monitoring.pipeline.log_group
-        self._log_group = logs.LogGroup(
-            self, "FunctionLogs", retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )  # fmt: skip
+        self._log_group = self._create_log_group(stack, monitoring.pipeline.encryption_key)
         self._role = self._create_role(stack, log_group, alerts)
         self._failures = sqs.Queue(
             self, "Failures", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
@@ -102,8 +106,19 @@ class AlarmEnricher(Construct):
             retry_attempts=2,
             description="vpcwatch: adds flows, instances and open rules to alarm notifications",
         )
-        pinned = "Pinned to Python 3.12, the runtime the handler is tested on."
+        pinned = (
+            "Pinned to Python 3.12 so the deployed runtime does not change with the "
+            "aws-cdk-lib version; the handler needs only the standard library and boto3."
+        )
         acknowledge(self._function, [("L1", pinned)])
+        acknowledge_rules(self._function, "NIST.800.53.R5", [
+            ("LambdaDLQ", "Failed asynchronous invocations go to an encrypted SQS queue "
+             "through the on-failure destination (EventInvokeConfig), which keeps the event "
+             "and the error; a dead-letter queue would only duplicate it."),
+            ("LambdaInsideVPC", "The function calls only AWS APIs (Logs Insights, EC2 "
+             "Describe*, SNS); inside a VPC it would need a NAT gateway or interface "
+             "endpoints and would protect no data of its own."),
+        ])  # fmt: skip
         self._rule = events.Rule(
             self,
             "AlarmStateRule",
@@ -133,6 +148,26 @@ class AlarmEnricher(Construct):
     def failures(self) -> sqs.IQueue:
         """Events the function failed on after its retries."""
         return self._failures
+
+    def _create_log_group(self, stack: cdk.Stack, key: kms.IKey | None) -> logs.LogGroup:
+        """The function's logs, a month, encrypted with the flow-log group's key when the
+        pipeline created one (its policy then also admits this group)."""
+        name = "/vpcwatch/enricher/" + cdk.Names.unique_resource_name(
+            self, max_length=200, separator="-"
+        )
+        if isinstance(key, kms.Key):
+            key.add_to_resource_policy(
+                logs_key_statement(stack, name, sid="AllowCloudWatchLogsForEnricherLogs")
+            )
+        else:
+            key = None
+        group = logs.LogGroup(
+            self, "FunctionLogs", log_group_name=name, retention=logs.RetentionDays.ONE_MONTH,
+            encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY,
+        )  # fmt: skip
+        if key is not None:
+            group.node.add_dependency(key)
+        return group
 
     def _config(self, monitoring: FlowLogMonitoring, max_rows: int) -> dict:
         """The literal part of the configuration: queries made by the library, titles,
@@ -182,6 +217,7 @@ class AlarmEnricher(Construct):
                 findings.append((f"IAM5[Resource::{rendered}]", "The streams of one log group."))
         findings.append(("IAM5[Action::kms:GenerateDataKey*]", "Data keys of the topic's one key."))
         acknowledge(role, findings)
+        acknowledge_role_policy(role)
         return role
 
 

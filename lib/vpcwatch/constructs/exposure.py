@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_config as config
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -15,7 +16,13 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from vpcwatch.constructs._buckets import private_bucket
-from vpcwatch.constructs._validation import acknowledge, nag_rendering
+from vpcwatch.constructs._validation import (
+    acknowledge,
+    acknowledge_role_policy,
+    nag_rendering,
+    require_interface,
+    require_sequence,
+)
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.values import port_list
 
@@ -25,12 +32,31 @@ REMEDIATION_DOCUMENT = "AWS-DisablePublicAccessForSecurityGroup"
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{0,40}")
 
 
+def _remediation_vpcs(remediation: bool, vpcs: Sequence[ec2.IVpc] | None) -> tuple:
+    if vpcs is None:
+        if remediation:
+            raise ValueError(
+                "remediation=True needs remediation_vpcs=[vpc, ...]: the remediation role may "
+                "only revoke rules of security groups in the VPCs it is given"
+            )
+        return ()
+    if not remediation:
+        raise ValueError("remediation_vpcs is given but remediation is False")
+    chosen = require_sequence("remediation_vpcs", vpcs, "ec2.IVpc")
+    if not chosen:
+        raise ValueError("remediation_vpcs must name at least one VPC")
+    for index, vpc in enumerate(chosen):
+        require_interface(f"remediation_vpcs[{index}]", vpc, "vpc_id", "an ec2.IVpc")
+    return chosen
+
+
 class ExposureRules(Construct):
     """Managed Config rules for open ingress, flow logs and default security groups.
 
     Example::
 
-        ExposureRules(self, "Exposure", alerts=alerts, remediation=True)
+        ExposureRules(self, "Exposure", alerts=alerts, remediation=True,
+                      remediation_vpcs=[vpc])
 
     Args:
         scope: the parent construct.
@@ -42,6 +68,9 @@ class ExposureRules(Construct):
         remediation: automatically run ``AWS-DisablePublicAccessForSecurityGroup`` on
             groups that fail ``restricted-ssh`` (it removes 22 and 3389 rules open to
             the world, nothing else). Default: ``False``.
+        remediation_vpcs: the VPCs whose security groups remediation may change (an
+            ``ec2:Vpc`` condition on the role's ``RevokeSecurityGroupIngress``); required
+            with ``remediation``. Default: none.
         alerts: an :class:`AlertTopic` or any ``sns.ITopic`` told of every change to
             NON_COMPLIANT. Default: none.
         create_recorder: create a configuration recorder and delivery channel, for an
@@ -59,6 +88,7 @@ class ExposureRules(Construct):
         *,
         restricted_ports: Sequence[int] = DEFAULT_RESTRICTED_PORTS,
         remediation: bool = False,
+        remediation_vpcs: Sequence[ec2.IVpc] | None = None,
         alerts: AlertTopic | sns.ITopic | None = None,
         create_recorder: bool = False,
         rule_name_prefix: str = "vpcwatch-",
@@ -102,7 +132,8 @@ class ExposureRules(Construct):
         self._add_rule("VpcDefaultSecurityGroupClosed", "vpc-default-security-group-closed",
                        config.ManagedRuleIdentifiers.VPC_DEFAULT_SECURITY_GROUP_CLOSED,
                        group_scope)  # fmt: skip
-        self._remediation = self._add_remediation() if remediation else None
+        vpcs = _remediation_vpcs(remediation, remediation_vpcs)
+        self._remediation = self._add_remediation(vpcs) if remediation else None
         self._alert_rule = self._route_to(alerts) if alerts is not None else None
 
     @property
@@ -145,7 +176,7 @@ class ExposureRules(Construct):
         self._rules[id] = rule
         self._names.append(self._prefix + name)
 
-    def _add_remediation(self) -> config.CfnRemediationConfiguration:
+    def _add_remediation(self, vpcs: tuple[ec2.IVpc, ...]) -> config.CfnRemediationConfiguration:
         stack = cdk.Stack.of(self)
         role = iam.Role(
             self,
@@ -163,13 +194,22 @@ class ExposureRules(Construct):
             )
         )
         groups = stack.format_arn(service="ec2", resource="security-group", resource_name="*")
+        vpc_arns = [
+            stack.format_arn(service="ec2", resource="vpc", resource_name=vpc.vpc_id)
+            for vpc in vpcs
+        ]
         role.add_to_policy(
-            iam.PolicyStatement(actions=["ec2:RevokeSecurityGroupIngress"], resources=[groups])
+            iam.PolicyStatement(
+                actions=["ec2:RevokeSecurityGroupIngress"],
+                resources=[groups],
+                conditions={"ArnEquals": {"ec2:Vpc": vpc_arns}},
+            )
         )
+        acknowledge_role_policy(role)
         acknowledge(role, [
             ("IAM5[Resource::*]", "ec2:DescribeSecurityGroups supports no resource scoping."),
             (f"IAM5[Resource::{nag_rendering(self, groups)}]",
-             "Remediation must revoke rules on whichever group Config finds non-compliant."),
+             "Any group Config finds non-compliant, but only in the given VPCs (ec2:Vpc)."),
         ])  # fmt: skip
         # Parameters as plain PascalCase dicts: the typed property classes render
         # lowercase keys and break the template (aws-cdk #8996).

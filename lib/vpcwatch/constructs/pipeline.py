@@ -33,6 +33,7 @@ from vpcwatch.constructs._pipeline_args import (
 )
 from vpcwatch.constructs._validation import (
     acknowledge,
+    acknowledge_role_policy,
     nag_rendering,
     require_instance,
     require_interface,
@@ -334,6 +335,7 @@ class FlowLogPipeline(Construct):
                 resources=[self._log_group.log_group_arn],
             )
         )
+        acknowledge_role_policy(role)
         resource = nag_rendering(self, self._log_group.log_group_arn)
         if "*" in resource:  # an imported group's ARN ends in ':*'; a created one is a GetAtt
             acknowledge(

@@ -39,10 +39,10 @@ def _group(stack, vpc, name="Web"):
 @pytest.mark.parametrize(
     ("peer", "port", "message"),
     [
-        (ec2.Peer.any_ipv4(), ec2.Port.tcp(22), "admits 0.0.0.0/0 to port 22 (rule: tcp 22 from"),
+        (ec2.Peer.any_ipv4(), ec2.Port.tcp(22), "admits 0.0.0.0/0 to port 22 (rules: tcp 22 from"),
         (ec2.Peer.any_ipv6(), ec2.Port.tcp(3389), "admits ::/0 to port 3389"),
-        (ec2.Peer.any_ipv4(), ec2.Port.tcp_range(20, 25), "port 22 (rule: tcp 20-25 from"),
-        (ec2.Peer.any_ipv4(), ec2.Port.all_traffic(), "port 22 (rule: all traffic from 0.0.0.0/0"),
+        (ec2.Peer.any_ipv4(), ec2.Port.tcp_range(20, 25), "port 22 (rules: tcp 20-25 from"),
+        (ec2.Peer.any_ipv4(), ec2.Port.all_traffic(), "port 22 (rules: all traffic from 0.0.0.0/0"),
         (ec2.Peer.any_ipv6(), ec2.Port.all_tcp(), "admits ::/0 to port 22"),
     ],
 )
@@ -157,3 +157,50 @@ def test_cdk_synth_of_the_demo_fails_on_ssh_open_to_the_world(tmp_path):
     assert result.returncode != 0, output[-3000:]
     assert "OpenIngressGuard: security group Demo/WebSecurityGroup/Resource admits 0.0.0.0/0 " \
            "to port 22" in output  # fmt: skip
+
+
+def test_split_sources_across_inline_and_standalone_rules_are_one_opening():
+    """0.0.0.0/1 inline plus 128.0.0.0/1 as a standalone rule: the whole IPv4 space."""
+
+    def build(stack, vpc):
+        group = _group(stack, vpc)
+        group.add_ingress_rule(ec2.Peer.ipv4("0.0.0.0/1"), ec2.Port.tcp(22))
+        ec2.CfnSecurityGroupIngress(stack, "Half", group_id=group.security_group_id,
+                                    ip_protocol="tcp", from_port=22, to_port=22,
+                                    cidr_ip="128.0.0.0/1")  # fmt: skip
+
+    (error,) = _errors(_annotations(build))
+    assert "admits 0.0.0.0/0 to port 22" in error
+    assert "tcp 22 from 0.0.0.0/1 + tcp 22 from 128.0.0.0/1" in error
+
+
+def test_zero_colon_colon_slash_zero_is_the_ipv6_world():
+    def build(stack, vpc):
+        _group(stack, vpc).add_ingress_rule(ec2.Peer.ipv6("0::/0"), ec2.Port.tcp(3389))
+
+    (error,) = _errors(_annotations(build))
+    assert "admits ::/0 to port 3389" in error
+
+
+def test_prefix_list_sources_cannot_be_verified():
+    def build(stack, vpc):
+        _group(stack, vpc).add_ingress_rule(ec2.Peer.prefix_list("pl-0123abcd"), ec2.Port.tcp(22))
+
+    annotations = _annotations(build)
+    assert _errors(annotations) == []
+    annotations.has_warning("*", Match.string_like_regexp('.*prefix list "pl-0123abcd".*'))
+
+
+def test_a_wide_public_range_with_a_limit():
+    def build(stack, vpc):
+        _group(stack, vpc).add_ingress_rule(ec2.Peer.ipv4("52.0.0.0/6"), ec2.Port.tcp(22))
+
+    assert _errors(_annotations(build)) == []
+    (error,) = _errors(_annotations(build, max_public_prefix_ipv4=8))
+    assert "admits 52.0.0.0/6 (public, wider than /8) to port 22" in error
+
+
+@pytest.mark.parametrize("value", [0, 33, "8", True])
+def test_bad_prefix_limits(value):
+    with pytest.raises(ValueError, match="max_public_prefix_ipv4 must be a prefix length"):
+        OpenIngressGuard(max_public_prefix_ipv4=value)

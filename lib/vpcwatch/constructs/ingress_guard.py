@@ -3,6 +3,7 @@ admits 0.0.0.0/0 or ::/0 to a guarded port (the first of the three layers)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import jsii
 from aws_cdk import aws_ec2 as ec2
 from constructs import IConstruct
 
-from vpcwatch.ingress import OpenRule, Unverifiable, open_ports
+from vpcwatch.ingress import Opening, openings
 from vpcwatch.values import port_list
 
 DEFAULT_GUARDED_PORTS = (22, 3389)
@@ -37,11 +38,19 @@ class OpenIngressGuard:
         allow: construct paths or constructs (a security group, or any parent) whose open
             rules are accepted, each with its reason: a mapping ``{target: reason}`` or a
             list of ``(target, reason)`` pairs. Default: none.
+        max_public_prefix_ipv4: also refuse a source with public addresses wider than
+            this prefix (``8`` refuses ``0.0.0.0/1`` and ``52.0.0.0/6``). Default: ``None``,
+            only the whole IPv4 space.
+        max_public_prefix_ipv6: the same for IPv6 sources. Default: ``None``.
 
-    Rules are checked in ``AWS::EC2::SecurityGroup`` (inline ingress) and
-    ``AWS::EC2::SecurityGroupIngress``; a rule opens a port when its range covers it or
-    its protocol is ``-1`` (all traffic). Sources that are deploy-time tokens give a
-    "cannot verify" warning, never a crash.
+    The rules of a group (its inline ``SecurityGroupIngress`` and the
+    ``AWS::EC2::SecurityGroupIngress`` resources attached to it) are judged together,
+    with addresses read by ``ipaddress``: sources that together cover every IPv4 or
+    every IPv6 address on a guarded port (``0.0.0.0/1`` + ``128.0.0.0/1``, ``0::/0``)
+    open it to the world. A rule opens a port when its range covers it or its protocol
+    is ``-1`` (all traffic). Sources that are deploy-time tokens or prefix lists give a
+    "cannot verify" warning, never a crash; a source security group admits instances,
+    not the internet.
     """
 
     def __init__(
@@ -49,9 +58,17 @@ class OpenIngressGuard:
         *,
         ports: Sequence[int] = DEFAULT_GUARDED_PORTS,
         allow: Mapping[Any, str] | Iterable[tuple[Any, str]] | None = None,
+        max_public_prefix_ipv4: int | None = None,
+        max_public_prefix_ipv6: int | None = None,
     ) -> None:
         self.ports = port_list(ports, "ports")
         self.allowed = _allowances(allow)
+        self.max_public_prefix = {
+            version: _prefix(f"max_public_prefix_ipv{version}", value, bits)
+            for version, value, bits in ((4, max_public_prefix_ipv4, 32),
+                                         (6, max_public_prefix_ipv6, 128))
+            if value is not None
+        }  # fmt: skip
         self._covered: set[str] = set()  # paths of the stages this guard is attached to
 
     @classmethod
@@ -61,10 +78,14 @@ class OpenIngressGuard:
         *,
         ports: Sequence[int] = DEFAULT_GUARDED_PORTS,
         allow: Mapping[Any, str] | Iterable[tuple[Any, str]] | None = None,
+        max_public_prefix_ipv4: int | None = None,
+        max_public_prefix_ipv6: int | None = None,
     ) -> OpenIngressGuard:
         """Guard every stack under ``scope`` (an app, a stage or a stack), nested stages
         included; the arguments are the constructor's. Returns the guard."""
-        return cls(ports=ports, allow=allow).apply_to(scope)
+        guard = cls(ports=ports, allow=allow, max_public_prefix_ipv4=max_public_prefix_ipv4,
+                    max_public_prefix_ipv6=max_public_prefix_ipv6)  # fmt: skip
+        return guard.apply_to(scope)
 
     def apply_to(self, scope: IConstruct) -> OpenIngressGuard:
         """Attach this guard to ``scope`` and to every ``cdk.Stage`` inside it (call it
@@ -78,35 +99,35 @@ class OpenIngressGuard:
     def visit(self, node: IConstruct) -> None:
         if isinstance(node, cdk.Stage):
             self._refuse_unguarded_stages(node)
-            return
-        if isinstance(node, ec2.CfnSecurityGroup):
-            rules = cdk.Stack.of(node).resolve(node.security_group_ingress) or []
-            group_path = node.node.path
-        elif isinstance(node, ec2.CfnSecurityGroupIngress):
-            rules = [cdk.Stack.of(node).resolve({
-                "CidrIp": node.cidr_ip, "CidrIpv6": node.cidr_ipv6,
-                "IpProtocol": node.ip_protocol, "FromPort": node.from_port,
-                "ToPort": node.to_port,
-            })]  # fmt: skip
-            group_path = _group_path(node) or node.node.path
-        else:
-            return
-        if not isinstance(rules, list):
-            _cannot_verify(node, "its ingress rules are resolved at deploy time")
-            return
-        for rule in rules:
-            if not isinstance(rule, dict):
-                _cannot_verify(node, f"rule {rule!r} is resolved at deploy time")
-                continue
-            try:
-                found = open_ports(rule, self.ports)
-            except Unverifiable as reason:
-                _cannot_verify(node, str(reason))
-                continue
-            for opening in found:
-                self._report(node, group_path, opening)
+        elif isinstance(node, ec2.CfnSecurityGroup):
+            # A group's inline rules and the standalone rules attached to it, together.
+            inline = cdk.Stack.of(node).resolve(node.security_group_ingress) or []
+            if not isinstance(inline, list):
+                _cannot_verify(node, "its ingress rules are resolved at deploy time")
+                inline = []
+            rules = [(node, rule) for rule in inline]
+            rules += [(rule, _rule_of(rule)) for rule in _standalone_rules(node)]
+            self._judge(node, node.node.path, rules)
+        elif isinstance(node, ec2.CfnSecurityGroupIngress) and _group_of(node) is None:
+            # A rule on a group outside this stack: judged alone.
+            self._judge(node, node.node.path, [(node, _rule_of(node))])
 
-    def _report(self, node: IConstruct, group_path: str, opening: OpenRule) -> None:
+    def _judge(self, node: IConstruct, group_path: str, rules: list[tuple[Any, Any]]) -> None:
+        """Report the openings of ``rules`` (each with the construct that holds it, which
+        gets the "cannot verify" warning when its rule cannot be judged)."""
+        judged = []
+        for holder, rule in rules:
+            if not isinstance(rule, dict):
+                _cannot_verify(holder, f"rule {_text(rule)} is resolved at deploy time")
+                continue
+            for reason in openings([rule], self.ports)[1]:
+                _cannot_verify(holder, reason)
+            judged.append(rule)
+        found, _ = openings(judged, self.ports, max_public_prefix=self.max_public_prefix)
+        for opening in found:
+            self._report(node, group_path, opening)
+
+    def _report(self, node: IConstruct, group_path: str, opening: Opening) -> None:
         reason = self._allowance(node.node.path, group_path)
         if reason is not None:
             cdk.Annotations.of(node).add_info(
@@ -115,8 +136,8 @@ class OpenIngressGuard:
             )
             return
         cdk.Annotations.of(node).add_error(
-            f"OpenIngressGuard: security group {group_path} admits {opening.source} to port "
-            f"{opening.port} (rule: {opening.describe()}). Fix: allow the port only from a "
+            f"OpenIngressGuard: security group {group_path} admits {opening.reach} to port "
+            f"{opening.port} (rules: {opening.describe()}). Fix: allow the port only from a "
             "source security group (a bastion's, as in seed 004) or a /32; or, if it is "
             f"intended, pass allow={{'{group_path}': '<reason>'}} to OpenIngressGuard."
         )
@@ -144,6 +165,12 @@ class OpenIngressGuard:
         return None
 
 
+def _prefix(name: str, value: Any, bits: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bits:
+        raise ValueError(f"{name} must be a prefix length from 1 to {bits} or None; got {value!r}")
+    return value
+
+
 def _allowances(allow: Any) -> list[tuple[str, str]]:
     if allow is None:
         return []
@@ -165,21 +192,50 @@ def _allowances(allow: Any) -> list[tuple[str, str]]:
     return result
 
 
-def _group_path(node: ec2.CfnSecurityGroupIngress) -> str | None:
-    """The path of the security group a standalone rule belongs to, when in this stack."""
-    stack = cdk.Stack.of(node)
-    group = stack.resolve(node.group_id)
-    logical_id = None
+def _group_logical_id(node: ec2.CfnSecurityGroupIngress) -> str | None:
+    group = cdk.Stack.of(node).resolve(node.group_id)
     if isinstance(group, dict) and "Fn::GetAtt" in group:
-        logical_id = group["Fn::GetAtt"][0]
-    elif isinstance(group, dict) and "Ref" in group:
-        logical_id = group["Ref"]
-    if logical_id is None:
-        return None
-    for child in stack.node.find_all():
-        if isinstance(child, cdk.CfnElement) and stack.resolve(child.logical_id) == logical_id:
-            return child.node.path
+        return group["Fn::GetAtt"][0]
+    if isinstance(group, dict) and "Ref" in group:
+        return group["Ref"]
     return None
+
+
+def _group_of(node: ec2.CfnSecurityGroupIngress) -> ec2.CfnSecurityGroup | None:
+    """The security group a standalone rule belongs to, when it is in the same stack."""
+    stack = cdk.Stack.of(node)
+    logical_id = _group_logical_id(node)
+    for child in stack.node.find_all():
+        if (
+            isinstance(child, ec2.CfnSecurityGroup)
+            and stack.resolve(child.logical_id) == logical_id
+        ):
+            return child
+    return None
+
+
+def _standalone_rules(group: ec2.CfnSecurityGroup) -> list[ec2.CfnSecurityGroupIngress]:
+    stack = cdk.Stack.of(group)
+    logical_id = stack.resolve(group.logical_id)
+    return [
+        child
+        for child in stack.node.find_all()
+        if isinstance(child, ec2.CfnSecurityGroupIngress) and _group_logical_id(child) == logical_id
+    ]
+
+
+def _rule_of(node: ec2.CfnSecurityGroupIngress) -> Any:
+    return cdk.Stack.of(node).resolve({
+        "CidrIp": node.cidr_ip, "CidrIpv6": node.cidr_ipv6,
+        "SourcePrefixListId": node.source_prefix_list_id,
+        "SourceSecurityGroupId": node.source_security_group_id,
+        "IpProtocol": node.ip_protocol, "FromPort": node.from_port, "ToPort": node.to_port,
+    })  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    """A value as a reader wants it in a message: JSON, not a Python repr."""
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _cannot_verify(node: IConstruct, why: str) -> None:

@@ -128,3 +128,18 @@ def test_every_alarm_notifies_the_alert_topic(demo):
     assert len(alarms) == 7
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_flow_log_and_function_log_groups_share_the_pipelines_key(demo):
+    stack, t = demo
+    key = stack.resolve(stack.pipeline.encryption_key.key_arn)
+    groups = t.find_resources("AWS::Logs::LogGroup")
+    assert len(groups) == 2
+    for group in groups.values():
+        assert group["Properties"]["KmsKeyId"] == key
+
+
+def test_the_demo_closes_its_default_security_group(demo):
+    """vpc-default-security-group-closed, one of its own Config rules, must pass."""
+    _, t = demo
+    t.resource_count_is("Custom::VpcRestrictDefaultSG", 1)

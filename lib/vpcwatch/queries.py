@@ -117,6 +117,8 @@ ATHENA_TYPES = {"INT_32": "int", "INT_64": "bigint", "STRING": "string"}
 """Glue/Athena column type of each Parquet type of the field catalog."""
 
 _TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+_TOKEN = re.compile(r"\$\{Token\[[A-Za-z0-9_.-]+\]\}")
+"""A CDK token in a name (a database name CloudFormation resolves): taken as one word."""
 
 
 def athena_columns(log_format: FlowLogFormat) -> list[tuple[str, str]]:
@@ -137,7 +139,7 @@ def athena_query(
     Raises:
         ValueError: a table name that is not an identifier, or times that are not integers.
     """
-    if not isinstance(table, str) or not _TABLE.fullmatch(table):
+    if not isinstance(table, str) or not _TABLE.fullmatch(_TOKEN.sub("token", table)):
         raise ValueError(f"table must be an identifier such as 'db.flow_logs'; got {table!r}")
     fmt = flow_filter.format
     numeric = {f.name: f.kind is FieldKind.NUMBER for f in fmt.fields}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,5 +29,23 @@ def cidr_list(value: Any, name: str) -> tuple[str, ...]:
     for block in blocks:
         if not isinstance(block, str):
             raise ValueError(f"{name} must hold CIDR strings; got {block!r}")
+        if "${Token[" in block:
+            raise ValueError(
+                f"{name} holds a deploy-time token ({block}): the CIDR blocks are compiled "
+                "into the metric filter's pattern at synth, so they must be literal"
+            )
         cidr.parse_network(block, name)
     return blocks
+
+
+def refuse_everything(blocks: Sequence[str], name: str, detector: str) -> None:
+    """Refuse CIDR lists that together cover every IPv4 or every IPv6 address: as an
+    allow-list or an exclusion they would switch ``detector`` off (for that family)."""
+    networks = [ipaddress.ip_network(block, strict=False) for block in blocks]
+    for version, whole in ((4, "0.0.0.0/0"), (6, "::/0")):
+        merged = ipaddress.collapse_addresses(n for n in networks if n.version == version)
+        if ipaddress.ip_network(whole) in merged:
+            raise ValueError(
+                f"{name} covers every IPv{version} address ({', '.join(blocks)}): {detector} "
+                "could never fire. List the ranges that are really trusted."
+            )

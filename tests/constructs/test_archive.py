@@ -125,8 +125,10 @@ def test_named_queries_seed_003_and_one_per_detector(synthesized):
     assert "WHERE dstport = 22" in queries["vpcwatch/SshSourcesByPackets"]
     assert {"vpcwatch/RejectedPerMinute", "vpcwatch/TopTalkers", "vpcwatch/Exfiltration",
             "vpcwatch/AdminPortAccepted"} <= set(queries)  # fmt: skip
-    assert queries["vpcwatch/RejectedFlows"].startswith('SELECT * FROM "vpcwatch"."flow_logs"')
-    assert table.full_name == "vpcwatch.flow_logs"
+    assert queries["vpcwatch/RejectedFlows"].startswith(
+        'SELECT * FROM "vpcwatch_archived"."flow_logs"'
+    )
+    assert table.full_name == "vpcwatch_archived.flow_logs"  # derived from the stack name
 
 
 def test_s3_only_plain_text_without_hive_partitions(synthesized):

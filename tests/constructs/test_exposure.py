@@ -42,13 +42,13 @@ def synthesized():
 def test_managed_rules_scoped_to_their_resources(synthesized):
     t = synthesized["template"]
     expected = {
-        "vpcwatch-restricted-ssh": ("INCOMING_SSH_DISABLED", "AWS::EC2::SecurityGroup"),
-        "vpcwatch-restricted-common-ports-1": ("RESTRICTED_INCOMING_TRAFFIC",
+        "vpcwatch-Exposure-restricted-ssh": ("INCOMING_SSH_DISABLED", "AWS::EC2::SecurityGroup"),
+        "vpcwatch-Exposure-restricted-common-ports-1": ("RESTRICTED_INCOMING_TRAFFIC",
                                                "AWS::EC2::SecurityGroup"),
-        "vpcwatch-restricted-common-ports-2": ("RESTRICTED_INCOMING_TRAFFIC",
+        "vpcwatch-Exposure-restricted-common-ports-2": ("RESTRICTED_INCOMING_TRAFFIC",
                                                "AWS::EC2::SecurityGroup"),
-        "vpcwatch-vpc-flow-logs-enabled": ("VPC_FLOW_LOGS_ENABLED", "AWS::EC2::VPC"),
-        "vpcwatch-vpc-default-security-group-closed": ("VPC_DEFAULT_SECURITY_GROUP_CLOSED",
+        "vpcwatch-Exposure-vpc-flow-logs-enabled": ("VPC_FLOW_LOGS_ENABLED", "AWS::EC2::VPC"),
+        "vpcwatch-Exposure-vpc-default-security-group-closed": ("VPC_DEFAULT_SECURITY_GROUP_CLOSED",
                                                        "AWS::EC2::SecurityGroup"),
     }  # fmt: skip
     rules = t.find_resources("AWS::Config::ConfigRule")
@@ -69,7 +69,7 @@ def test_more_than_five_ports_make_predictably_named_rules(synthesized):
     t.has_resource_properties(
         "AWS::Config::ConfigRule",
         {
-            "ConfigRuleName": "vpcwatch-restricted-common-ports-1",
+            "ConfigRuleName": "vpcwatch-Exposure-restricted-common-ports-1",
             "InputParameters": {"blockedPort1": "20", "blockedPort2": "21", "blockedPort3": "3389",
                                 "blockedPort4": "3306", "blockedPort5": "4333"},
         },
@@ -77,7 +77,7 @@ def test_more_than_five_ports_make_predictably_named_rules(synthesized):
     t.has_resource_properties(
         "AWS::Config::ConfigRule",
         {
-            "ConfigRuleName": "vpcwatch-restricted-common-ports-2",
+            "ConfigRuleName": "vpcwatch-Exposure-restricted-common-ports-2",
             "InputParameters": {"blockedPort1": "5432", "blockedPort2": "6379",
                                 "blockedPort3": "9200", "blockedPort4": "27017"},
         },

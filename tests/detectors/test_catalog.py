@@ -103,7 +103,7 @@ def test_with_returns_a_tuned_copy():
         ({"datapoints_to_alarm": 2}, r"datapoints_to_alarm must be an integer from 1 to "
                                      r"evaluation_periods \(1\)"),
         ({"statistic": "p99"}, "statistic must be one of"),
-        ({"threshold": "5"}, "threshold must be a number"),
+        ({"threshold": "5"}, "threshold must be a finite number of 0 or more"),
         ({"comparison": ">="}, "comparison must be a Comparison"),
         ({"treat_missing_data": "ignore"}, "treat_missing_data must be a MissingData"),
         ({"period": 86400, "evaluation_periods": 8}, "at most 7 days"),

@@ -42,8 +42,15 @@ def flow_log_targets(
         require_interface("vpc", vpc, "vpc_id", "an ec2.IVpc")
         targets.append(("VpcFlowLog", "VPC", vpc.vpc_id))
     if subnets is not None:
+        own = _subnet_ids(vpc)
         for index, subnet in enumerate(require_sequence("subnets", subnets, "ec2.ISubnet")):
             require_interface(f"subnets[{index}]", subnet, "subnet_id", "an ec2.ISubnet")
+            if subnet.subnet_id in own:
+                raise ValueError(
+                    f"subnets[{index}] is a subnet of vpc, which is logged already: one "
+                    "pipeline would record its flows twice into one log group and double "
+                    "every count. Give vpc or its subnets, not both"
+                )
             targets.append((f"SubnetFlowLog{index}", "Subnet", subnet.subnet_id))
     if network_interface_ids is not None:
         ids = require_sequence("network_interface_ids", network_interface_ids, "'eni-...' ids")
@@ -62,10 +69,40 @@ def flow_log_targets(
     return targets
 
 
-def traffic_type_of(value: Any, name: str = "traffic_type") -> TrafficType:
+def _subnet_ids(vpc: Any) -> set[str]:
+    """The ids of the subnets ``vpc`` knows (all of them for a VPC made or looked up in
+    CDK; those given to ``from_vpc_attributes`` for an imported one)."""
+    if vpc is None:
+        return set()
+    groups = ("public_subnets", "private_subnets", "isolated_subnets")
+    return {subnet.subnet_id for group in groups for subnet in getattr(vpc, group, [])}
+
+
+def interface_overlap_warning(vpc: Any, network_interface_ids: Any) -> str | None:
+    """Interfaces listed beside their VPC would be logged twice; which VPC an interface is
+    in is not known at synth, so this is a warning."""
+    if vpc is None or not network_interface_ids:
+        return None
+    return (
+        "network_interface_ids are logged beside vpc: an interface that is in this VPC is "
+        "recorded twice into one log group, doubling its counts. List only interfaces of "
+        "other VPCs."
+    )
+
+
+def traffic_type_of(value: Any, name: str = "traffic_type") -> TrafficType | str:
+    """A :class:`TrafficType`, or a deploy-time token as it is (CloudFormation resolves it;
+    the constructs that depend on it say they cannot verify it)."""
+    if is_token(value):
+        return value
     if isinstance(value, ec2.FlowLogTrafficType):
         value = value.name
     return choose(name, value, TrafficType)
+
+
+def traffic_type_text(value: TrafficType | str) -> str:
+    """The CloudFormation value: the enum's, or the token."""
+    return value.value if isinstance(value, TrafficType) else value
 
 
 DESTINATIONS = ("cloudwatch", "s3")

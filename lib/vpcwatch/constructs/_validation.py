@@ -17,8 +17,34 @@ E = TypeVar("E", bound=enum.Enum)
 
 
 def is_token(value: Any) -> bool:
-    """True when ``value`` is a CDK token that is only known at deploy time."""
+    """True when ``value`` is a CDK token that is only known at deploy time (tokens reach
+    Python as strings, numbers or lists; anything else is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, list)):
+        return False
     return cdk.Token.is_unresolved(value)
+
+
+_CLAIMED: dict[tuple[str, ...], str] = {}
+
+
+def claim_physical_name(scope: IConstruct, kind: str, name: str, argument: str) -> None:
+    """Refuse a second resource of ``kind`` named ``name`` in the same account and region
+    of one app: CloudFormation would only fail at deploy (alarm, Config rule, Glue
+    database and Athena workgroup names are unique per account and region).
+
+    Raises:
+        ValueError: the name is taken; the message names both constructs and ``argument``.
+    """
+    if is_token(name):
+        return
+    stack = cdk.Stack.of(scope)
+    key = (scope.node.root.node.addr, str(stack.account), str(stack.region), kind, name)
+    owner = _CLAIMED.setdefault(key, scope.node.path)
+    if owner != scope.node.path:
+        raise ValueError(
+            f"{scope.node.path}: the {kind} name {name!r} is already used by {owner} in the "
+            f"same account and region; give {argument} a different value"
+        )
 
 
 def require_instance(name: str, value: Any, types: type | tuple[type, ...], what: str) -> None:

@@ -19,6 +19,7 @@ from vpcwatch.constructs._buckets import private_bucket
 from vpcwatch.constructs._validation import (
     acknowledge,
     acknowledge_role_policy,
+    claim_physical_name,
     nag_rendering,
     require_interface,
     require_sequence,
@@ -30,6 +31,14 @@ DEFAULT_RESTRICTED_PORTS = (20, 21, 3389, 3306, 4333, 5432, 6379, 9200, 27017)
 PORTS_PER_RULE = 5  # RESTRICTED_INCOMING_TRAFFIC takes blockedPort1 .. blockedPort5
 REMEDIATION_DOCUMENT = "AWS-DisablePublicAccessForSecurityGroup"
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{0,40}")
+
+
+def _default_prefix(scope: Construct) -> str:
+    """``vpcwatch-<stack name>-``: unique per account and region, as stack names are."""
+    name = cdk.Stack.of(scope).stack_name
+    if cdk.Token.is_unresolved(name):
+        return "vpcwatch-"
+    return "vpcwatch-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)[:60] + "-"
 
 
 def _remediation_vpcs(remediation: bool, vpcs: Sequence[ec2.IVpc] | None) -> tuple:
@@ -75,7 +84,8 @@ class ExposureRules(Construct):
             NON_COMPLIANT. Default: none.
         create_recorder: create a configuration recorder and delivery channel, for an
             account that has none (a second recorder fails to deploy). Default: ``False``.
-        rule_name_prefix: prefix of the Config rule names. Default: ``"vpcwatch-"``.
+        rule_name_prefix: prefix of the Config rule names (unique per account and
+            region). Default: ``"vpcwatch-<stack name>-"``.
         object_lock: Object Lock for the recorder's bucket (``s3.ObjectLockRetention``):
             no snapshot can be deleted or overwritten before it expires. Needs
             ``create_recorder``. Default: ``None`` (versioning only).
@@ -91,7 +101,7 @@ class ExposureRules(Construct):
         remediation_vpcs: Sequence[ec2.IVpc] | None = None,
         alerts: AlertTopic | sns.ITopic | None = None,
         create_recorder: bool = False,
-        rule_name_prefix: str = "vpcwatch-",
+        rule_name_prefix: str | None = None,
         object_lock: s3.ObjectLockRetention | None = None,
     ) -> None:
         super().__init__(scope, id)
@@ -100,7 +110,9 @@ class ExposureRules(Construct):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")
         alerts = alert_topic_of(self, alerts)
-        if not isinstance(rule_name_prefix, str) or not _PREFIX.fullmatch(rule_name_prefix):
+        if rule_name_prefix is None:
+            rule_name_prefix = _default_prefix(self)
+        elif not isinstance(rule_name_prefix, str) or not _PREFIX.fullmatch(rule_name_prefix):
             raise ValueError(
                 "rule_name_prefix must be up to 40 letters, digits, '-' or '_'; "
                 f"got {rule_name_prefix!r}"
@@ -173,6 +185,7 @@ class ExposureRules(Construct):
         )
         if self._recorder is not None:
             rule.node.add_dependency(self._recorder)
+        claim_physical_name(self, "Config rule", self._prefix + name, "rule_name_prefix")
         self._rules[id] = rule
         self._names.append(self._prefix + name)
 

@@ -14,6 +14,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from vpcwatch.actions import delivered
+from vpcwatch.constructs._validation import claim_physical_name
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.pipeline import FlowLogPipeline
 from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
@@ -183,6 +184,10 @@ class FlowLogMonitoring(Construct):
                     settings, detector.name,
                 )  # fmt: skip
         self._metrics[detector.name] = metric
+        if self._alarm_prefix is not None:
+            claim_physical_name(
+                self, "alarm", self._alarm_prefix + detector.name, "alarm_name_prefix"
+            )
         alarm = cloudwatch.Alarm(
             self,
             f"{detector.name}Alarm",
@@ -313,6 +318,16 @@ class FlowLogMonitoring(Construct):
 
 def _check_traffic_type(detectors: Sequence[Detector | SilenceDetector], pipeline: Any) -> None:
     """Refuse detectors that the pipeline's CloudWatch flow logs can never feed."""
+    if pipeline.traffic_type is None:
+        picky = [d.name for d in detectors if d.required_actions]
+        if picky:
+            cdk.Annotations.of(pipeline).add_warning_v2(
+                "vpcwatch:traffic-type-cannot-verify",
+                "traffic_type is resolved at deploy time, so vpcwatch cannot verify that the "
+                f"flow logs deliver what {', '.join(picky)} need: with ACCEPT or REJECT "
+                "only, some of them can never fire",
+            )
+        return
     traffic = pipeline.traffic_type.value
     deaf = [d for d in detectors if not d.required_actions <= delivered(traffic)]
     if deaf:

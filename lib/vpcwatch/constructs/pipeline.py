@@ -24,11 +24,13 @@ from vpcwatch.constructs._pipeline_args import (
     TrafficType,
     destinations_of,
     flow_log_targets,
+    interface_overlap_warning,
     logs_key_statement,
     refuse_with_log_group,
     refuse_without_cloudwatch,
     refuse_without_s3,
     traffic_type_of,
+    traffic_type_text,
     window_seconds,
 )
 from vpcwatch.constructs._validation import (
@@ -72,7 +74,8 @@ class FlowLogPipeline(Construct):
         log_format: the record format. Default: ``FlowLogFormat.detection()``, the AWS
             default fields plus the ones every default detector needs.
         traffic_type: ``TrafficType`` or ``ec2.FlowLogTrafficType`` or ``"ALL"``,
-            ``"ACCEPT"``, ``"REJECT"``. Default: ``ALL``.
+            ``"ACCEPT"``, ``"REJECT"``, or a deploy-time token (then monitoring warns that
+            it cannot verify which detectors can fire). Default: ``ALL``.
         max_aggregation_interval: the aggregation window, 60 or 600 seconds, as a
             ``cdk.Duration`` or an ``ec2.FlowLogMaxAggregationInterval``. Default: 1 minute.
         retention: ``logs.RetentionDays`` for the created log group. Default: one year.
@@ -132,6 +135,9 @@ class FlowLogPipeline(Construct):
     ) -> None:
         super().__init__(scope, id)
         targets = flow_log_targets(vpc, subnets, network_interface_ids)
+        overlap = interface_overlap_warning(vpc, network_interface_ids)
+        if overlap is not None:
+            cdk.Annotations.of(self).add_warning_v2("vpcwatch:interfaces-beside-vpc", overlap)
         if log_format is None:
             log_format = FlowLogFormat.detection()
         require_instance("log_format", log_format, FlowLogFormat, "a vpcwatch.FlowLogFormat")
@@ -177,7 +183,7 @@ class FlowLogPipeline(Construct):
                 "Archive",
                 targets=targets,
                 log_format=log_format.log_format,
-                traffic_type=archive_traffic.value,
+                traffic_type=traffic_type_text(archive_traffic),
                 aggregation_seconds=aggregation_seconds,
                 bucket=archive_bucket,
                 layout=ArchiveLayout(
@@ -252,9 +258,10 @@ class FlowLogPipeline(Construct):
         return self._key
 
     @property
-    def traffic_type(self) -> TrafficType:
-        """Which flows are recorded."""
-        return self._traffic_type
+    def traffic_type(self) -> TrafficType | None:
+        """Which flows the CloudWatch flow logs record; ``None`` when it is a deploy-time
+        token (then no construct can verify which detectors it feeds)."""
+        return self._traffic_type if isinstance(self._traffic_type, TrafficType) else None
 
     # -- resources -----------------------------------------------------------------------------
 
@@ -358,7 +365,7 @@ class FlowLogPipeline(Construct):
             name,
             resource_id=resource_id,
             resource_type=resource_type,
-            traffic_type=self._traffic_type.value,
+            traffic_type=traffic_type_text(self._traffic_type),
             log_destination_type="cloud-watch-logs",
             log_group_name=self._log_group.log_group_name,
             deliver_logs_permission_arn=self._role.role_arn,

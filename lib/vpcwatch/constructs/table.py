@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from vpcwatch.constructs._buckets import private_bucket
+from vpcwatch.constructs._validation import claim_physical_name
 from vpcwatch.constructs.pipeline import FlowLogPipeline
 from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
 from vpcwatch.detectors.model import check_detectors
@@ -32,6 +33,12 @@ PLAIN_TEXT = {
 DEFAULT_SCAN_LIMIT_BYTES = 10 * 1024**3
 
 
+def _default_database(stack: cdk.Stack) -> str:
+    if cdk.Token.is_unresolved(stack.stack_name):
+        return "vpcwatch"
+    return ("vpcwatch_" + re.sub(r"[^a-z0-9_]", "_", stack.stack_name.lower()))[:64]
+
+
 class FlowLogTable(Construct):
     """Athena over the archive: columns typed from the format, partition projection
     matching the S3 layout (no crawler, no ``MSCK REPAIR``), a workgroup with a result
@@ -47,7 +54,8 @@ class FlowLogTable(Construct):
         scope: the parent construct.
         id: the construct id.
         pipeline: a :class:`FlowLogPipeline` with the ``"s3"`` destination.
-        database_name: the Glue database. Default: ``"vpcwatch"``.
+        database_name: the Glue database (unique per account and region). Default:
+            ``"vpcwatch_<stack name>"`` in lowercase, other characters as ``_``.
         table_name: the table. Default: ``"flow_logs"``.
         bytes_scanned_limit: per-query cut-off of the workgroup, in bytes (at least 10 MB).
             Default: 10 GiB.
@@ -60,7 +68,7 @@ class FlowLogTable(Construct):
         id: str,
         *,
         pipeline: FlowLogPipeline,
-        database_name: str = "vpcwatch",
+        database_name: str | None = None,
         table_name: str = "flow_logs",
         bytes_scanned_limit: int = DEFAULT_SCAN_LIMIT_BYTES,
         detectors: Sequence[Detector | SilenceDetector] | None = None,
@@ -70,7 +78,12 @@ class FlowLogTable(Construct):
             raise TypeError(f"pipeline must be a vpcwatch.FlowLogPipeline, got {pipeline!r}")
         if pipeline.archive is None:
             raise ValueError("pipeline has no S3 archive: give it destinations=(..., 's3')")
+        stack = cdk.Stack.of(self)
+        if database_name is None:
+            database_name = _default_database(stack)
         for name, value in (("database_name", database_name), ("table_name", table_name)):
+            if cdk.Token.is_unresolved(value):
+                continue  # CloudFormation resolves it; AWS judges it at deploy
             if not isinstance(value, str) or not _NAME.fullmatch(value):
                 raise ValueError(f"{name} must be lowercase letters, digits and '_'; got {value!r}")
         if (
@@ -83,7 +96,7 @@ class FlowLogTable(Construct):
                 f"{bytes_scanned_limit!r}"
             )
         chosen = check_detectors(default_detectors() if detectors is None else detectors)
-        stack = cdk.Stack.of(self)
+        claim_physical_name(self, "Glue database", database_name, "database_name")
         self._fmt = pipeline.log_format
         self.full_name = f"{database_name}.{table_name}"
         self.database = glue.CfnDatabase(
@@ -107,6 +120,7 @@ class FlowLogTable(Construct):
             if cdk.Token.is_unresolved(stack.stack_name)
             else f"vpcwatch-{stack.stack_name}"
         )
+        claim_physical_name(self, "Athena workgroup", workgroup_name, "(another stack)")
         self.workgroup = athena.CfnWorkGroup(
             self,
             "WorkGroup",

@@ -19,7 +19,7 @@ from vpcwatch.detectors.model import (
 )
 from vpcwatch.fields import FlowLogFormat
 from vpcwatch.patterns import FlowFilter
-from vpcwatch.values import cidr_list, port_list
+from vpcwatch.values import cidr_list, port_list, refuse_everything
 
 PRIVATE_RANGES: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 """RFC 1918: the default "inside" for probes and the default trusted side of egress."""
@@ -70,6 +70,7 @@ def admin_port_probes(
         exclude_sources: CIDRs that are "inside" (your VPC, your office). Default: RFC 1918.
     """
     ports, exclude = port_list(ports, "ports"), cidr_list(exclude_sources, "exclude_sources")
+    refuse_everything(exclude, "exclude_sources", "AdminPortProbes/AdminPortAccepted")
 
     def probes(action: str):
         def build(fmt: FlowLogFormat) -> FlowFilter:
@@ -127,6 +128,7 @@ def sensitive_port_probes(
         threshold: flows in one minute that raise the alarm. Default: 20.
     """
     ports, exclude = port_list(ports, "ports"), cidr_list(exclude_sources, "exclude_sources")
+    refuse_everything(exclude, "exclude_sources", "SensitivePortProbes")
 
     def build(fmt: FlowLogFormat) -> FlowFilter:
         flt = fmt.filter().where("dstport", "in", ports).where("log_status", "=", "OK")
@@ -167,6 +169,7 @@ def exfiltration(
     allowed = cidr_list(allowed_destinations, "allowed_destinations") + cidr_list(
         trusted_ranges, "trusted_ranges"
     )
+    refuse_everything(allowed, "allowed_destinations with trusted_ranges", "Exfiltration")
 
     def build(fmt: FlowLogFormat) -> FlowFilter:
         flt = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -128,10 +129,27 @@ class AlarmSettings:
             f"a Comparison ({', '.join(c.name for c in Comparison)})",
         )
         _check(
-            isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool),
+            isinstance(self.threshold, (int, float))
+            and not isinstance(self.threshold, bool)
+            and math.isfinite(self.threshold)
+            and self.threshold >= 0,
             "threshold",
             self.threshold,
-            "a number",
+            "a finite number of 0 or more (flow-log metrics count records or bytes: a negative "
+            "threshold would keep the alarm in ALARM)",
+        )
+        _check(
+            not (self.comparison is Comparison.LESS_THAN and self.threshold == 0),
+            "threshold",
+            self.threshold,
+            "above 0 with LESS_THAN: no count is below 0, so the alarm could never fire",
+        )
+        _check(
+            not (self.comparison is Comparison.GREATER_THAN_OR_EQUAL and self.threshold == 0),
+            "threshold",
+            self.threshold,
+            "above 0 with GREATER_THAN_OR_EQUAL: every datapoint is >= 0, so the alarm would "
+            "be in ALARM whenever flow logs arrive",
         )
         missing_names = ", ".join(m.name for m in MissingData)
         _check(isinstance(self.treat_missing_data, MissingData), "treat_missing_data",

@@ -170,7 +170,19 @@ def _alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
     if statistic is None:
         return None, "extended statistics (percentiles) are not simulated"
     evaluation = int(props.get("EvaluationPeriods", 1))
-    settings = AlarmSettings(
+    try:
+        settings = _settings(props, statistic, evaluation, comparison)
+    except ValueError as error:
+        return None, f"its settings cannot be simulated ({error})"
+    metric = (props.get("Namespace", ""), props["MetricName"])
+    name = props.get("AlarmName")
+    return AlarmSpec(name if isinstance(name, str) else props["MetricName"], metric, settings), ""
+
+
+def _settings(
+    props: dict[str, Any], statistic: str, evaluation: int, comparison: Comparison
+) -> AlarmSettings:
+    return AlarmSettings(
         statistic=statistic,
         period=int(props.get("Period", 60)),
         evaluation_periods=evaluation,
@@ -181,6 +193,3 @@ def _alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
             props.get("TreatMissingData", "missing"), MissingData.MISSING
         ),
     )
-    metric = (props.get("Namespace", ""), props["MetricName"])
-    name = props.get("AlarmName")
-    return AlarmSpec(name if isinstance(name, str) else props["MetricName"], metric, settings), ""

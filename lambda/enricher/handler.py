@@ -3,13 +3,18 @@
 Triggered by EventBridge "CloudWatch Alarm State Change" events of the monitoring's
 alarms. For an alarm that went to ALARM it runs the detector's Logs Insights query
 (text made by the vpcwatch library at synth time, passed in VPCWATCH_CONFIG) over
-the alarm's window plus the flow-log delivery delay, resolves the destination
-interfaces to instances and security groups, lists the ingress rules that admit
-the probed ports from 0.0.0.0/0 or ::/0, and publishes one message to the alert
-topic. The alarm's own notification goes out independently: this adds
-information and never carries the only copy. Whatever fails (timeout, throttling,
-access denied) shortens the message and says what could not be found; it never
-silences it. Imports boto3 and the standard library only.
+the alarm's window plus the flow-log delivery delay, resolves the internal side of
+the flows (the destination of ingress detectors, the source of egress ones) to
+interfaces, instances and security groups, lists the ingress rules that admit the
+probed ports from 0.0.0.0/0 or ::/0, and publishes one message to the alert topic.
+
+Degrade, never drop: whatever the event or the APIs do (a malformed event, timeouts,
+throttling, access denied, odd query results, deleted interfaces), the handler
+publishes the full enrichment or a shorter message that still carries the alarm's
+name, state, time, metric and a console link, plus what could not be looked up and
+why. Only when publishing itself fails does it raise, so Lambda retries and the
+on-failure destination keeps the event. Every step logs one JSON line. Imports boto3
+and the standard library only.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
 import time
 import zlib
@@ -32,12 +38,59 @@ WORLD = ("0.0.0.0/0", "::/0")
 SAFETY_MARGIN_MS = 8_000  # stop polling this long before the function's timeout
 POLL_SECONDS = 1.0
 MAX_SUBJECT = 99
+DONE = ("Complete", "Failed", "Cancelled", "Timeout", "Unknown")
+AWS_ERRORS = (ClientError, BotoCoreError)
+
+logger = logging.getLogger("vpcwatch.enricher")
+logger.setLevel(logging.INFO)
+
+
+def log(level: int, step: str, **fields: Any) -> None:
+    """One JSON line: the step, and what it found or why it failed."""
+    logger.log(level, json.dumps({"step": step, **fields}, default=str, sort_keys=True))
 
 
 def load_config(text: str) -> dict[str, Any]:
     """VPCWATCH_CONFIG: base64 of zlib-compressed JSON (Lambda environments hold 4 KB):
-    queries, titles, severities and alarm windows by metric name."""
+    queries, titles, severities, lookup sides and alarm windows by metric name."""
     return json.loads(zlib.decompress(base64.b64decode(text)))
+
+
+@dataclass
+class Alarm:
+    """What the event says about the alarm, read defensively: a field that is missing or
+    of the wrong shape becomes ``None`` and a line in ``problems``."""
+
+    name: str | None = None
+    state: str | None = None
+    time: int | None = None
+    metric: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_event(cls, event: Any) -> Alarm:
+        alarm = cls()
+        if not isinstance(event, dict):
+            alarm.problems.append(f"the event is a {type(event).__name__}, not an object")
+            return alarm
+        detail = event.get("detail")
+        if not isinstance(detail, dict):
+            alarm.problems.append("the event has no 'detail' object")
+            return alarm
+        name = detail.get("alarmName")
+        alarm.name = name if isinstance(name, str) else None
+        state = detail.get("state")
+        if isinstance(state, dict):
+            alarm.state = _text(state.get("value"))
+            alarm.time = _timestamp(state.get("timestamp"))
+        elif isinstance(state, str):
+            alarm.state = state
+        alarm.metric = _metric_name(detail)
+        for what, value in (("alarm name", alarm.name), ("state", alarm.state),
+                            ("time", alarm.time), ("metric", alarm.metric)):  # fmt: skip
+            if value is None:
+                alarm.problems.append(f"the event's {what}")
+        return alarm
 
 
 @dataclass
@@ -49,10 +102,13 @@ class Report:
     title: str
     severity: str
     window: tuple[int, int]
+    state: str = "ALARM"
+    alarm_link: str | None = None
     rows: list[dict[str, str]] = field(default_factory=list)
     interfaces: list[dict[str, Any]] = field(default_factory=list)
     open_rules: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     query_link: str | None = None
 
     def subject(self) -> str:
@@ -62,19 +118,23 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {
             "alarm": self.alarm,
+            "state": self.state,
             "detector": self.detector,
             "severity": self.severity,
             "window": {"start": _iso(self.window[0]), "end": _iso(self.window[1])},
             "topFlows": self.rows,
             "interfaces": self.interfaces,
             "openIngressRules": self.open_rules,
+            "notFound": self.notes,
             "couldNotFind": self.missing,
+            "alarmConsole": self.alarm_link,
             "insightsQuery": self.query_link,
         }
 
     def text(self) -> str:
         lines = [
-            f"{self.title} (alarm {self.alarm}, severity {self.severity})",
+            f"{self.title} (alarm {self.alarm}, state {self.state}, metric {self.detector}, "
+            f"severity {self.severity})",
             f"Window: {_iso(self.window[0])} to {_iso(self.window[1])}",
             "",
         ]
@@ -83,10 +143,11 @@ class Report:
             lines += [f"  {_row_text(row)}" for row in self.rows]
         for interface in self.interfaces:
             lines.append(
-                f"Destination {interface['address']}: interface {interface['interfaceId']}, "
+                f"Address {interface['address']}: interface {interface['interfaceId']}, "
                 f"instance {interface.get('instanceId') or '-'}, security groups "
                 f"{', '.join(interface['securityGroups']) or '-'}"
             )
+        lines += self.notes
         for rule in self.open_rules:
             lines.append(
                 f"OPEN: {rule['groupId']} ({rule['groupName']}) admits {rule['source']} to "
@@ -94,6 +155,8 @@ class Report:
             )
         if self.missing:
             lines.append("Could not find: " + "; ".join(self.missing))
+        if self.alarm_link:
+            lines.append(f"Alarm: {self.alarm_link}")
         if self.query_link:
             lines.append(f"Logs Insights: {self.query_link}")
         return "\n".join(lines)
@@ -105,28 +168,43 @@ class Enricher:
     def __init__(self, config: dict[str, Any], logs: Any, ec2: Any, sns: Any) -> None:
         self.config, self.logs, self.ec2, self.sns = config, logs, ec2, sns
 
-    def handle(self, event: dict[str, Any], remaining_ms: int) -> Report | None:
-        detail = event.get("detail", {})
-        if detail.get("state", {}).get("value") != "ALARM":
+    def handle(self, event: Any, remaining_ms: int) -> Report | None:
+        """Enrich and publish; ``None`` (nothing published) only for a readable state
+        other than ALARM. Raises only when publishing fails."""
+        alarm = Alarm.from_event(event)
+        log(logging.INFO, "event", alarm=alarm.name, state=alarm.state, metric=alarm.metric,
+            problems=alarm.problems)  # fmt: skip
+        if alarm.state is not None and alarm.state != "ALARM":
             return None
-        metric = _metric_name(detail)
-        detector = self.config["detectors"].get(metric)
-        end = _timestamp(detail.get("state", {}).get("timestamp")) or int(time.time())
-        span = self.config.get("windowSeconds", {}).get(metric, 300)
-        start = end - span - int(self.config.get("deliveryDelaySeconds", 600))
-        report = Report(
-            alarm=detail.get("alarmName", "?"),
-            detector=metric or "?",
-            title=(detector or {}).get("title", detail.get("alarmName", "vpcwatch alarm")),
-            severity=(detector or {}).get("severity", "unknown"),
-            window=(start, end),
-        )
-        if detector is None:
-            report.missing.append(f"no flow-log query for metric {metric!r}")
-        else:
-            self._query(report, detector["query"], remaining_ms)
-            self._resolve(report)
+        report = self._report(alarm)
+        try:
+            detector = self.config.get("detectors", {}).get(alarm.metric)
+            if detector is None:
+                report.missing.append(f"no flow-log query for metric {alarm.metric!r}")
+            else:
+                self._query(report, detector["query"], remaining_ms)
+                self._resolve(report, detector.get("lookup", "dstaddr"))
+        except Exception as error:  # a bug must not silence the alert
+            log(logging.ERROR, "enrich", error=repr(error))
+            report.missing.append(f"the rest of the enrichment ({type(error).__name__})")
         self.publish(report)
+        return report
+
+    def _report(self, alarm: Alarm) -> Report:
+        detector = self.config.get("detectors", {}).get(alarm.metric) or {}
+        end = alarm.time or int(time.time())
+        span = self.config.get("windowSeconds", {}).get(alarm.metric, 300)
+        start = end - int(span) - int(self.config.get("deliveryDelaySeconds", 600))
+        report = Report(
+            alarm=alarm.name or "?",
+            detector=alarm.metric or "?",
+            title=detector.get("title", alarm.name or "vpcwatch alarm"),
+            severity=detector.get("severity", "unknown"),
+            window=(start, end),
+            state=alarm.state or "?",
+            alarm_link=_alarm_link(self.config.get("region", ""), alarm.name),
+        )
+        report.missing += alarm.problems
         return report
 
     def _query(self, report: Report, query: str, remaining_ms: int) -> None:
@@ -140,63 +218,111 @@ class Enricher:
             )["queryId"]  # fmt: skip
             while True:
                 result = self.logs.get_query_results(queryId=query_id)
-                if result["status"] in ("Complete", "Failed", "Cancelled", "Timeout", "Unknown"):
+                status = result.get("status") if isinstance(result, dict) else None
+                if status in DONE or status is None:
                     break
                 if time.monotonic() + POLL_SECONDS > deadline:
                     _quietly(self.logs.stop_query, queryId=query_id)
                     report.missing.append("the flows (the Logs Insights query timed out)")
+                    log(logging.WARNING, "query", outcome="timeout")
                     return
                 time.sleep(POLL_SECONDS)
-        except (ClientError, BotoCoreError) as error:
+        except AWS_ERRORS as error:
             report.missing.append(f"the flows ({_reason(error)})")
+            log(logging.WARNING, "query", error=_reason(error))
             return
-        if result["status"] != "Complete":
-            report.missing.append(f"the flows (query {result['status'].lower()})")
+        if status != "Complete":
+            report.missing.append(f"the flows (query {str(status or 'result unreadable').lower()})")
+            log(logging.WARNING, "query", status=status)
             return
-        report.rows = [
-            {cell["field"]: cell["value"] for cell in row if not cell["field"].startswith("@")}
-            for row in result.get("results", [])
-        ][: int(self.config.get("maxRows", 10))]
+        report.rows = [_row(row) for row in result.get("results") or [] if isinstance(row, list)]
+        report.rows = report.rows[: int(self.config.get("maxRows", 10))]
+        log(logging.INFO, "query", rows=len(report.rows))
 
-    def _resolve(self, report: Report) -> None:
-        addresses = sorted({row["dstaddr"] for row in report.rows if row.get("dstaddr")})
+    def _resolve(self, report: Report, side: str) -> None:
+        """Interfaces, instances and groups behind the internal side of the flows (``side``:
+        ``dstaddr`` for ingress detectors, ``srcaddr`` for egress ones)."""
+        addresses = sorted({row[side] for row in report.rows if row.get(side)})
         ports = sorted({int(row["dstport"]) for row in report.rows
-                        if row.get("dstport", "").isdigit()})  # fmt: skip
+                        if str(row.get("dstport", "")).isdigit()})  # fmt: skip
         if not addresses:
             return
+        wanted = [{"Name": "addresses.private-ip-address", "Values": addresses}]
         try:
-            found = self.ec2.describe_network_interfaces(
-                Filters=[{"Name": "addresses.private-ip-address", "Values": addresses}]
-            )["NetworkInterfaces"]
-        except (ClientError, BotoCoreError) as error:
+            pages = _pages(self.ec2, "describe_network_interfaces", "NetworkInterfaces",
+                           Filters=wanted)  # fmt: skip
+            found = [interface for page in pages for interface in page]
+        except AWS_ERRORS as error:
             report.missing.append(f"the interfaces ({_reason(error)})")
+            log(logging.WARNING, "interfaces", error=_reason(error))
             return
         groups: set[str] = set()
+        seen = set()
         for interface in found:
-            group_ids = [g["GroupId"] for g in interface.get("Groups", [])]
+            group_ids = [g.get("GroupId") for g in interface.get("Groups", []) if g.get("GroupId")]
             groups.update(group_ids)
+            address = interface.get("PrivateIpAddress")
+            seen.add(address)
             report.interfaces.append({
-                "address": interface.get("PrivateIpAddress"),
+                "address": address,
                 "interfaceId": interface.get("NetworkInterfaceId"),
-                "instanceId": interface.get("Attachment", {}).get("InstanceId"),
+                "instanceId": (interface.get("Attachment") or {}).get("InstanceId"),
                 "securityGroups": group_ids,
             })  # fmt: skip
-        if not groups or not ports:
-            return
+        for address in addresses:
+            if address not in seen:
+                report.notes.append(
+                    f"Address {address}: no network interface found (deleted since, or "
+                    "outside this account and region)"
+                )
+        log(logging.INFO, "interfaces", found=len(found), addresses=len(addresses))
+        if groups and ports:
+            self._open_rules(report, sorted(groups), ports)
+
+    def _open_rules(self, report: Report, groups: list[str], ports: list[int]) -> None:
         try:
-            described = self.ec2.describe_security_groups(GroupIds=sorted(groups))
-        except (ClientError, BotoCoreError) as error:
+            pages = _pages(self.ec2, "describe_security_groups", "SecurityGroups", GroupIds=groups)
+            described = [group for page in pages for group in page]
+        except AWS_ERRORS as error:
             report.missing.append(f"the security group rules ({_reason(error)})")
+            log(logging.WARNING, "groups", error=_reason(error))
             return
-        for group in described["SecurityGroups"]:
+        for group_id in sorted(set(groups) - {g.get("GroupId") for g in described}):
+            report.notes.append(f"Security group {group_id}: not found (deleted since)")
+        for group in described:
             for permission in group.get("IpPermissions", []):
                 report.open_rules += _open_rules(group, permission, ports)
+        log(logging.INFO, "groups", described=len(described), open=len(report.open_rules))
 
     def publish(self, report: Report) -> None:
+        """Publish the message; raises when SNS refuses (Lambda then retries the event)."""
         message = report.text() + "\n\n" + json.dumps(report.as_json(), indent=1, sort_keys=True)
-        self.sns.publish(
-            TopicArn=self.config["topicArn"], Subject=report.subject(), Message=message
-        )
+        try:
+            self.sns.publish(
+                TopicArn=self.config["topicArn"], Subject=report.subject(), Message=message
+            )
+        except Exception as error:
+            log(logging.ERROR, "publish", error=repr(error), alarm=report.alarm)
+            raise
+        log(logging.INFO, "publish", alarm=report.alarm, missing=report.missing)
+
+
+def _pages(client: Any, operation: str, key: str, **arguments: Any):
+    """Every page's ``key`` list of a paginated describe call."""
+    if client.can_paginate(operation):
+        for page in client.get_paginator(operation).paginate(**arguments):
+            yield page.get(key, [])
+    else:
+        yield getattr(client, operation)(**arguments).get(key, [])
+
+
+def _row(cells: list[Any]) -> dict[str, str]:
+    """A result row as ``{field: value}``; cells without a field name are skipped."""
+    return {
+        str(cell["field"]): str(cell.get("value", ""))
+        for cell in cells
+        if isinstance(cell, dict) and cell.get("field") and not str(cell["field"]).startswith("@")
+    }
 
 
 def _open_rules(group: dict, permission: dict, ports: list[int]) -> list[dict[str, Any]]:
@@ -216,19 +342,34 @@ def _open_rules(group: dict, permission: dict, ports: list[int]) -> list[dict[st
     ]  # fmt: skip
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _metric_name(detail: dict) -> str | None:
-    for metric in detail.get("configuration", {}).get("metrics", []):
-        name = metric.get("metricStat", {}).get("metric", {}).get("name")
-        if name:
+    configuration = detail.get("configuration")
+    metrics = configuration.get("metrics") if isinstance(configuration, dict) else None
+    for metric in metrics if isinstance(metrics, list) else []:
+        try:
+            name = metric["metricStat"]["metric"]["name"]
+        except (KeyError, TypeError):
+            continue
+        if isinstance(name, str) and name:
             return name
     return None
 
 
-def _timestamp(text: str | None) -> int | None:
-    if not text:
+def _timestamp(value: Any) -> int | None:
+    """Unix seconds from ISO 8601 text (what CloudWatch sends), or from a number of
+    seconds or milliseconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value / 1000) if value > 10**11 else int(value)
+    if not isinstance(value, str) or not value:
         return None
     try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
     except ValueError:
         return None
 
@@ -246,6 +387,8 @@ _REASONS = {
     "AccessDenied": "access denied",
     "UnauthorizedOperation": "access denied",
     "ThrottlingException": "throttled",
+    "Throttling": "throttled",
+    "RequestLimitExceeded": "throttled",
     "LimitExceededException": "too many concurrent queries",
 }
 
@@ -258,8 +401,17 @@ def _reason(error: Exception) -> str:
 
 
 def _quietly(call: Any, **kwargs: Any) -> None:
-    with contextlib.suppress(ClientError, BotoCoreError):
+    with contextlib.suppress(*AWS_ERRORS):
         call(**kwargs)
+
+
+def _alarm_link(region: str, name: str | None) -> str | None:
+    if not region or not name:
+        return None
+    return (
+        f"https://console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#alarmsV2:alarm/{quote(name, safe='')}"
+    )
 
 
 def _console_link(region: str, group: str, query: str, report: Report) -> str | None:
@@ -284,7 +436,7 @@ def config_from_environment(environ: Any = os.environ) -> dict[str, Any]:
     return config
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: Any, context: Any) -> dict[str, Any]:
     config = config_from_environment()
     enricher = Enricher(config, boto3.client("logs"), boto3.client("ec2"), boto3.client("sns"))
     report = enricher.handle(event, context.get_remaining_time_in_millis())

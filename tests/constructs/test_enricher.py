@@ -78,7 +78,11 @@ def test_role_may_query_only_the_flow_log_group(synthesized):
 
 def test_trigger_is_the_monitoring_alarms_going_to_alarm(synthesized):
     t = synthesized["template"]
-    alarms = t.find_resources("AWS::CloudWatch::Alarm")
+    alarms = {
+        k: v
+        for k, v in t.find_resources("AWS::CloudWatch::Alarm").items()
+        if "AlarmName" in v["Properties"]  # the monitoring's; the enricher's own are unnamed
+    }
     function = _resource_id(t, "AWS::Lambda::Function")
     expected = [
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
@@ -140,3 +144,25 @@ def test_bad_arguments(kwargs, error, message):
     arguments = {"monitoring": monitoring, "alerts": alerts, **kwargs}
     with pytest.raises(error, match=message):
         AlarmEnricher(stack, "Enricher", **arguments)
+
+
+def test_the_enricher_is_watched_by_cloudwatch_not_by_itself(synthesized):
+    """Errors and the failure queue's depth alarm through CloudWatch's own SNS action:
+    a failing publish in the function cannot hide the function's failure."""
+    t, enricher = synthesized["template"], synthesized["enricher"]
+    topic = _resource_id(t, "AWS::SNS::Topic")
+    assert set(enricher.health_alarms) == {"Errors", "FailedEvents"}
+    t.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "Errors", "Namespace": "AWS/Lambda", "Statistic": "Sum", "Threshold": 1,
+        "AlarmActions": [{"Ref": topic}], "TreatMissingData": "notBreaching"})  # fmt: skip
+    t.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS",
+        "Threshold": 1, "AlarmActions": [{"Ref": topic}]})  # fmt: skip
+    t.has_resource_properties("AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 24 * 3600})
+
+
+def test_egress_detectors_look_up_the_sender():
+    from vpcwatch.detectors import exfiltration, rejected_flows
+
+    assert exfiltration().internal_address == "srcaddr"
+    assert rejected_flows().internal_address == "dstaddr"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import logging
 import sys
 import zlib
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -238,3 +240,242 @@ def test_handler_reads_its_configuration_from_the_environment(account, monkeypat
     config = handler.config_from_environment()
     assert config["detectors"]["AdminPortAccepted"]["query"] == QUERY
     assert config["topicArn"] == account["topic"] and config["region"] == REGION
+
+
+# -- fault injection: degrade, never drop ------------------------------------------------------
+
+
+class Inbox:
+    """An SNS client that records what is published, or refuses with ``error``."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.messages: list[dict] = []
+        self.error = error
+
+    def publish(self, **message):
+        if self.error is not None:
+            raise self.error
+        self.messages.append(message)
+        return {"MessageId": "m-1"}
+
+
+class FakeLogs:
+    """A Logs client answering with ``result`` as it is (Stubber would refuse odd shapes)."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def start_query(self, **_):
+        return {"queryId": "q-1"}
+
+    def get_query_results(self, **_):
+        return self.result
+
+    def stop_query(self, **_):
+        return {"success": True}
+
+
+class Timeouts:
+    """A client whose every call times out (botocore's ReadTimeoutError)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def can_paginate(self, operation):
+        return False
+
+    def __getattr__(self, name):
+        def timeout(**_):
+            raise ReadTimeoutError(endpoint_url="https://example.invalid")
+
+        return timeout
+
+
+def _enricher(logs, ec2, sns, **config):
+    settings = {**CONFIG, "logGroupName": "/vpcwatch/flowlogs/demo", "topicArn": "arn:t",
+                "region": REGION, **config}  # fmt: skip
+    return handler.Enricher(settings, logs, ec2, sns)
+
+
+def _complete(rows=ROWS):
+    logs, _ = stubbed_logs({"status": "Complete", "results": rows})
+    return logs
+
+
+def _steps(caplog):
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "vpcwatch.enricher"]
+
+
+def _body(inbox):
+    (message,) = inbox.messages
+    return message["Message"]
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ([1, 2], "the event is a list, not an object"),
+        (None, "the event is a NoneType, not an object"),
+        ({"detail": None}, "the event has no 'detail' object"),
+        ({"detail": {"alarmName": "A", "state": {"value": "ALARM"}}}, "the event's metric"),
+    ],
+)
+def test_an_unreadable_event_still_publishes_what_it_can(shared_account, caplog, event, problem):
+    caplog.set_level(logging.INFO, logger="vpcwatch.enricher")
+    inbox = Inbox()
+    report = _enricher(_complete(), shared_account["ec2"], inbox).handle(event, 60_000)
+    assert problem in report.missing
+    body = _body(inbox)
+    assert "Could not find:" in body and problem in body
+    steps = _steps(caplog)
+    assert steps[0]["step"] == "event" and problem in steps[0]["problems"]
+    assert steps[-1]["step"] == "publish"
+
+
+def test_a_state_written_as_text_and_an_integer_timestamp(shared_account):
+    event = alarm_event()
+    event["detail"]["state"] = "ALARM"
+    inbox = Inbox()
+    report = _enricher(_complete(), shared_account["ec2"], inbox).handle(event, 60_000)
+    assert report.state == "ALARM" and report.rows  # enriched all the same
+    for stamp in (1_795_342_500, 1_795_342_500_000):  # seconds, then milliseconds
+        event = alarm_event()
+        event["detail"]["state"]["timestamp"] = stamp
+        report = _enricher(_complete(), shared_account["ec2"], Inbox()).handle(event, 60_000)
+        assert report.window[1] == 1_795_342_500
+
+
+def test_an_ok_transition_is_not_published(shared_account):
+    inbox = Inbox()
+    assert _enricher(_complete(), shared_account["ec2"], inbox).handle(
+        alarm_event(state="OK"), 60_000) is None  # fmt: skip
+    assert inbox.messages == []
+
+
+@pytest.mark.parametrize(
+    ("result", "missing"),
+    [
+        ({"results": ROWS}, "the flows (query result unreadable)"),
+        ("not a dict", "the flows (query result unreadable)"),
+        ({"status": "Failed", "results": []}, "the flows (query failed)"),
+    ],
+)
+def test_odd_query_results_are_named(shared_account, result, missing):
+    logs = FakeLogs(result)
+    inbox = Inbox()
+    report = _enricher(logs, shared_account["ec2"], inbox).handle(alarm_event(), 60_000)
+    assert missing in report.missing and inbox.messages
+
+
+def test_partial_rows_keep_what_they_have(shared_account):
+    rows = [[{"value": "no field"}, {"field": "srcaddr", "value": "203.0.113.9"}, "junk"],
+            "not a row", ROWS[0]]  # fmt: skip
+    inbox = Inbox()
+    logs = FakeLogs({"status": "Complete", "results": rows})
+    report = _enricher(logs, shared_account["ec2"], inbox).handle(alarm_event(), 60_000)
+    assert report.rows[0] == {"srcaddr": "203.0.113.9"} and len(report.rows) == 2
+    assert shared_account["instance"] in _body(inbox)
+
+
+@pytest.mark.parametrize("client", ["logs", "ec2"])
+def test_timeouts_of_each_api_shorten_the_message(shared_account, client):
+    logs = _complete() if client == "ec2" else Timeouts(None)
+    ec2 = Timeouts(None) if client == "ec2" else shared_account["ec2"]
+    inbox = Inbox()
+    report = _enricher(logs, ec2, inbox).handle(alarm_event(), 60_000)
+    expected = "the interfaces (ReadTimeoutError)" if client == "ec2" else (
+        "the flows (ReadTimeoutError)")  # fmt: skip
+    assert report.missing == [expected]
+    assert expected in _body(inbox)
+
+
+def test_a_group_lookup_timeout_keeps_the_interfaces(shared_account):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    stubber = Stubber(ec2)
+    stubber.add_response("describe_network_interfaces", {"NetworkInterfaces": [
+        {"PrivateIpAddress": "10.0.0.199", "NetworkInterfaceId": "eni-0a1b",
+         "Groups": [{"GroupId": "sg-0123456789abcdef0"}]}]})  # fmt: skip
+    stubber.add_client_error("describe_security_groups", service_error_code="RequestLimitExceeded")
+    stubber.activate()
+    inbox = Inbox()
+    report = _enricher(_complete(), ec2, inbox).handle(alarm_event(), 60_000)
+    assert report.missing == ["the security group rules (throttled)"]
+    assert "eni-0a1b" in _body(inbox)
+
+
+def test_interfaces_over_several_pages(shared_account):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    stubber = Stubber(ec2)
+    page = {"PrivateIpAddress": "10.0.0.199", "NetworkInterfaceId": "eni-page1", "Groups": []}
+    stubber.add_response("describe_network_interfaces",
+                         {"NetworkInterfaces": [page], "NextToken": "t"})  # fmt: skip
+    stubber.add_response("describe_network_interfaces", {"NetworkInterfaces": [
+        {**page, "NetworkInterfaceId": "eni-page2"}]})  # fmt: skip
+    stubber.activate()
+    report = _enricher(_complete(), ec2, Inbox()).handle(alarm_event(), 60_000)
+    assert [i["interfaceId"] for i in report.interfaces] == ["eni-page1", "eni-page2"]
+
+
+def test_a_deleted_interface_and_group_are_lines_not_omissions(shared_account):
+    rows = [[{"field": "dstaddr", "value": "10.0.0.250"}, {"field": "dstport", "value": "22"}]]
+    inbox = Inbox()
+    report = _enricher(_complete(rows), shared_account["ec2"], inbox).handle(alarm_event(), 60_000)
+    assert "Address 10.0.0.250: no network interface found" in _body(inbox)
+    assert report.missing == []
+    ec2 = boto3.client("ec2", region_name=REGION)
+    stubber = Stubber(ec2)
+    stubber.add_response("describe_network_interfaces", {"NetworkInterfaces": [
+        {"PrivateIpAddress": "10.0.0.199", "NetworkInterfaceId": "eni-1",
+         "Groups": [{"GroupId": "sg-0deleted000000000"}]}]})  # fmt: skip
+    stubber.add_response("describe_security_groups", {"SecurityGroups": []})
+    stubber.activate()
+    inbox = Inbox()
+    _enricher(_complete(), ec2, inbox).handle(alarm_event(), 60_000)
+    assert "Security group sg-0deleted000000000: not found (deleted since)" in _body(inbox)
+
+
+def test_exfiltration_resolves_the_sender_not_the_external_address(shared_account):
+    rows = [[{"field": "srcaddr", "value": "10.0.0.199"},
+             {"field": "dstaddr", "value": "198.51.100.77"},
+             {"field": "dstport", "value": "443"}]]  # fmt: skip
+    config = {"detectors": {"Exfiltration": {"title": "Large upload", "severity": "high",
+                                             "query": QUERY, "lookup": "srcaddr"}},
+              "windowSeconds": {"Exfiltration": 60}}  # fmt: skip
+    inbox = Inbox()
+    report = _enricher(_complete(rows), shared_account["ec2"], inbox, **config).handle(
+        alarm_event(metric="Exfiltration"), 60_000
+    )
+    assert report.interfaces[0]["instanceId"] == shared_account["instance"]
+    assert "198.51.100.77: no network interface" not in _body(inbox)
+
+
+def test_an_alarm_of_another_metric_is_published_with_its_facts(shared_account):
+    inbox = Inbox()
+    report = _enricher(_complete(), shared_account["ec2"], inbox).handle(
+        alarm_event(metric="CPUUtilization"), 60_000
+    )
+    assert report.missing == ["no flow-log query for metric 'CPUUtilization'"]
+    body = _body(inbox)
+    assert "Demo-MonitoringAdminPortAcceptedAlarm-ABC" in body and "state ALARM" in body
+    assert "#alarmsV2:alarm/Demo-MonitoringAdminPortAcceptedAlarm-ABC" in body
+
+
+def test_a_bug_inside_the_enrichment_does_not_silence_the_alert(shared_account, caplog):
+    caplog.set_level(logging.INFO, logger="vpcwatch.enricher")
+    inbox = Inbox()
+    enricher = _enricher(_complete(), shared_account["ec2"], inbox)
+    del enricher.config["logGroupName"]
+    report = enricher.handle(alarm_event(), 60_000)
+    assert report.missing == ["the rest of the enrichment (KeyError)"]
+    assert inbox.messages
+    assert any(s["step"] == "enrich" and "KeyError" in s["error"] for s in _steps(caplog))
+
+
+@pytest.mark.parametrize("code", ["KMSAccessDeniedException", "Throttled"])
+def test_only_a_failed_publish_raises_so_lambda_retries(shared_account, caplog, code):
+    caplog.set_level(logging.INFO, logger="vpcwatch.enricher")
+    error = ClientError({"Error": {"Code": code, "Message": "no"}}, "Publish")
+    enricher = _enricher(_complete(), shared_account["ec2"], Inbox(error=error))
+    with pytest.raises(ClientError):
+        enricher.handle(alarm_event(), 60_000)
+    assert any(s["step"] == "publish" and code in s["error"] for s in _steps(caplog))

@@ -8,6 +8,8 @@ import json
 import zlib
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -131,6 +133,42 @@ class AlarmEnricher(Construct):
             ),
         )
         self._rule.add_target(targets.LambdaFunction(self._function))
+        self._health_alarms = self._add_health_alarms(alerts)
+
+    def _add_health_alarms(self, alerts: AlertTopic) -> dict[str, cloudwatch.Alarm]:
+        """The enricher watched by CloudWatch itself: its errors and the events it failed
+        on reach the topic through CloudWatch's alarm action, not through the function's
+        own publish (so a broken role, key or function cannot hide its own failure)."""
+        five_minutes = cdk.Duration.minutes(5)
+        metrics = {
+            "Errors": self._function.metric_errors(period=five_minutes, statistic="Sum"),
+            "FailedEvents": self._failures.metric_approximate_number_of_messages_visible(
+                period=five_minutes, statistic="Maximum"
+            ),
+        }
+        descriptions = {
+            "Errors": "[HIGH] The vpcwatch alarm enricher failed. Its alarms' own "
+            "notifications still went out; check the function's log group.",
+            "FailedEvents": "[HIGH] Alarm events the vpcwatch enricher could not publish "
+            "after its retries wait in its failure queue (kept 14 days): see the README's "
+            "'redrive' for how to send them again.",
+        }
+        alarms = {}
+        for name, metric in metrics.items():
+            alarm = cloudwatch.Alarm(
+                self, f"{name}Alarm", metric=metric, threshold=1, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=descriptions[name],
+            )  # fmt: skip
+            alarm.add_alarm_action(actions.SnsAction(alerts.topic))
+            alarms[name] = alarm
+        return alarms
+
+    @property
+    def health_alarms(self) -> dict[str, cloudwatch.Alarm]:
+        """The alarms on the function's ``Errors`` and on its failure queue's depth."""
+        return dict(self._health_alarms)
 
     @property
     def function(self) -> lambda_.IFunction:
@@ -175,7 +213,8 @@ class AlarmEnricher(Construct):
         fmt = monitoring.pipeline.log_format
         detectors = {
             d.name: {"title": d.title, "severity": d.severity.value,
-                     "query": enrichment_query(d.filter_for(fmt), max_rows)}
+                     "query": enrichment_query(d.filter_for(fmt), max_rows),
+                     "lookup": d.internal_address}
             for d in monitoring.detectors if isinstance(d, Detector)
         }  # fmt: skip
         windows = {
@@ -207,8 +246,8 @@ class AlarmEnricher(Construct):
         ]
         if alerts.key is not None:
             statements.append((["kms:GenerateDataKey*", "kms:Decrypt"], [alerts.key.key_arn]))
-        for actions, resources in statements:
-            role.add_to_policy(iam.PolicyStatement(actions=actions, resources=resources))
+        for allowed, resources in statements:
+            role.add_to_policy(iam.PolicyStatement(actions=allowed, resources=resources))
         unscoped = "GetQueryResults, StopQuery and EC2 Describe* take no resource scoping."
         findings = [("IAM5[Resource::*]", unscoped)]
         for arn in (log_group.log_group_arn, self._log_group.log_group_arn):

@@ -195,6 +195,7 @@ def exfiltration(
         build_filter=build,
         extra_metrics=(ExtraMetric("ExfiltrationBytes", "$bytes", default_value=0),),
         alarm=AlarmSettings(threshold=1),
+        internal_address="srcaddr",  # egress: the sender is ours
     )
 
 

@@ -192,6 +192,10 @@ class Detector:
             with traffic read 0, not "no data".
         extra_metrics: further metrics published from the same filter (no alarm).
         alarm: :class:`AlarmSettings`.
+        internal_address: the field holding the address inside your network, which the
+            alarm enricher resolves to an interface, instance and security groups:
+            ``"dstaddr"`` for ingress detectors, ``"srcaddr"`` for egress ones.
+            Default: ``"dstaddr"``.
     """
 
     name: str
@@ -205,9 +209,13 @@ class Detector:
     default_value: float | None = 0
     extra_metrics: tuple[ExtraMetric, ...] = ()
     alarm: AlarmSettings = field(default_factory=AlarmSettings)
+    internal_address: str = "dstaddr"
 
     def __post_init__(self) -> None:
         _check_identity(self)
+        _check(self.internal_address in ("srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr"),
+               "internal_address", self.internal_address,
+               "'srcaddr', 'dstaddr', 'pkt_srcaddr' or 'pkt_dstaddr'")  # fmt: skip
         _metric_value(self.metric_value, "metric_value")
         for extra in self.extra_metrics:
             _metric_value(extra.value, f"extra metric {extra.name} value")

@@ -85,7 +85,8 @@ def test_cli_with_price_overrides_and_a_sample(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--gb-per-day", "-1"], "gb_per_day must be a non-negative number"),
+        (["--gb-per-day", "-1"], "--gb-per-day must be a finite number of 0 or more"),
+        (["--gb-per-day", "nan"], "--gb-per-day must be a finite number of 0 or more; got nan"),
         ([], "give --gb-per-day or --sample"),
         (["--gb-per-day", "1", "--reject-share", "2"], "reject_share must be from 0 to 1"),
     ],

@@ -1,70 +1,96 @@
 """The ``vpcwatch`` command. Thin: each subcommand parses arguments and calls the library.
 
-vpcwatch test-pattern PATTERN [FILE|-]
+Exit codes, for every subcommand: 0 success; 1 where a command defines it ("nothing
+matched" for test-pattern); 2 bad input or usage, with one line on stderr that names
+the problem, never a Python traceback. A closed stdout (``vpcwatch sample | head``)
+ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
-from typing import TextIO
+from pathlib import Path
+from typing import NoReturn, TextIO
 
 from vpcwatch.errors import FilterPatternError
 
 
+class InputError(ValueError):
+    """Bad input or arguments: the command prints the message and exits 2."""
+
+
 def _test_pattern(args: argparse.Namespace, out: TextIO) -> int:
-    """Print TestMetricFilter-shaped matches as JSON lines; 0 matched, 1 none, 2 bad pattern."""
+    """Print TestMetricFilter-shaped matches as JSON lines; 0 matched, 1 none."""
     from vpcwatch.filterpattern import compile_pattern, match_event
+    from vpcwatch.replay.readers import InputStats, TextInput
 
     try:
         compiled = compile_pattern(args.pattern)
     except FilterPatternError as error:
-        print(f"vpcwatch test-pattern: {error}", file=sys.stderr)
-        return 2
-    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+        raise InputError(" ".join(str(error).split("\n", 1)[0].split())) from None
+    stats = InputStats()
+    lines = _stdin_lines() if args.file == "-" else TextInput(Path(args.file), stats,
+                                                               strict=args.strict)  # fmt: skip
     matched = 0
-    with stream:
-        for number, line in enumerate(stream, start=1):
+    # Matches are held (in memory, then on disk past 8 MB) until the whole input has been
+    # read: a file that turns out unreadable half-way writes nothing.
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+") as held:
+        for number, line in enumerate(lines, start=1):
             entry = match_event(compiled, number, line.rstrip("\r\n"))
             if entry is not None:
                 matched += 1
-                out.write(json.dumps(entry) + "\n")
+                held.write(json.dumps(entry) + "\n")
+        held.seek(0)
+        shutil.copyfileobj(held, out)
+    if stats.replaced:
+        _note(f"{stats.replaced:,} bytes were not UTF-8 and were replaced (U+FFFD)")
     return 0 if matched else 1
+
+
+def _stdin_lines():
+    stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    if stream is None:
+        yield from sys.stdin
+        return
+    for raw in stream:
+        yield raw.decode("utf-8", errors="replace")
 
 
 def _sample(args: argparse.Namespace, out: TextIO) -> int:
     """Generated traffic in the stack's (or the given) format, on stdout."""
     from vpcwatch.fields import FlowLogFormat
-    from vpcwatch.replay.template import TemplateError, load_plan
+    from vpcwatch.replay.template import template_format
     from vpcwatch.traffic import DEFAULT_START, INCIDENTS, generate
 
-    try:
-        if args.template is not None:
-            log_format = load_plan(args.template).log_format
-        elif args.log_format in ("all", "default"):
-            log_format = getattr(
-                FlowLogFormat,
-                f"{args.log_format}_fields" if args.log_format == "all" else "default",
-            )()
-        else:
-            log_format = FlowLogFormat.parse(args.log_format)
-        if args.minutes < 1:
-            raise ValueError(f"--minutes must be 1 or more; got {args.minutes}")
-        incidents: dict[int, tuple[str, ...]] = {}
-        for item in args.incident:
-            kind, _, minute = item.partition("@")
-            at = int(minute) if minute else args.minutes // 2
-            if kind not in INCIDENTS or not 0 <= at < args.minutes:
-                raise ValueError(
-                    f"--incident {item!r}: KIND[@MINUTE] with KIND one of {', '.join(INCIDENTS)} "
-                    f"and MINUTE from 0 to {args.minutes - 1}"
-                )
-            incidents[at] = (*incidents.get(at, ()), kind)
-    except (TemplateError, ValueError) as error:
-        print(f"vpcwatch sample: {error}", file=sys.stderr)
-        return 2
+    if args.template is not None:
+        log_format = template_format(args.template)
+    elif args.log_format in ("all", "default"):
+        log_format = (
+            FlowLogFormat.all_fields() if args.log_format == "all" else FlowLogFormat.default()
+        )
+    else:
+        log_format = FlowLogFormat.parse(args.log_format)
+    if args.minutes < 1:
+        raise InputError(f"--minutes must be 1 or more; got {args.minutes}")
+    if args.start is not None and args.start < 0:
+        raise InputError(f"--start must be Unix seconds (0 or more); got {args.start}")
+    incidents: dict[int, tuple[str, ...]] = {}
+    for item in args.incident:
+        kind, _, minute = item.partition("@")
+        at = int(minute) if minute.isdigit() else (args.minutes // 2 if not minute else -1)
+        if kind not in INCIDENTS or not 0 <= at < args.minutes:
+            raise InputError(
+                f"--incident {item!r}: KIND[@MINUTE] with KIND one of {', '.join(INCIDENTS)} "
+                f"and MINUTE from 0 to {args.minutes - 1}"
+            )
+        incidents[at] = (*incidents.get(at, ()), kind)
     start = DEFAULT_START if args.start is None else args.start - args.start % 60
     for line in generate(log_format, minutes=args.minutes, seed=args.seed, incidents=incidents,
                          start=start):  # fmt: skip
@@ -75,72 +101,85 @@ def _sample(args: argparse.Namespace, out: TextIO) -> int:
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
     """Replay recorded flow logs through the template's metric filters and alarms."""
     from vpcwatch.replay.files import replay_files
-    from vpcwatch.replay.readers import ReplayInputError
     from vpcwatch.replay.report import as_json, as_text
-    from vpcwatch.replay.template import TemplateError, load_plan
+    from vpcwatch.replay.template import load_plan
 
-    try:
-        plan = load_plan(args.template)
-        start, end = _instant(args.start, "--from"), _instant(args.end, "--to")
-        result = replay_files(plan, args.files, start=start, end=end, progress=True)
-    except (TemplateError, ReplayInputError, ValueError, OSError) as error:
-        print(f"vpcwatch replay: {error}", file=sys.stderr)
-        return 2
+    plan = load_plan(args.template)
+    start, end = _instant(args.start, "--from"), _instant(args.end, "--to")
+    if start is not None and end is not None and start > end:
+        raise InputError(f"--from ({args.start}) is after --to ({args.end})")
+    if args.plot is not None:
+        _writable(args.plot, "--plot")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise InputError("--plot needs matplotlib (pip install vpcwatch[plot])") from None
+    result = replay_files(plan, args.files, start=start, end=end, progress=True,
+                          strict=args.strict)  # fmt: skip
     if args.format == "json":
         out.write(json.dumps(as_json(result, plan), indent=1) + "\n")
     else:
         out.write(as_text(result, plan) + "\n")
     if args.plot is not None:
-        try:
-            from vpcwatch.replay.plot import plot
+        from vpcwatch.replay.plot import plot
 
-            written = plot(result, plan, args.plot)
-        except ImportError:
-            print("vpcwatch replay: --plot needs matplotlib (pip install vpcwatch[plot])",
-                  file=sys.stderr)  # fmt: skip
-            return 2
-        print(f"plot written to {written}", file=sys.stderr)
+        _note(f"plot written to {plot(result, plan, args.plot)}")
     return 0
 
 
 def _cost(args: argparse.Namespace, out: TextIO) -> int:
     """An itemised monthly estimate of what the template switches on."""
     from vpcwatch.cost import Assumptions, estimate, gb_per_day_from_sample, load_prices, render
-    from vpcwatch.replay.template import TemplateError, load_plan
+    from vpcwatch.replay.template import read_template, template_format
 
-    try:
-        with open(args.template, encoding="utf-8") as stream:
-            template = json.load(stream)
-        gb = args.gb_per_day
-        if args.sample is not None:
-            gb = gb_per_day_from_sample(args.sample, load_plan(args.template).log_format)
-            print(f"measured {gb:.3f} GB/day from {args.sample}", file=sys.stderr)
-        if gb is None:
-            raise ValueError("give --gb-per-day or --sample")
-        assumptions = Assumptions(gb_per_day=gb, reject_share=args.reject_share)
-        lines, alternatives = estimate(template, assumptions, load_prices(args.prices))
-    except (OSError, ValueError, TemplateError) as error:
-        print(f"vpcwatch cost: {error}", file=sys.stderr)
-        return 2
+    template = read_template(args.template)
+    gb = args.gb_per_day
+    if args.sample is not None:
+        gb = gb_per_day_from_sample(args.sample, template_format(args.template))
+        _note(f"measured {gb:.3f} GB/day from {args.sample}")
+    if gb is None:
+        raise InputError("give --gb-per-day or --sample")
+    _finite(gb, "--gb-per-day")
+    _finite(args.reject_share, "--reject-share")
+    assumptions = Assumptions(gb_per_day=gb, reject_share=args.reject_share)
+    lines, alternatives = estimate(template, assumptions, load_prices(args.prices))
     out.write(render(lines, alternatives, assumptions) + "\n")
     return 0
+
+
+def _finite(value: float, option: str) -> None:
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{option} must be a finite number of 0 or more; got {value}")
+
+
+def _writable(path: str, option: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise InputError(f"{option} {path}: is a directory")
+    if not folder.is_dir():
+        raise InputError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"{option} {path}: not writable")
 
 
 def _instant(value: str | None, option: str) -> int | None:
     """Unix seconds, or an ISO 8601 time (UTC unless it says otherwise)."""
     if value is None:
         return None
-    if value.isdigit():
-        return int(value)
-    from datetime import UTC, datetime
+    from vpcwatch.timeformat import parse_instant
 
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_instant(value)
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"{option} must be Unix seconds or an ISO 8601 time; got {value!r}"
         ) from None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def _note(text: str) -> None:
+    print(f"vpcwatch: {text}", file=sys.stderr)
 
 
 def _version() -> str:
@@ -155,10 +194,17 @@ def _version() -> str:
         return __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse prints the whole usage first), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vpcwatch.traffic import INCIDENTS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vpcwatch", description="Network threat detection on VPC Flow Logs, offline."
     )
     parser.add_argument("--version", action="version", version=f"vpcwatch {_version()}")
@@ -167,10 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         "test-pattern",
         help="match log events against a filter pattern, as TestMetricFilter does",
         description="Print one JSON line per matching event (eventNumber, eventMessage, "
-        "extractedValues). Exit 0 if anything matched, 1 if nothing did, 2 on a bad pattern.",
+        "extractedValues). Exit 0 if anything matched, 1 if nothing did, 2 on a bad pattern "
+        "or file.",
     )
     test.add_argument("pattern", help="a CloudWatch Logs filter pattern")
     test.add_argument("file", nargs="?", default="-", help="events, one per line (- = stdin)")
+    test.add_argument("--strict", action="store_true", help="refuse bytes that are not UTF-8")
     test.set_defaults(run=_test_pattern)
 
     sample = commands.add_parser(
@@ -207,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--from", dest="start", help="first time (Unix seconds or ISO 8601)")
     replay.add_argument("--to", dest="end", help="last time (Unix seconds or ISO 8601)")
     replay.add_argument("--plot", help="write a PNG of each alarm's metric and state")
+    replay.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse lines that are not records of the format and bytes that are not UTF-8 "
+        "(default: count, report and skip them)",
+    )
     replay.set_defaults(run=_replay)
 
     cost = commands.add_parser(
@@ -228,7 +282,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args, sys.stdout if out is None else out)
+    stream = sys.stdout if out is None else out
+    try:
+        return args.run(args, stream)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except (ValueError, OSError) as error:  # every input error subclasses ValueError
+        print(f"vpcwatch {args.command}: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:  # never a traceback; VPCWATCH_DEBUG=1 shows one
+        if os.environ.get("VPCWATCH_DEBUG"):
+            raise
+        print(
+            f"vpcwatch {args.command}: unexpected {type(error).__name__}: {_one_line(error)} "
+            "(set VPCWATCH_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.filename}: {error.strerror or type(error).__name__}"
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush
+    does not raise again (the Python documentation's recipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

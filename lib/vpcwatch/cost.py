@@ -8,6 +8,7 @@ says what it assumes; nothing here calls AWS.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +52,11 @@ class Assumptions:
     config_items: int = 2000
 
     def __post_init__(self) -> None:
-        if not isinstance(self.gb_per_day, (int, float)) or self.gb_per_day < 0:
-            raise ValueError(f"gb_per_day must be a non-negative number; got {self.gb_per_day!r}")
-        if not 0 <= self.reject_share <= 1:
+        if not _amount(self.gb_per_day):
+            raise ValueError(
+                f"gb_per_day must be a finite number of 0 or more; got {self.gb_per_day!r}"
+            )
+        if not _amount(self.reject_share) or self.reject_share > 1:
             raise ValueError(f"reject_share must be from 0 to 1; got {self.reject_share!r}")
 
 
@@ -83,16 +86,60 @@ def tiered(gb: float, tiers: list) -> float:
     return total
 
 
+def _amount(value: Any) -> bool:
+    """A finite number of 0 or more (not a bool)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
 def load_prices(path: str | Path | None) -> dict[str, Any]:
-    """The default prices, updated from a JSON file of the same keys."""
+    """The default prices, updated from a JSON file of the same keys and shapes.
+
+    Raises:
+        ValueError: unreadable, not JSON, unknown keys, or a value of the wrong shape (a
+            price is a finite number of 0 or more; tiers are ``[[GB or null, USD], ...]``).
+    """
     prices = dict(DEFAULT_PRICES)
-    if path is not None:
-        given = json.loads(Path(path).read_text())
-        unknown = set(given) - set(prices)
-        if unknown:
-            raise ValueError(f"unknown price keys {sorted(unknown)}; known: {sorted(prices)}")
-        prices.update(given)
+    if path is None:
+        return prices
+    try:
+        given = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise ValueError(f"--prices {path}: {error.strerror or error}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"--prices {path} is not JSON: {error}") from None
+    if not isinstance(given, dict):
+        raise ValueError(f"--prices {path} must be a JSON object of price keys")
+    unknown = set(given) - set(prices)
+    if unknown:
+        raise ValueError(f"unknown price keys {sorted(unknown)}; known: {sorted(prices)}")
+    for key, value in given.items():
+        tiered_default = isinstance(DEFAULT_PRICES[key], list)
+        ok = _tiers_ok(value) if tiered_default else _amount(value)
+        if not ok:
+            shape = "[[GB or null, USD per GB], ...]" if tiered_default else "a number >= 0"
+            raise ValueError(f"--prices {path}: {key} must be {shape}; got {value!r}")
+    prices.update(given)
     return prices
+
+
+def _tiers_ok(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(tier, list)
+            and len(tier) == 2
+            and (tier[0] is None or _amount(tier[0]))
+            and _amount(tier[1])
+            for tier in value
+        )
+        and value[-1][0] is None
+    )
 
 
 def estimate(

@@ -15,6 +15,7 @@ from vpcwatch.fields import FieldKind, FlowLogFormat
 from vpcwatch.filterpattern.athena import athena_where
 from vpcwatch.filterpattern.insights import insights_filter
 from vpcwatch.patterns import FlowFilter
+from vpcwatch.timeformat import parse_instant
 
 
 def parse_statement(log_format: FlowLogFormat) -> str:
@@ -133,8 +134,9 @@ def athena_query(
 
     Args:
         table: ``table`` or ``database.table``.
-        start: first second (Unix) of the records' ``start``, inclusive. Default: none.
-        end: last second, exclusive. Default: none.
+        start: first second of the records' ``start``, inclusive: Unix seconds or an ISO
+            8601 time (:mod:`vpcwatch.timeformat`). Default: none.
+        end: last second, exclusive, likewise. Default: none.
 
     Raises:
         ValueError: a table name that is not an identifier, or times that are not integers.
@@ -146,9 +148,13 @@ def athena_query(
     where = [athena_where(flow_filter.tree(), numeric)]
     for bound, operator in ((start, ">="), (end, "<")):
         if bound is not None:
-            if isinstance(bound, bool) or not isinstance(bound, int):
-                raise ValueError(f"start and end must be Unix seconds (integers); got {bound!r}")
+            try:
+                seconds = parse_instant(bound)
+            except ValueError:
+                raise ValueError(
+                    f"start and end must be Unix seconds or ISO 8601 times; got {bound!r}"
+                ) from None
             fmt.index("start")
-            where.append(f'"start" {operator} {bound}')
+            where.append(f'"start" {operator} {seconds}')
     quoted = ".".join(f'"{part}"' for part in table.split("."))
     return f"SELECT * FROM {quoted}\nWHERE " + "\n  AND ".join(where)

@@ -216,13 +216,24 @@ def test_sample_refuses_unknown_incidents(capsys):
 def test_progress_bar_draws_only_after_its_delay():
     from vpcwatch.replay.progress import Progress
 
-    stream = io.StringIO()
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
     bar = Progress(1_000_000, stream=stream, delay=0.0)
     bar.drawn -= 1  # as if the last drawing were a second ago
     bar.update(500_000, 1234)
     bar.close()
-    assert "50% of 1 MB 1,234 events" in stream.getvalue() and stream.getvalue().endswith("\n")
-    quiet = io.StringIO()
+    assert "50% of 1 MB" in stream.getvalue() and "events/s" in stream.getvalue()
+    assert " s left" in stream.getvalue() and stream.getvalue().endswith("\n")
+    redirected = io.StringIO()  # not a terminal: no bar at all
+    log = Progress(1_000_000, stream=redirected, delay=0.0)
+    log.drawn -= 1
+    log.update(500_000, 1234)
+    log.close()
+    assert redirected.getvalue() == ""
+    quiet = Terminal()
     slow = Progress(1_000_000, stream=quiet, delay=60)
     slow.update(500_000, 1)
     slow.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vpcwatch.detectors.model import AlarmSettings, Detector, SilenceDetector
 from vpcwatch.fields import FlowLogFormat
@@ -47,6 +48,9 @@ class ReplayResult:
     events: int = 0
     undelivered: int = 0
     """Input records that the flow log's traffic type would not deliver (not replayed)."""
+    input: Any = None
+    """What the readers saw (``vpcwatch.replay.readers.InputStats``): unreadable lines and
+    replaced bytes, for the report; ``None`` for events given in memory."""
 
     def alarm_times(self, alarm: str) -> list[int]:
         """When ``alarm`` went to ALARM (ends of the breaching periods)."""

@@ -23,14 +23,22 @@ from vpcwatch.filterpattern.fast import (
     plain_sql,
     read_lines_sql,
 )
-from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, literal, slot_tokens
+from vpcwatch.filterpattern.sql import (
+    NUMBER_RE2,
+    SqlCompiler,
+    UnsupportedPattern,
+    literal,
+    slot_tokens,
+)
+from vpcwatch.filterpattern.syntax import parse_number
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.readers import (
+    MAX_LISTED,
     InputStats,
+    TextInput,
     detect_shape,
-    flow_log_events,
-    open_text,
     plain_record,
+    read_events,
 )
 from vpcwatch.replay.template import ReplayPlan
 
@@ -52,7 +60,10 @@ def aggregate_file(
 ) -> bool:
     """Aggregate ``path`` into ``aggregator``; ``False`` when this file must go through
     the reference path instead."""
-    if not duckdb_available() or not _plain_shape(path, plan):
+    if not duckdb_available():
+        return False
+    plain, header = _plain_shape(path, plan)
+    if not plain:
         return False
     import duckdb
 
@@ -73,9 +84,12 @@ def aggregate_file(
             total, count, minimum, maximum = statistics[4 * index : 4 * index + 4]
             if count:
                 aggregator.merge(spec.key, slot, total, count, minimum, maximum)
-    width = len(plan.log_format)
-    fitting = (line for line in irregular if len(line.split()) == width)
-    for timestamp, line in flow_log_events(fitting, plan.log_format):
+    malformed = 0
+    for line in irregular:
+        timestamp = _timestamp(line, plan)
+        if timestamp is None:
+            malformed += line.strip() != header
+            continue
         if (start is None or timestamp >= start) and (end is None or timestamp <= end):
             if plan.filters_actions and not plan.delivers(line):
                 stats.undelivered += 1
@@ -83,7 +97,28 @@ def aggregate_file(
             aggregator.add(timestamp, line)
             stats.events += 1
     stats.bytes_read += path.stat().st_size
+    if malformed:
+        _count_malformed(path, plan, stats)
     return True
+
+
+def _timestamp(line: str, plan: ReplayPlan) -> int | None:
+    """The record's start, or ``None`` when the line is not a record of the format."""
+    fields = line.split()
+    if len(fields) != len(plan.log_format):
+        return None
+    start = parse_number(fields[plan.log_format.index("start")])
+    return None if start is None else int(start)
+
+
+def _count_malformed(path: Path, plan: ReplayPlan, stats: InputStats) -> None:
+    """The unreadable lines the query set aside, counted with their line numbers as the
+    reference path reads them (one more pass, only when there are some)."""
+    counted = InputStats()
+    for _ in read_events([path], plan.log_format, counted):
+        pass
+    stats.malformed += counted.malformed
+    stats.malformed_at += counted.malformed_at[: MAX_LISTED - len(stats.malformed_at)]
 
 
 def _run_with_progress(connection, query: str, on_progress: Callable[[float], None] | None):
@@ -138,15 +173,15 @@ def contributors(
     return found
 
 
-def _plain_shape(path: Path, plan: ReplayPlan) -> bool:
-    """Plain records in the stack's format, with or without an S3 header line (a file
-    that does not fit the format raises here, as in the reference path)."""
-    with open_text(path) as stream:
-        for number, line in enumerate(stream, start=1):
-            if line.strip():
-                extract, _ = detect_shape(path, number, line.strip(), plan.log_format)
-                return extract is plain_record
-    return False
+def _plain_shape(path: Path, plan: ReplayPlan) -> tuple[bool, str | None]:
+    """Plain records in the stack's format, with or without an S3 header line (returned,
+    to be told from an unreadable line); a file that does not fit the format raises
+    here, as in the reference path."""
+    for number, line in enumerate(TextInput(path), start=1):
+        if line.strip():
+            extract, is_header = detect_shape(path, number, line.strip(), plan.log_format)
+            return extract is plain_record, line.strip() if is_header else None
+    return False, None
 
 
 def _events_sql(path: Path, plan: ReplayPlan, compiler: SqlCompiler, per_line_check: bool) -> str:
@@ -200,9 +235,12 @@ def _queries(
         f"WHERE true{window}) GROUP BY slot"
     )
     source = read_lines_sql(path, _gzipped(path))
+    start_field = f"f[{plan.log_format.index('start') + 1}]"
     irregular = (
         f"SELECT line FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
-        f"WHERE line IS NOT NULL) WHERE NOT ({plain_sql(per_line_check)})"
+        f"WHERE line IS NOT NULL) WHERE NOT ({plain_sql(per_line_check)}) "
+        f"OR len(f) <> {len(plan.log_format)} "
+        f"OR NOT coalesce(regexp_full_match({start_field}, {literal(NUMBER_RE2)}), false)"
     )
     return grouped, irregular
 

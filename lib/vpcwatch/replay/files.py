@@ -9,7 +9,7 @@ from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
 from vpcwatch.replay.fast import aggregate_file, contributors
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.progress import Progress
-from vpcwatch.replay.readers import InputStats, read_events
+from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
 from vpcwatch.replay.template import ReplayPlan
 
 
@@ -21,6 +21,7 @@ def replay_files(
     end: int | None = None,
     progress: bool = False,
     fast: bool = True,
+    strict: bool = False,
 ) -> ReplayResult:
     """Stream every file through the plan's metric filters, then run its alarms.
 
@@ -35,8 +36,19 @@ def replay_files(
         progress: draw a progress bar on stderr for inputs that take a while.
         fast: aggregate plain files with DuckDB when it is installed (the result is the
             reference path's; tests compare both).
+        strict: refuse bytes that are not UTF-8 and lines that are not records of the
+            format (else they are counted in the result and skipped).
+
+    Raises:
+        ReplayInputError: a file cannot be read or does not fit the format; with
+            ``strict``, any unreadable line or byte.
     """
     paths = [Path(p) for p in paths]
+    for path in paths:
+        if path.is_dir():
+            raise ReplayInputError(f"{path}: is a directory, not a file")
+        if not path.is_file():
+            raise ReplayInputError(f"{path}: no such file")
     stats = InputStats()
     bar = Progress(sum(p.stat().st_size for p in paths)) if progress else None
     aggregator = MetricAggregator(plan.metrics)
@@ -50,12 +62,16 @@ def replay_files(
             def report(share: float, done: int = done, size: int = size) -> None:
                 bar.update(done + int(share * size), stats.events)
 
-        aggregated = fast and aggregate_file(path, plan, aggregator, stats, start, end, report)
+        aggregated = (
+            fast
+            and not strict
+            and aggregate_file(path, plan, aggregator, stats, start, end, report)
+        )
         done += size
         if aggregated:
             vectorised.append(path)
             continue
-        for timestamp, line in read_events([path], plan.log_format, stats):
+        for timestamp, line in read_events([path], plan.log_format, stats, strict=strict):
             if (start is not None and timestamp < start) or (end is not None and timestamp > end):
                 continue
             if plan.filters_actions and not plan.delivers(line):
@@ -66,8 +82,14 @@ def replay_files(
                 bar.update(stats.bytes_read, stats.events)
     if bar is not None:
         bar.close()
+    if strict and stats.malformed:
+        raise ReplayInputError(
+            f"{stats.malformed:,} lines are not records of the stack's format (first: "
+            f"{', '.join(stats.malformed_at)}); --strict refuses them"
+        )
     result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end)
     result.undelivered = stats.undelivered
+    result.input = stats
     if vectorised:
         _add_contributors(result, plan, vectorised)
     return result

@@ -17,8 +17,9 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpcwatch.errors import FieldError, FormatError
@@ -32,19 +33,33 @@ class ReplayInputError(ValueError):
     """A recorded file does not fit the stack's flow-log format."""
 
 
+MAX_LISTED = 5
+"""How many line numbers of unreadable records a report lists."""
+
+
 @dataclass
 class InputStats:
-    """What the readers saw so far: events read, bytes read, and records the flow log's
-    traffic type would not have delivered (not fed to the filters)."""
+    """What the readers saw: events read, bytes read, records the flow log's traffic type
+    would not have delivered, lines that are not records of the format (wrong field
+    count, no readable start: counted, and the first few ``file:line`` kept), and bytes
+    that were not UTF-8 (replaced by U+FFFD)."""
 
     events: int = 0
     bytes_read: int = 0
     undelivered: int = 0
+    malformed: int = 0
+    malformed_at: list[str] = field(default_factory=list)
+    replaced: int = 0
+
+    def unreadable(self, path: Path, number: int) -> None:
+        self.malformed += 1
+        if len(self.malformed_at) < MAX_LISTED:
+            self.malformed_at.append(f"{path}:{number}")
 
 
 def flow_log_events(lines: Iterable[str], log_format: FlowLogFormat) -> Iterator[tuple[int, str]]:
     """``(timestamp, line)`` for plain records; blank lines and records without a
-    readable ``start`` are dropped."""
+    readable ``start`` are dropped (the scenario tests' generated traffic)."""
     position = log_format.index("start")
     for line in lines:
         fields = line.split()
@@ -55,8 +70,66 @@ def flow_log_events(lines: Iterable[str], log_format: FlowLogFormat) -> Iterator
             yield int(start), line
 
 
+class TextInput:
+    """The lines of a recorded file, gunzipped when it is gzip (by content, not by name),
+    decoded as UTF-8. Bytes that are not UTF-8 are replaced by U+FFFD and counted in
+    ``stats.replaced``, or refused with ``strict``. Every way a file can fail to be read
+    (missing, a directory, no permission, a truncated or corrupt gzip) is a
+    :class:`ReplayInputError` naming the file, never a traceback.
+    """
+
+    def __init__(self, path: Path, stats: InputStats | None = None, *, strict: bool = False):
+        self.path, self.strict = Path(path), strict
+        self.stats = InputStats() if stats is None else stats
+
+    def __iter__(self) -> Iterator[str]:
+        number = 0
+        try:
+            with self._open() as stream:
+                for number, raw in enumerate(stream, start=1):
+                    self.stats.bytes_read += len(raw)
+                    yield self._decode(raw, number)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise ReplayInputError(
+                f"{self.path}: corrupt or truncated gzip after line {number} ({error})"
+            ) from None
+        except OSError as error:
+            raise ReplayInputError(f"{self.path}: cannot read it ({_reason(error)})") from None
+
+    def _open(self):
+        if self.path.is_dir():
+            raise ReplayInputError(f"{self.path}: is a directory, not a file")
+        try:
+            with self.path.open("rb") as probe:
+                gzipped = probe.read(2) == b"\x1f\x8b"
+        except OSError as error:
+            raise ReplayInputError(f"{self.path}: cannot read it ({_reason(error)})") from None
+        return gzip.open(self.path, "rb") if gzipped else self.path.open("rb")
+
+    def _decode(self, raw: bytes, number: int) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if self.strict:
+                raise ReplayInputError(
+                    f"{self.path}:{number}: bytes that are not UTF-8 (--strict refuses them)"
+                ) from None
+            escaped = raw.decode("utf-8", errors="surrogateescape")  # a bad byte -> U+DCxx
+            bad = _ESCAPED.findall(escaped)
+            self.stats.replaced += len(bad)
+            return _ESCAPED.sub("\ufffd", escaped)
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
 def open_text(path: Path) -> io.TextIOBase:
-    """A text stream of ``path``, gunzipped when it is gzip (by content, not by name)."""
+    """A text stream of ``path``, gunzipped when it is gzip (for a quick look at its
+    first lines; :class:`TextInput` is the careful reader)."""
     with path.open("rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
     if gzipped:
@@ -65,26 +138,29 @@ def open_text(path: Path) -> io.TextIOBase:
 
 
 def read_events(
-    paths: Iterable[str | Path], log_format: FlowLogFormat, stats: InputStats | None = None
+    paths: Iterable[str | Path],
+    log_format: FlowLogFormat,
+    stats: InputStats | None = None,
+    *,
+    strict: bool = False,
 ) -> Iterator[tuple[int, str]]:
     """Every event of every file, in file order, as ``(timestamp, record line)``.
 
     Raises:
-        ReplayInputError: a file's header or records do not fit ``log_format``.
+        ReplayInputError: a file cannot be read, or its header or records do not fit
+            ``log_format``.
     """
     stats = InputStats() if stats is None else stats
     for path in map(Path, paths):
-        with open_text(path) as stream:
-            yield from _events(path, stream, log_format, stats)
+        yield from _events(path, TextInput(path, stats, strict=strict), log_format, stats)
 
 
 def _events(
-    path: Path, stream: io.TextIOBase, fmt: FlowLogFormat, stats: InputStats
+    path: Path, lines: Iterable[str], fmt: FlowLogFormat, stats: InputStats
 ) -> Iterator[tuple[int, str]]:
     position, width = fmt.index("start"), len(fmt)
     extract = None
-    for number, raw in enumerate(stream, start=1):
-        stats.bytes_read += len(raw)
+    for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
@@ -96,6 +172,7 @@ def _events(
         fields = record.split() if record is not None else []
         start = parse_number(fields[position]) if len(fields) == width else None
         if start is None:
+            stats.unreadable(path, number)
             continue
         stats.events += 1
         yield int(start), record

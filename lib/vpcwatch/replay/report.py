@@ -15,6 +15,14 @@ def iso(seconds: int) -> str:
 
 def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
     lines = [f"{result.events:,} events replayed through {len(plan.alarms)} alarms"]
+    stats = result.input
+    if stats is not None and stats.malformed:
+        lines.append(
+            f"  {stats.malformed:,} lines are not records of the stack's format (wrong field "
+            f"count or no start time) and were skipped; first: {', '.join(stats.malformed_at)}"
+        )
+    if stats is not None and stats.replaced:
+        lines.append(f"  {stats.replaced:,} bytes were not UTF-8 and were replaced (U+FFFD)")
     if plan.filters_actions:
         lines.append(
             f"  the stack's CloudWatch flow logs record {plan.traffic_type} traffic only: "
@@ -49,6 +57,11 @@ def as_json(result: ReplayResult, plan: ReplayPlan) -> dict[str, Any]:
         "events": result.events,
         "trafficType": plan.traffic_type,
         "undelivered": result.undelivered,
+        "malformed": {
+            "count": 0 if result.input is None else result.input.malformed,
+            "first": [] if result.input is None else list(result.input.malformed_at),
+        },
+        "replacedBytes": 0 if result.input is None else result.input.replaced,
         "notSimulated": list(plan.skipped),
         "transitions": [
             {

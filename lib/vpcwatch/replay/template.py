@@ -63,11 +63,8 @@ def load_plan(path: str | Path) -> ReplayPlan:
     Raises:
         TemplateError: no flow log, several flow-log formats, or no metric filter.
     """
-    try:
-        template = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise TemplateError(f"cannot read template {path}: {error}") from None
-    resources: dict[str, Any] = template.get("Resources", {})
+    template = read_template(path)
+    resources: dict[str, Any] = template["Resources"]
     log_format = _format(resources, path)
     metrics = [_metric(logical_id, r) for logical_id, r in resources.items()
                if r.get("Type") == "AWS::Logs::MetricFilter"]  # fmt: skip
@@ -90,9 +87,41 @@ def load_plan(path: str | Path) -> ReplayPlan:
             skipped.append(f"{logical_id}: its metric {alarm.metric} comes from no metric filter")
             continue
         found.append((logical_id, alarm))
+    if not found:
+        raise TemplateError(
+            f"{path} has no alarm on its metric filters to replay"
+            + (f" ({'; '.join(skipped)})" if skipped else "")
+        )
     return ReplayPlan(
         log_format, tuple(metrics), tuple(_named(found)), tuple(skipped), _traffic_type(resources)
     )
+
+
+def read_template(path: str | Path) -> dict[str, Any]:
+    """A CloudFormation template as a dict whose ``Resources`` map ids to resource
+    objects.
+
+    Raises:
+        TemplateError: unreadable, not JSON, not an object, or without resources.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise TemplateError(f"template {path} is a directory, not a file")
+    try:
+        template = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise TemplateError(f"template {path}: no such file") from None
+    except OSError as error:
+        raise TemplateError(f"cannot read template {path}: {error.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise TemplateError(f"template {path} is not JSON: {error}") from None
+    resources = template.get("Resources") if isinstance(template, dict) else None
+    if not isinstance(resources, dict) or not all(isinstance(r, dict) for r in resources.values()):
+        raise TemplateError(
+            f"template {path} is not a CloudFormation template (a JSON object whose "
+            "Resources map logical ids to resources); give cdk.out/<Stack>.template.json"
+        )
+    return template
 
 
 def _traffic_type(resources: dict[str, Any]) -> str:
@@ -121,6 +150,15 @@ def _named(found: list[tuple[str, AlarmSpec]]) -> list[AlarmSpec]:
         AlarmSpec(name if shown.count(name) == 1 else logical_id, alarm.metric, alarm.settings)
         for name, (logical_id, alarm) in zip(shown, found, strict=True)
     ]
+
+
+def template_format(path: str | Path) -> FlowLogFormat:
+    """The flow-log format of a template (its ``AWS::EC2::FlowLog`` resources).
+
+    Raises:
+        TemplateError: unreadable, no flow log, or several formats.
+    """
+    return _format(read_template(path)["Resources"], path)
 
 
 def _format(resources: dict[str, Any], path: Any) -> FlowLogFormat:

@@ -27,13 +27,10 @@ from typing import Any, Union
 from vpcwatch import cidr
 from vpcwatch.errors import FilterPatternError, PatternBuildError
 from vpcwatch.fields import FieldKind, FieldLike, FlowLogField, FlowLogFormat
+from vpcwatch.filterpattern import MAX_PATTERN_LENGTH  # PutMetricFilter's limit
 from vpcwatch.filterpattern import syntax as s
 from vpcwatch.filterpattern.parser import MAX_REGEXES, parse_regex
 from vpcwatch.filterpattern.render import render, text_needs_quotes
-
-MAX_PATTERN_LENGTH = 1024
-"""PutMetricFilter rejects longer filter patterns."""
-
 
 REGEX_MIN_GAIN = 2
 """An address condition becomes a regex only when that is at least this many times shorter."""

@@ -63,6 +63,7 @@ def test_every_default_detector_fires_on_its_incident(defaults, tmp_path):
     incidents = {5: ("ssh-scan",), 8: ("port-scan",), 11: ("rdp-accepted",),
                  14: ("exfiltration",), 17: ("skipdata",),
                  **{minute: ("outage",) for minute in range(20, 40)}}  # fmt: skip
+    # 20 silent minutes: FlowLogsStopped needs 17 (15 datapoints + the range's 2 more).
     traffic = tmp_path / "flows.log"
     lines = generate(plan.log_format, minutes=45, seed=2, incidents=incidents)
     traffic.write_text("\n".join(lines) + "\n")

@@ -69,13 +69,13 @@ def test_each_attack_fires_its_detectors_at_its_minute_only(incident, detectors)
         )
 
 
-def test_flow_logs_stopping_fires_the_silence_detector_after_15_minutes():
+def test_flow_logs_stopping_fires_the_silence_detector_after_17_minutes():
     result = run({minute: ("outage",) for minute in range(10, 30)})
     assert result.fired() == {"FlowLogsStopped"}
-    # Five-minute periods are aligned to the epoch: the outage (minutes 10-29, Unix
-    # 1700000640-1700001839) empties the periods starting 1700000700, ...1000 and ...1300;
-    # the third empty one ends at 1700001600, and the alarm goes off then.
-    assert result.alarm_times("FlowLogsStopped") == [1_700_001_600]
+    # 15 one-minute datapoints, and the evaluation range retrieves 2 more: the alarm goes
+    # off when all 17 are silent, at the end of minute 26 of the outage (minutes 10-29),
+    # 1700000040 + 27 * 60. At the end of 25 the range still holds minute 9's events.
+    assert result.alarm_times("FlowLogsStopped") == [1_700_001_660]
 
 
 def test_the_exfiltration_byte_volume_is_published():

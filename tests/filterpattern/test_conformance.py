@@ -86,9 +86,9 @@ def _matching(pattern: str, messages: list[str]) -> list[int]:
         ("?ERROR ?WARN", OR_EVENTS, [1, 2, 3]),
         ("ERROR WARN", OR_EVENTS, [1]),
         ("ERROR -WARN", OR_EVENTS, [2]),
-        # Space-delimited OR.
-        ("[w1=ERROR, w2]", OR_EVENTS, [2]),
-        ("[w1=ERROR || w1=WARN, w2]", OR_EVENTS, [2, 3]),
+        # Space-delimited OR; w2 takes the rest of the line (R2, revised: the current guide).
+        ("[w1=ERROR, w2]", OR_EVENTS, [1, 2]),
+        ("[w1=ERROR || w1=WARN, w2]", OR_EVENTS, [1, 2, 3]),
         # Quoted phrase: the exact phrase.
         ('"INTERNAL SERVER ERROR"', ["500 INTERNAL SERVER ERROR", "INTERNAL ERROR SERVER"], [1]),
         # Case sensitive.
@@ -213,7 +213,8 @@ def test_json_numeric_and_wildcard_examples(pattern, event, matches):
          "bytes]", []),
         ("[ip, user, username, timestamp, request, status_code = 4* && status_code != 403, "
          "bytes]", []),
-        ("[ip, user, username, request, status_code, bytes]", []),  # six fields: count rule
+        # Six names over seven fields: the last takes the rest of the line (R2, revised).
+        ("[ip, user, username, request, status_code, bytes]", [1, 2, 3]),
     ],
 )  # fmt: skip
 def test_space_delimited_examples(pattern, expected):
@@ -285,3 +286,45 @@ def test_test_metric_filter_takes_1_to_50_messages():
     with pytest.raises(ValueError, match="got 51"):
         test_metric_filter("ERROR", ["ERROR"] * 51)
     assert len(test_metric_filter("ERROR", ["ERROR"] * 50)) == 50
+
+
+# -- the current guide: the last field takes the rest of the line (ruling R2, revised) ---------
+# Source: CloudWatch Logs user guide, "Filter pattern syntax for metric filters, subscription
+# filters, filter log events, and Live Tail", section "Using filter patterns to match terms
+# in space-delimited log events": [w1=ERROR, w2] returns the six-word event below, and w2
+# is the "blank indicator" that must follow w1. The other three events are modeled on the
+# guide's example set (one per log level).
+
+GUIDE_LEVELS = [
+    "ERROR 09/25/2014 12:00:02 Failed to process request",
+    "WARNING 09/25/2014 12:00:03 Retrying request",
+    "INFO 09/25/2014 12:00:04 Request processed",
+    "DEBUG 09/25/2014 12:00:05 Request details",
+]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("[w1=ERROR, w2]", [1]),
+        ("[w1=ERROR || w1=WARNING, w2]", [1, 2]),
+        ("[w1!=ERROR && w1!=WARNING, w2]", [3, 4]),
+    ],
+)
+def test_current_guide_space_delimited_or_and(pattern, expected):
+    assert _matching(pattern, GUIDE_LEVELS) == expected
+
+
+def test_the_last_field_holds_the_rest_as_written():
+    (match,) = test_metric_filter("[w1=ERROR, w2]", GUIDE_LEVELS[:1])
+    assert match["extractedValues"] == {
+        "$w1": "ERROR", "$w2": "09/25/2014 12:00:02 Failed to process request"}  # fmt: skip
+    (match,) = test_metric_filter("[ip, user, rest]", APACHE[:1])
+    assert match["extractedValues"]["$rest"] == (
+        'frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 200 1534'
+    )
+    # A condition on the last field compares the whole rest.
+    assert _matching("[w1, w2 = 09*]", GUIDE_LEVELS) == [1, 2, 3, 4]
+    assert _matching('[w1, w2 = "09/25/2014 12:00:04 Request processed"]', GUIDE_LEVELS) == [3]
+    # A line with fewer fields than the pattern does not match.
+    assert _matching("[a, b, c, d, e, f, g, h]", GUIDE_LEVELS) == []

@@ -6,6 +6,8 @@ import gzip
 import itertools
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vpcwatch import FlowLogFormat
 from vpcwatch.filterpattern import compile_pattern, fast
@@ -119,3 +121,68 @@ def test_gzip_and_mixed_line_ends_and_no_duckdb(tmp_path, traffic_file, monkeypa
 def test_term_and_json_patterns_have_no_sql_form():
     with pytest.raises(UnsupportedPattern):
         SqlCompiler().predicate(compile_pattern("ERROR").tree)
+
+
+# -- the last field takes the rest of the line (R2), and RE2 regexes, on both paths -------------
+
+REST_LINES = [
+    "ERROR 09/25/2014 12:00:02 Failed to process request",
+    "ERROR message",
+    "WARN one two",
+    "single",
+    "1 2 3",
+    "1 22 3",
+    "a b",
+]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["[w1=ERROR, w2]", "[w1, w2 = 09*]", "[a, b = 2*]", "[a, b = 2]", "[a, b, c]",
+     "[a, b = %^2 %]", '[w1, w2 = "one two"]', "[a, b > 1]"],
+)  # fmt: skip
+def test_rest_of_line_on_both_paths(tmp_path, pattern):
+    path = tmp_path / "events.log"
+    path.write_text("\n".join(REST_LINES) + "\n")
+    compiled = compile_pattern(pattern)
+    expected = sum(compiled.match(line) is not None for line in REST_LINES)
+    assert fast.count_matches(path, {"p": pattern}) == {"p": expected}
+
+
+_REGEX_ATOMS = st.sampled_from(
+    ["a", "b", "1", ".", "\\d", "\\w", "\\s", "[ab]", "[^a]", "x", " ", "-", ":", "\\.", "^",
+     "$"]
+)  # fmt: skip
+_QUANTIFIERS = st.sampled_from(["", "", "*", "+", "?", "{2}", "{1,}", "{0,2}"])
+
+
+@st.composite
+def regexes(draw):
+    pieces = draw(st.lists(st.tuples(_REGEX_ATOMS, _QUANTIFIERS), min_size=1, max_size=5))
+    body = "".join(atom + (q if atom not in "^$" else "") for atom, q in pieces)
+    if draw(st.booleans()):
+        body += "|" + draw(_REGEX_ATOMS)
+    return body
+
+
+_LINE_TEXT = st.text(alphabet="ab1 x.:-", min_size=0, max_size=12)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(regexes(), st.lists(_LINE_TEXT, min_size=1, max_size=8))
+def test_fuzz_generated_regexes_agree_on_both_paths(tmp_path, regex, texts):
+    """The reference matcher (google-re2) and DuckDB's SQL (RE2) on the same lines."""
+    from vpcwatch.errors import FilterPatternError
+
+    pattern = f"[a = %{regex}%, b]"
+    try:
+        compiled = compile_pattern(pattern)
+    except FilterPatternError:
+        return
+    lines = [f"{text.replace(' ', '_') or 'e'} tail {i}" for i, text in enumerate(texts)]
+    path = tmp_path / "fuzz.log"
+    path.write_text("\n".join(lines) + "\n")
+    expected = sum(compiled.match(line) is not None for line in lines)
+    assert fast.count_matches(path, {"p": pattern}) == {"p": expected}

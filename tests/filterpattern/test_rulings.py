@@ -30,10 +30,16 @@ def test_r1_one_ellipsis_without_condition():
         compile_pattern("[... = 1, a]")
 
 
-def test_r2_field_count_must_match_without_ellipsis():
-    assert not matches("[w1=ERROR, w2]", "ERROR WARN message")
+def test_r2_the_last_field_takes_the_rest_of_the_line():
+    assert matches("[w1=ERROR, w2]", "ERROR WARN message")  # revised: the current guide
+    assert compile_pattern("[w1=ERROR, w2]").match("ERROR  WARN   message  ") == {
+        "$w1": "ERROR",
+        "$w2": "WARN   message",
+    }  # as written, trailing blanks dropped
     assert matches("[w1=ERROR, w2]", "ERROR message")
-    assert not matches("[a, b]", "one")
+    assert not matches("[a, b]", "one")  # fewer fields than the pattern
+    assert not matches("[a, b = 2]", "1 2 3")  # the rest, '2 3', is not 2
+    assert matches("[a, b = 2*]", "1 2 3")
 
 
 def test_r3_ellipsis_is_zero_or_more_fields_anywhere():
@@ -143,3 +149,55 @@ def test_r14_json_selectors():
 def test_r15_test_metric_filter_message_count():
     with pytest.raises(ValueError, match="1 to 50"):
         test_metric_filter("x", [])
+
+
+def test_r9_blanks_in_a_regex_and_the_guides_example():
+    pattern = "%^starting|^initializing|^shutting down%"
+    assert matches(pattern, "shutting down")
+    assert not matches(pattern, "skipping initializing and shutting off")
+    with pytest.raises(FilterPatternError, match="no multi-byte characters"):
+        compile_pattern("%caf\u00e9%")
+
+
+def test_r14_any_field_bracket_notation_and_wildcard_quotas():
+    event = '{"eventType": "UpdateTrail", "sourceIPAddress": "111.111.111.111"}'
+    assert matches(r"{ $.* = %111\.111\.111\.1[0-9]{1,2}% }", event)
+    assert not matches(r"{ $.* = %^222% }", event)
+    assert matches("{ $.['cluster.name'] = \"c\" }", '{"cluster.name": "c"}')
+    assert not matches('{ $.cluster.name = "c" }', '{"cluster.name": "c"}')
+    with pytest.raises(FilterPatternError, match="at most 1 wildcard .* in one selector"):
+        compile_pattern("{ $.coordinates[*][*] = 4 }")
+    with pytest.raises(FilterPatternError, match="at most 3 wildcard selectors"):
+        compile_pattern("{ $.a[*] = 1 && $.b[*] = 1 && $.c[*] = 1 && $.d[*] = 1 }")
+    assert matches(
+        "{ $.a[*] = 1 && $.b[*] = 1 && $.c.* = 1 }", '{"a": [1], "b": [1], "c": {"x": 1}}'
+    )
+
+
+def test_r16_a_brace_opens_a_quantifier():
+    for bad in ("%a{3,%", "%a{%", "%a{x}%", "%a{3,1}%"):
+        with pytest.raises(FilterPatternError, match="a quantifier"):
+            compile_pattern(bad)
+    assert matches("%a{3}%", "xaaay") and not matches("%a{3}%", "xaay")
+    assert matches("%a{2,}%", "aaaa") and matches("%a{1,2}b%", "ab")
+    assert matches("%\\{x%", "{x") and matches("%[{]x%", "{x")
+
+
+def test_r17_regexes_run_in_linear_time():
+    import time
+
+    line = "a" * 100_000
+    began = time.perf_counter()
+    for pattern in ("%a*a*b%", "%a*a*a*b%", "[f = %(a|aa)*b%]".replace("(a|aa)", "a")):
+        assert not matches(pattern, line)
+    assert time.perf_counter() - began < 1.0  # Python's re took minutes on the first two
+
+
+def test_r18_patterns_over_1024_characters_are_refused():
+    long = "[a = " + "x" * 1020 + "]"
+    assert len(long) == 1026
+    with pytest.raises(FilterPatternError, match="at most 1024 characters.*has 1026"):
+        compile_pattern(long)
+    with pytest.raises(FilterPatternError, match="has 1025"):
+        test_metric_filter("x" * 1025, ["x"])
+    assert compile_pattern("x" * 1024)

@@ -87,13 +87,16 @@ def transitions(result):
 
 
 EXPECTED = [
-    # 2 of 3, missing = not breaching: minutes 3 and 4 breach -> ALARM at the end of 4,
-    # still 2 of 3 at 5 (0, 2, 3), back to OK at 6 (0, 0, 2).
+    # Oldest first, minutes -4..6: - - - - X 0 - X X 0 0 (X breaches: 2 or more SSH records;
+    # minute 2 has no event). Each evaluation retrieves 5 datapoints (N + 2) and, with 3 or
+    # more real ones, judges the 3 most recent real ones (the guide's evaluation range).
+    # Quiet, missing = not breaching: at the end of 3 the real ones X 0 X hold 2 -> ALARM
+    # (the old last-3-periods reading waited for minute 4); at 6 they are 0 0 X -> OK.
     ("Quiet", end_of(0), "INSUFFICIENT_DATA", "OK"),
-    ("Quiet", end_of(4), "OK", "ALARM"),
+    ("Quiet", end_of(3), "OK", "ALARM"),
     ("Quiet", end_of(6), "ALARM", "OK"),
-    # missing = breaching: at minute 0 the two periods before the data count as breaching,
-    # minute 2 is missing (breaching) -> ALARM from the first evaluation to the end of 6.
+    # Strict, missing = breaching: at the end of 0 one real X plus two filled breaching
+    # datapoints -> ALARM until the real 0 0 X at the end of 6.
     ("Strict", end_of(0), "INSUFFICIENT_DATA", "ALARM"),
     ("Strict", end_of(6), "ALARM", "OK"),
 ]
@@ -106,7 +109,7 @@ def test_transitions_match_the_hand_computed_expectation(tmp_path, template):
     result = replay_files(plan, [write(tmp_path, "plain.log", records())])
     assert sorted(transitions(result)) == sorted(EXPECTED)
     quiet = next(s for s in result.summaries if s.name == "Quiet")
-    assert (quiet.fired, quiet.seconds_in_alarm, quiet.peak) == (1, 120, 3)
+    assert (quiet.fired, quiet.seconds_in_alarm, quiet.peak) == (1, 180, 3)
 
 
 def _iso(line):

@@ -201,7 +201,9 @@ def exfiltration(
 
 def flow_log_health() -> tuple[Detector, SilenceDetector]:
     """``SkippedRecords``: SKIPDATA records (flow logs lost records to capacity limits);
-    ``FlowLogsStopped``: the log group received no events for 15 minutes."""
+    ``FlowLogsStopped``: the log group received no events for about 17 minutes (15
+    one-minute datapoints, and the 2 more that CloudWatch's evaluation range retrieves
+    must be silent too: with 5-minute datapoints that wait was 25 minutes)."""
     skipped = Detector(
         name="SkippedRecords",
         title="Flow logs skipped records",
@@ -220,16 +222,17 @@ def flow_log_health() -> tuple[Detector, SilenceDetector]:
         name="FlowLogsStopped",
         title="Flow logs stopped arriving",
         description=(
-            "The flow-log group received no events for 15 minutes: the flow log was deleted "
-            "or its role broken, and every detector is blind. Respond: check the flow "
-            "log's status and its delivery role."
+            "The flow-log group received no events for about 17 minutes (15 one-minute "
+            "datapoints; CloudWatch's evaluation range waits for 2 more): the flow log was "
+            "deleted or its role broken, and every detector is blind. Respond: check the "
+            "flow log's status and its delivery role."
         ),
         severity=Severity.HIGH,
         mitre=("T1562.008",),
         alarm=AlarmSettings(
-            period=300,
-            evaluation_periods=3,
-            datapoints_to_alarm=3,
+            period=60,
+            evaluation_periods=15,
+            datapoints_to_alarm=15,
             comparison=Comparison.LESS_THAN,
             threshold=1,
             treat_missing_data=MissingData.BREACHING,

@@ -32,6 +32,9 @@ __all__ = [
 MAX_TEST_MESSAGES = 50
 """TestMetricFilter takes 1 to 50 messages."""
 
+MAX_PATTERN_LENGTH = 1024
+"""PutMetricFilter and TestMetricFilter refuse longer filter patterns."""
+
 
 @dataclass(frozen=True)
 class CompiledPattern:
@@ -72,9 +75,16 @@ def compile_pattern(pattern: str) -> CompiledPattern:
     """Parse and compile a filter pattern.
 
     Raises:
-        FilterPatternError: the pattern is invalid; the message gives the position and
-            what was expected.
+        FilterPatternError: the pattern is invalid (or longer than 1,024 characters); the
+            message gives the position and what was expected.
     """
+    if isinstance(pattern, str) and len(pattern) > MAX_PATTERN_LENGTH:
+        raise FilterPatternError(
+            pattern[: MAX_PATTERN_LENGTH + 10] + "...",
+            MAX_PATTERN_LENGTH,
+            f"at most {MAX_PATTERN_LENGTH} characters, as PutMetricFilter and "
+            f"TestMetricFilter take (this pattern has {len(pattern)})",
+        )
     tree = parse(pattern)
     return CompiledPattern(pattern, tree, _MATCHERS[type(tree)](tree))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import re2
+
 from vpcwatch.errors import FilterPatternError
 from vpcwatch.filterpattern import syntax as s
 
@@ -23,10 +25,20 @@ _OPERATOR = re.compile(r"!=|<=|>=|=|<|>")
 # Unquoted values stop at blanks and at the pattern's own punctuation.
 _BARE_VALUE = re.compile(r"[^\s,\[\]\"&|(){}=!<>]+")
 _BARE_TERM = re.compile(r"[A-Za-z0-9_]+")
-_SELECTOR = re.compile(r"\$(?:\.[A-Za-z0-9_@\-]+|\[(?:[0-9]+|\*)\])*")
-# Regex: alphanumerics, ': _ # = @ / ; , -', the operators '^ $ ? [ ] { } | \ * + .', and
+# A JSON selector: $.key, $.* (any field), [n], [*], and ['key.with.dots'] (bracket
+# notation, after a dot or not), as the current guide writes them.
+_SELECTOR = re.compile(r"\$(?:\.[A-Za-z0-9_@\-]+|\.\*|\.?\[(?:[0-9]+|\*|'[^']*'|\"[^\"]*\")\])*")
+MAX_SELECTOR_WILDCARDS = 1
+"""Wildcard selectors ([*] or .*) in one property selector (the guide's quota)."""
+MAX_PATTERN_WILDCARDS = 3
+"""Wildcard selectors in one compound JSON pattern (the guide's quota)."""
+# Regex: alphanumerics, ': _ # = @ / ; , -', blanks (the guide's own example holds one:
+# %^starting|^initializing|^shutting down%), the operators '^ $ ? [ ] { } | \ * + .', and
 # escapes such as \d \s \w \xhh (which the backslash and alphanumerics already cover).
-_REGEX_SOURCE = re.compile(r"[A-Za-z0-9:_#=@/;,\-^$?\[\]{}|\\*+.]*")
+# ASCII only: the guide says multi-byte characters are not supported.
+_REGEX_SOURCE = re.compile(r"[A-Za-z0-9:_#=@/;,\-^$?\[\]{}|\\*+. ]*")
+# A '{' opens a quantifier, as in RE2 and Java: {n}, {n,} or {n,m} (ruling R16).
+_QUANTIFIER = re.compile(r"\{([0-9]+)(,([0-9]*))?\}")
 
 
 class _Scanner:
@@ -37,6 +49,7 @@ class _Scanner:
         self.pos = 0
         self.regexes = 0
         self.depth = 0
+        self.wildcards = 0
 
     def error(self, expected: str, pos: int | None = None) -> FilterPatternError:
         return FilterPatternError(self.text, self.pos if pos is None else pos, expected)
@@ -123,19 +136,57 @@ class _Scanner:
         if not source or valid is None:
             bad = next((i for i, c in enumerate(source) if not _REGEX_SOURCE.fullmatch(c)), 0)
             raise self.error(
-                "a regex of alphanumerics, ': _ # = @ / ; , -' and '^ $ ? [ ] { } | \\ * + .' "
-                "(no parentheses, no spaces)",
+                "a regex of alphanumerics, blanks, ': _ # = @ / ; , -' and "
+                "'^ $ ? [ ] { } | \\ * + .' (no parentheses, no multi-byte characters)",
                 self.pos + bad,
             )
+        brace = _bad_brace(source)
+        if brace is not None:
+            raise self.error(
+                "a quantifier {n}, {n,} or {n,m} after '{' (RE2 and Java refuse a lone '{'; "
+                "write \\{ for the character)",
+                self.pos + brace,
+            )
         try:
-            re.compile(source)
-        except re.error as error:
-            raise self.error(f"a valid regex ({error.msg})", self.pos) from None
+            re2.compile(source)
+        except re2.error as error:
+            raise self.error(f"a valid regex ({error})", self.pos) from None
         self.regexes += 1
         if self.regexes > MAX_REGEXES:
             raise self.error(f"at most {MAX_REGEXES} regexes in one pattern", start)
         self.pos = end + 1
         return s.Regex(source)
+
+
+def _bad_brace(source: str) -> int | None:
+    """The offset of a '{' that does not open a valid quantifier (outside a character
+    class and not escaped), or ``None``."""
+    index, in_class = 0, False
+    while index < len(source):
+        char = source[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if source[index + 1 : index + 2] == "]":
+                index += 1  # '[]...]': a ']' first in a class is a character
+        elif char == "{":
+            found = _QUANTIFIER.match(source, index)
+            if found is None or (found.group(3) and int(found.group(3)) < int(found.group(1))):
+                return index
+            index = found.end()
+            continue
+        index += 1
+    return None
+
+
+def wildcard_count(selector: str) -> int:
+    """How many wildcard steps (``[*]``, ``.*``) a selector holds, quoted keys aside."""
+    unquoted = re.sub(r"\[(?:'[^']*'|\"[^\"]*\")\]", "", selector)
+    return unquoted.count("[*]") + unquoted.count(".*")
 
 
 def parse_regex(source: str) -> s.Regex:
@@ -314,9 +365,23 @@ def _json_primary(scanner: _Scanner) -> s.JsonExpression:
         scanner.expect(")", "'&&', '||' or ')'")
         scanner.depth -= 1
         return inner
+    start = scanner.pos
     selector = scanner.match(_SELECTOR)
     if selector is None:
         raise scanner.error("a selector such as $.field, $.list[0] or $.list[*].field, or '('")
+    wildcards = wildcard_count(selector)
+    if wildcards > MAX_SELECTOR_WILDCARDS:
+        raise scanner.error(
+            f"at most {MAX_SELECTOR_WILDCARDS} wildcard ([*] or .*) in one selector "
+            f"({selector} has {wildcards})",
+            start,
+        )
+    scanner.wildcards += wildcards
+    if scanner.wildcards > MAX_PATTERN_WILDCARDS:
+        raise scanner.error(
+            f"at most {MAX_PATTERN_WILDCARDS} wildcard selectors ([*] or .*) in one pattern",
+            start,
+        )
     scanner.skip_blanks()
     for test in s.JsonTest:
         if _take_words(scanner, test):

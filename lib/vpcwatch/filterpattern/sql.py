@@ -30,20 +30,22 @@ def literal(text: str) -> str:
 
 
 def field_count_sql(tree: s.SpaceDelimited, fields: str) -> str:
-    """The field-count rule: exactly as many fields, or at least as many with ``...``."""
-    named = len(tree.named)
-    if tree.ellipsis_index is None:
-        return f"len({fields}) = {named}"
-    return f"len({fields}) >= {named}"
+    """The field-count rule: at least as many fields as the pattern names (R2: without
+    ``...`` the last field takes the rest of the line; R3: ``...`` takes any number)."""
+    return f"len({fields}) >= {len(tree.named)}"
 
 
 def slot_tokens(tree: s.SpaceDelimited, fields: str) -> list[tuple[s.Slot, str]]:
     """Each single-field slot with the SQL expression of its field's text (1-based lists;
-    slots after ``...`` count from the end)."""
+    slots after ``...`` count from the end). Without ``...`` the last slot is the rest of
+    the line: on a line split at single spaces, its fields joined by one space (R2)."""
     split = tree.ellipsis_index
     named = tree.named
     cut = len(named) if split is None else split
     pairs = [(slot, f"{fields}[{i + 1}]") for i, slot in enumerate(named[:cut])]
+    if split is None and pairs:
+        last, _ = pairs[-1]
+        pairs[-1] = (last, f"array_to_string({fields}[{cut}:], ' ')")
     after = named[cut:]
     pairs += [(slot, f"{fields}[{i - len(after)}]") for i, slot in enumerate(after)]
     return pairs

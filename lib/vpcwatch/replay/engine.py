@@ -125,26 +125,43 @@ def evaluate_alarms(
         settings = alarm.settings
         points = aggregator.datapoints(alarm.metric, settings.statistic, settings.period)
         result.datapoints[alarm.name] = points
-        evaluations, transitions = evaluate(alarm.name, points, settings, start, end)
+        minutes = aggregator.minutes(alarm.metric)
+        evaluations, transitions = evaluate(alarm.name, minutes, settings, start, end)
         result.evaluations[alarm.name] = evaluations
         result.transitions += transitions
         for transition in transitions:
-            slot = transition.time - settings.period
-            kept = aggregator.contributors[alarm.metric].get(slot, [])
-            result.contributors[(alarm.name, transition.time)] = list(kept)
-        result.summaries.append(_summary(alarm, evaluations, transitions))
+            kept: list[str] = []
+            for slot in range(transition.time - settings.period, transition.time, 60):
+                kept += aggregator.contributors[alarm.metric].get(slot, [])
+            result.contributors[(alarm.name, transition.time)] = kept[:3]
+        last = evaluations[-1].time if evaluations else end
+        result.summaries.append(_summary(alarm, evaluations, transitions, last))
     result.transitions.sort(key=lambda t: (t.time, t.alarm))
     return result
 
 
 def _summary(
-    alarm: AlarmSpec, evaluations: list[Evaluation], transitions: list[Transition]
+    alarm: AlarmSpec, evaluations: list[Evaluation], transitions: list[Transition], last: int
 ) -> AlarmSummary:
-    in_alarm = sum(1 for e in evaluations if e.state is AlarmState.ALARM)
     values = [e.value for e in evaluations if e.value is not None]
     return AlarmSummary(
         name=alarm.name,
         fired=sum(1 for t in transitions if t.new is AlarmState.ALARM),
-        seconds_in_alarm=in_alarm * alarm.settings.period,
+        seconds_in_alarm=sum(end - begin for begin, end in alarm_intervals(transitions, last)),
         peak=max(values) if values else None,
     )
+
+
+def alarm_intervals(transitions: list[Transition], last: int) -> list[tuple[int, int]]:
+    """``(from, to)`` of each stretch in ALARM: from the transition to ALARM to the next
+    transition, or to ``last`` (the last evaluation) when the alarm is still in ALARM."""
+    intervals, began = [], None
+    for transition in transitions:
+        if transition.new is AlarmState.ALARM:
+            began = transition.time
+        elif began is not None:
+            intervals.append((began, transition.time))
+            began = None
+    if began is not None:
+        intervals.append((began, max(last, began)))
+    return intervals

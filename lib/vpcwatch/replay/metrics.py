@@ -128,6 +128,10 @@ class MetricAggregator:
         accumulator.minimum = min(accumulator.minimum, low)
         accumulator.maximum = max(accumulator.maximum, high)
 
+    def minutes(self, key: tuple[str, str]) -> dict[int, _Accumulator]:
+        """``{minute start: accumulator}`` for one metric (what alarms slide over)."""
+        return dict(self._values[key])
+
     def datapoints(self, key: tuple[str, str], statistic: str, period: int) -> dict[int, float]:
         """``{period start: statistic}`` for one metric, regrouped to ``period`` seconds."""
         if period % self.period:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vpcwatch.replay.engine import ReplayResult
+from vpcwatch.replay.engine import ReplayResult, alarm_intervals
 from vpcwatch.replay.template import ReplayPlan
 
 
@@ -25,11 +25,12 @@ def plot(result: ReplayResult, plan: ReplayPlan, path: str | Path) -> Path:
         times = [_time(t) for t in sorted(points)]
         axis.step(times, [points[t] for t in sorted(points)], where="post", linewidth=1.2)
         axis.axhline(alarm.settings.threshold, color="tab:red", linestyle="--", linewidth=1)
-        for evaluation in result.evaluations.get(alarm.name, []):
-            if evaluation.state.value == "ALARM":
-                end = evaluation.time
-                axis.axvspan(_time(end - alarm.settings.period), _time(end), color="tab:red",
-                             alpha=0.2, linewidth=0)  # fmt: skip
+        evaluations = result.evaluations.get(alarm.name, [])
+        transitions = [t for t in result.transitions if t.alarm == alarm.name]
+        last = evaluations[-1].time if evaluations else 0
+        for begin, end in alarm_intervals(transitions, last):
+            axis.axvspan(_time(begin), _time(max(end, begin + 60)), color="tab:red",
+                         alpha=0.2, linewidth=0)  # fmt: skip
         axis.set_ylabel(alarm.name, rotation=0, ha="right", va="center", fontsize=8)
         axis.tick_params(labelsize=7)
     axes[0, 0].set_title("vpcwatch replay: metric per period, threshold (dashed), ALARM (shaded)")

@@ -46,8 +46,9 @@ CONSUMER_APP = textwrap.dedent(
     alerts = AlertTopic(stack, "Alerts", emails=["secops@example.com"])
     monitoring = FlowLogMonitoring(stack, "Monitoring", pipeline=pipeline, alerts=alerts)
     AlarmEnricher(stack, "Enricher", monitoring=monitoring, alerts=alerts)
-    ExposureRules(stack, "Exposure", alerts=alerts, remediation=True, remediation_vpcs=[vpc])
-    PortProbeFindings(stack, "PortProbes", alerts=alerts)
+    ExposureRules(stack, "Exposure", alerts=alerts, remediation=True, remediation_vpcs=[vpc],
+                  create_recorder=True)
+    PortProbeFindings(stack, "PortProbes", alerts=alerts, enable_detector=True)
     FlowLogTable(stack, "Table", pipeline=pipeline)
     OpenIngressGuard.protect(app)
     assembly = app.synth()
@@ -91,8 +92,10 @@ def consumer(wheel, tmp_path_factory) -> Path:
     return home / "bin"
 
 
-def _run(bin_dir: Path, cwd: Path, *argv: str, stdin: str | None = None):
+def _run(bin_dir: Path, cwd: Path, *argv: str, stdin: str | None = None, deprecated: str = ""):
     env = {**cli_env(), "PATH": f"{bin_dir}{os.pathsep}{cli_env()['PATH']}"}
+    if deprecated:
+        env["JSII_DEPRECATED"] = deprecated
     env.pop("PYTHONPATH", None)
     return subprocess.run(
         list(argv), cwd=cwd, env=env, capture_output=True, text=True, input=stdin, timeout=300
@@ -125,7 +128,8 @@ def test_pyproject_lists_every_package():
 def synthesized(consumer, tmp_path_factory):
     work = tmp_path_factory.mktemp("consumer-app")
     (work / "app.py").write_text(CONSUMER_APP)
-    result = _run(consumer, work, str(consumer / "python"), "app.py")
+    # JSII_DEPRECATED=fail: a deprecated aws-cdk-lib API anywhere in vpcwatch fails here.
+    result = _run(consumer, work, str(consumer / "python"), "app.py", deprecated="fail")
     assert result.returncode == 0, result.stderr[-3000:]
     return work, json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -149,7 +153,8 @@ def test_the_installed_command(synthesized, consumer):
     work, report = synthesized
     vpcwatch = str(consumer / "vpcwatch")
     version = _run(consumer, work, vpcwatch, "--version")
-    assert version.returncode == 0 and version.stdout.strip() == "vpcwatch 0.1.0"
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert version.returncode == 0 and version.stdout.strip() == f"vpcwatch {declared}"
     template = report["template"]
     sample = _run(consumer, work, vpcwatch, "sample", "--minutes", "20", "--template", template,
                   "--incident", "ssh-scan@5", "--incident", "exfiltration@12")  # fmt: skip
@@ -162,3 +167,19 @@ def test_the_installed_command(synthesized, consumer):
     assert {"AdminPortProbes", "Exfiltration"} <= fired
     cost = _run(consumer, work, vpcwatch, "cost", "--template", template, "--gb-per-day", "5")
     assert cost.returncode == 0 and "total" in cost.stdout
+
+
+def test_the_wheel_metadata_is_what_a_registry_expects(wheel):
+    metadata = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith("/METADATA")))
+        .decode()
+    )
+    for field in ("Requires-Python: >=3.11", "License-Expression: Apache-2.0",
+                  "Classifier: Topic :: Security", "Author: The vpcwatch developers",
+                  "Requires-Dist: aws-cdk-lib<3,>=2.251.0", "Provides-Extra: fast"):  # fmt: skip
+        assert field in metadata, field
+    assert any(n.endswith("licenses/LICENSE") for n in zipfile.ZipFile(wheel).namelist())
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert f"## {declared}" in changelog

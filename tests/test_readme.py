@@ -4,7 +4,7 @@ every shell command in them runs and exits 0, in a folder outside the repository
 Python blocks run in one interpreter (one jsii start), each in a namespace of its
 own, so a block that leans on a name another block defined fails here as it would for
 a reader. Shell commands run in README order in one folder holding the demo's
-``cdk.out/Demo.template.json`` (what ``make synth`` writes). The few commands a test
+``cdk.out/VpcWatchDemo.template.json`` (what ``make synth`` writes). The few commands a test
 cannot run from here are listed in ``RUN_ELSEWHERE`` with the test that runs them.
 """
 
@@ -96,7 +96,7 @@ def demo_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("readme")
     template = app.synth().get_stack_by_name(stack.stack_name).template
     (folder / "cdk.out").mkdir()
-    (folder / "cdk.out" / "Demo.template.json").write_text(json.dumps(template))
+    (folder / "cdk.out" / "VpcWatchDemo.template.json").write_text(json.dumps(template))
     return folder
 
 

@@ -1,1 +1,1 @@
-"""The demo app of vpcwatch: the seeds' lab as one stack, and the `make demo` steps."""
+"""The demo app of vpcwatch: the articles' lab as one stack, and the `make demo` steps."""

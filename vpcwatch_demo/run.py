@@ -23,7 +23,7 @@ class DemoRun:
 
     out_dir: Path = ROOT / "cdk.out"
     work_dir: Path = ROOT / "demo-output"
-    stack_id: str = "Demo"
+    stack_id: str = "VpcWatchDemo"  # the construct id is the stack name: one name
     stack_name: str = "VpcWatchDemo"
     facts: dict = field(default_factory=dict)
 
@@ -47,6 +47,24 @@ def synth(run: DemoRun) -> None:
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"cdk synth failed (exit {result.returncode})")
+    acknowledged = _acknowledgments(run.out_dir)
+    print(
+        "  cdk-nag AwsSolutions on every stack: 0 unacknowledged errors (the synth fails on "
+        f"any), {len(acknowledged)} acknowledgments, each with its reason "
+        f"({len({a.split(':')[0] for a in acknowledged})} rules)"
+    )
+
+
+def _acknowledgments(out_dir: Path) -> list[str]:
+    """Every acknowledgment vpcwatch recorded in the cloud assembly's metadata."""
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    return [
+        entry["data"]
+        for artifact in manifest.get("artifacts", {}).values()
+        for entries in (artifact.get("metadata") or {}).values()
+        for entry in entries
+        if entry.get("type") == "vpcwatch:acknowledged"
+    ]
 
 
 def summary(run: DemoRun) -> None:
@@ -66,15 +84,28 @@ def summary(run: DemoRun) -> None:
                 f"{props['MaxAggregationInterval']} s windows, {len(fields)} fields"
             )
             print("  " + " ".join(fields))
+    from vpcwatch.replay.template import load_plan
+    from vpcwatch.textable import table
+
+    plan = load_plan(run.template_path)
     alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     filters = [r for r in resources.values() if r["Type"] == "AWS::Logs::MetricFilter"]
-    print(f"== {len(filters)} metric filters, {len(alarms)} alarms:")
-    for alarm in sorted(alarms, key=lambda a: a["Properties"]["MetricName"]):
-        props = alarm["Properties"]
-        print(
-            f"  {props['MetricName']:<22} {props['Statistic']} over {props['Period']} s "
-            f"{_OPERATORS[props['ComparisonOperator']]} {props['Threshold']:g}"
-        )
+    print(f"== {len(filters)} metric filters, {len(alarms)} alarms (by detector):")
+    rows = []
+    for alarm in sorted(plan.alarms, key=lambda a: a.name):
+        settings = alarm.settings
+        metric = alarm.metric[1]
+        rows.append((
+            alarm.name, alarm.severity,
+            f"{settings.statistic} of {alarm.unit} over {settings.period // 60} min "
+            f"{_OPERATORS[settings.comparison.value]} {settings.threshold:g}"
+            + (f" ({settings.datapoints_to_alarm} of {settings.evaluation_periods})"
+               if settings.evaluation_periods > 1 else "")
+            + (f", metric {metric}" if metric != alarm.name else ""),
+        ))  # fmt: skip
+    rows += [(reason.split(":")[0], "-", "the enricher's own health alarm")
+             for reason in plan.skipped]  # fmt: skip
+    print("\n".join(table(rows, right=(False, False, False))))
     print(f"== template: {run.template_path.relative_to(ROOT)}")
 
 
@@ -144,7 +175,7 @@ def cost(run: DemoRun) -> None:
 
     assumptions = Assumptions(gb_per_day=20)
     lines, alternatives = estimate(run.template(), assumptions, load_prices(None))
-    print("== vpcwatch cost --template cdk.out/Demo.template.json --gb-per-day 20")
+    print(f"== vpcwatch cost --template {run.template_path.relative_to(ROOT)} --gb-per-day 20")
     print("\n".join("  " + line for line in render(lines, alternatives, assumptions).splitlines()))
 
 

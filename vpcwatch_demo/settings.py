@@ -26,7 +26,7 @@ class DemoSettings:
         alert_email: where alarm e-mails go.
         admin_cidr: the one network allowed to reach the bastion over SSH ("My IP").
         allowed_destinations: CIDRs that data may leave for (S3 ranges by default).
-        open_ssh_to_the_world: add the seeds' mistake (22 open to 0.0.0.0/0) to the web
+        open_ssh_to_the_world: add the classic mistake (22 open to 0.0.0.0/0) to the web
             servers' group, to watch OpenIngressGuard stop the synth.
         archive: also deliver flow logs to S3, with a Glue table and Athena workgroup.
     """

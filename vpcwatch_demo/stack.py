@@ -1,8 +1,8 @@
-"""The demo stack: the lab of the seed articles, watched by vpcwatch.
+"""The demo stack: the lab of the articles in docs/sources.md, watched by vpcwatch.
 
 A VPC (2 AZs, no NAT gateway), a web-server security group open to the internet
 on 80/443 only, a bastion security group reachable over SSH from one admin
-network, SSH to the web servers only from the bastion's group (seed 004),
+network, SSH to the web servers only from the bastion's group,
 all-fields flow logs with 1-minute aggregation, and the whole detector catalog
 alarming to an encrypted topic with the e-mail from context.
 """
@@ -31,7 +31,7 @@ from vpcwatch_demo.settings import DemoSettings
 
 
 class DemoStack(cdk.Stack):
-    """The seeds' lab. Attributes: ``vpc``, ``web_security_group``, ``bastion_security_group``,
+    """The articles' lab. Attributes: ``vpc``, ``web_security_group``, ``bastion_security_group``,
     ``pipeline``, ``alerts``, ``monitoring``."""
 
     def __init__(self, scope: Construct, id: str, *, settings: DemoSettings, **kwargs) -> None:
@@ -72,7 +72,7 @@ class DemoStack(cdk.Stack):
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(port), f"HTTP(S) {port} from the internet"
             )
         self.web_security_group.add_ingress_rule(
-            self.bastion_security_group, ec2.Port.tcp(22), "SSH only from the bastion (seed 004)"
+            self.bastion_security_group, ec2.Port.tcp(22), "SSH only from the bastion"
         )
         acknowledge(
             self.web_security_group,
@@ -108,7 +108,7 @@ class DemoStack(cdk.Stack):
         self.port_probes = PortProbeFindings(self, "PortProbes", alerts=self.alerts)
         if settings.open_ssh_to_the_world:  # to see the guard stop a synth
             self.web_security_group.add_ingress_rule(
-                ec2.Peer.any_ipv4(), ec2.Port.tcp(22), "SSH from anywhere (the seeds' mistake)"
+                ec2.Peer.any_ipv4(), ec2.Port.tcp(22), "SSH from anywhere (the classic mistake)"
             )
         OpenIngressGuard.protect(self, ports=(22, 3389))
 
@@ -129,7 +129,7 @@ def build_app(app: cdk.App) -> DemoStack:
     add_aws_solutions_checks(app)
     return DemoStack(
         app,
-        "Demo",
+        settings.stack_name,  # one name: the template is <stack name>.template.json
         settings=settings,
         stack_name=settings.stack_name,
         description="vpcwatch demo: VPC flow logs turned into network threat detection",

@@ -103,6 +103,7 @@ class Report:
     severity: str
     window: tuple[int, int]
     state: str = "ALARM"
+    metric: str = "?"
     alarm_link: str | None = None
     rows: list[dict[str, str]] = field(default_factory=list)
     interfaces: list[dict[str, Any]] = field(default_factory=list)
@@ -120,6 +121,7 @@ class Report:
             "alarm": self.alarm,
             "state": self.state,
             "detector": self.detector,
+            "metric": self.metric,
             "severity": self.severity,
             "window": {"start": _iso(self.window[0]), "end": _iso(self.window[1])},
             "topFlows": self.rows,
@@ -132,9 +134,10 @@ class Report:
         }
 
     def text(self) -> str:
+        beside = f", metric {self.metric}" if self.metric != self.detector else ""
         lines = [
-            f"{self.title} (alarm {self.alarm}, state {self.state}, metric {self.detector}, "
-            f"severity {self.severity})",
+            f"{self.title} (detector {self.detector}{beside}, alarm {self.alarm}, state "
+            f"{self.state}, severity {self.severity})",
             f"Window: {_iso(self.window[0])} to {_iso(self.window[1])}",
             "",
         ]
@@ -178,9 +181,14 @@ class Enricher:
             return None
         report = self._report(alarm)
         try:
-            detector = self.config.get("detectors", {}).get(alarm.metric)
+            detector = self._detector(alarm)[1]
             if detector is None:
                 report.missing.append(f"no flow-log query for metric {alarm.metric!r}")
+            elif "query" not in detector:
+                report.notes.append(
+                    f"{report.detector} watches the flow-log group itself (metric "
+                    f"{alarm.metric}): there are no flows to look up"
+                )
             else:
                 self._query(report, detector["query"], remaining_ms)
                 self._resolve(report, detector.get("lookup", "dstaddr"))
@@ -190,14 +198,23 @@ class Enricher:
         self.publish(report)
         return report
 
+    def _detector(self, alarm: Alarm) -> tuple[str | None, dict | None]:
+        """The detector of the alarm: by the alarm's name (one name per alarm: the
+        detector's), else by its metric."""
+        detectors = self.config.get("detectors", {})
+        name = self.config.get("alarms", {}).get(alarm.name) or alarm.metric
+        return name, detectors.get(name)
+
     def _report(self, alarm: Alarm) -> Report:
-        detector = self.config.get("detectors", {}).get(alarm.metric) or {}
+        name, detector = self._detector(alarm)
+        detector = detector or {}
         end = alarm.time or int(time.time())
         span = self.config.get("windowSeconds", {}).get(alarm.metric, 300)
         start = end - int(span) - int(self.config.get("deliveryDelaySeconds", 600))
         report = Report(
             alarm=alarm.name or "?",
-            detector=alarm.metric or "?",
+            detector=name or "?",
+            metric=alarm.metric or "?",
             title=detector.get("title", alarm.name or "vpcwatch alarm"),
             severity=detector.get("severity", "unknown"),
             window=(start, end),

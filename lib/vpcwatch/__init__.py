@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from vpcwatch.constructs.pipeline import FlowLogPipeline, TrafficType
     from vpcwatch.constructs.table import FlowLogTable
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> module that defines it; loaded on first access.
 _LAZY = {

@@ -224,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser(
         "sample",
         help="generate realistic flow-log records with injected incidents",
-        description="Background internet noise (seed 000: 5.7 REJECT/min), web traffic on "
-        "80/443, and incidents at chosen minutes, one record per line on stdout.",
+        description="Background internet noise (5.7 REJECT/min, as a closed security group "
+        "saw it), web traffic on 80/443, and incidents at chosen minutes, one record per line "
+        "on stdout.",
     )
     sample.add_argument("--minutes", type=int, default=60, help="how many minutes (default 60)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

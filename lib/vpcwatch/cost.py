@@ -321,27 +321,29 @@ def _filter_needs(metric_filters: list[dict]) -> dict[str, frozenset[str]]:
 
 
 def render(lines: list[Line], alternatives: list[Line], assumptions: Assumptions) -> str:
+    """The estimate as aligned text: items, quantities and dollars in columns as wide as
+    their widest cell."""
+    from vpcwatch.textable import table
+
+    rows: list[tuple[str, ...]] = [("item", "quantity", "USD a month")]
+    rows += [(line.item, line.quantity, f"${line.usd:,.2f}") for line in lines]
+    rows.append(("total", "", f"${sum(line.usd for line in lines):,.2f}"))
+    proposed = [line for line in alternatives if not line.gives_up]
+    refused = [line for line in alternatives if line.gives_up]
+    if proposed:
+        rows += [("",), ("Cheaper alternatives that keep every detector working (change "
+                        "against the total above):",)]  # fmt: skip
+        rows += [(line.item, line.quantity, f"{line.usd:+,.2f}") for line in proposed]
+    if refused:
+        rows += [("",), ("Not proposed: cheaper, but they switch detectors off:",)]
+        for line in refused:
+            rows.append((line.item, line.quantity, f"{line.usd:+,.2f}"))
+            rows.append((f"  gives up: {', '.join(line.gives_up)}",))
     out = [
         f"Monthly estimate for {assumptions.gb_per_day:g} GB/day of flow logs "
         f"({DAYS_PER_MONTH}-day month, us-east-1 list prices):",
         "",
-    ]
-    for line in lines:
-        out.append(f"  {line.item:<78} {line.quantity:>18}  ${line.usd:>10,.2f}")
-    out.append(f"  {'total':<78} {'':>18}  ${sum(line.usd for line in lines):>10,.2f}")
-    proposed = [line for line in alternatives if not line.gives_up]
-    refused = [line for line in alternatives if line.gives_up]
-    if proposed:
-        out += ["", "Cheaper alternatives that keep every detector working (change against "
-                "the total above):"]  # fmt: skip
-        for line in proposed:
-            out.append(f"  {line.item:<78} {line.quantity:>18}  ${line.usd:>+10,.2f}")
-    if refused:
-        out += ["", "Not proposed: cheaper, but they switch detectors off:"]
-        for line in refused:
-            out.append(f"  {line.item:<78} {line.quantity:>18}  ${line.usd:>+10,.2f}")
-            out.append(f"    gives up: {', '.join(line.gives_up)}")
-    out += [
+        *table(rows, right=(False, True, True)),
         "",
         f"Assumed: REJECT-only logs write {assumptions.reject_share:.0%} of ALL; "
         f"{assumptions.config_evaluations_per_rule:,} evaluations per Config rule; free "

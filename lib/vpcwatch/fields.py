@@ -82,7 +82,10 @@ class FlowLogField:
         return "${" + self.aws_name + "}"
 
     def __repr__(self) -> str:
-        return f"FIELDS[{self.name!r}]"
+        return (
+            f"FlowLogField(aws_name={self.aws_name!r}, version={self.version!r}, "
+            f"parquet_type={self.parquet_type!r}, description={self.description!r})"
+        )
 
 
 def _build_catalog() -> Mapping[str, FlowLogField]:

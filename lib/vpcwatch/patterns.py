@@ -1,6 +1,6 @@
 """Metric-filter patterns built from the flow-log field list, never written by hand.
 
-Example (seed 002's exfiltration filter)::
+Example (the exfiltration alarm walkthrough's filter)::
 
     fmt = FlowLogFormat.all_fields()
     flt = (fmt.filter()

@@ -40,34 +40,37 @@ class Investigation:
 INVESTIGATIONS: tuple[Investigation, ...] = (
     Investigation(
         "RejectedPerMinute",
-        "REJECT records per minute (seed 000: about 5.7 a minute on a closed port).",
+        "REJECT records per minute (about 5.7 a minute on a closed port, in the 0.0.0.0 "
+        "flow-log study).",
         ("action",),
         'filter action = "REJECT"\n| stats count(*) as rejected by bin(1m)',
     ),
     Investigation(
         "TopRejectedPorts",
-        "Destination ports of rejected traffic (seed 000: 22, 0, 6379 on top).",
+        "Destination ports of rejected traffic (22, 0, 6379 on top in the 0.0.0.0 flow-log study).",
         ("action", "dstport"),
         'filter action = "REJECT"\n| stats count(*) as flows by dstport\n'
         "| sort flows desc\n| limit 20",
     ),
     Investigation(
         "SshSourcesByPackets",
-        "Sources on port 22 by packets (seed 003's Athena query).",
+        "Sources on port 22 by packets (the GuardDuty SSH-scanner test's Athena query).",
         ("dstport", "packets", "srcaddr", "dstaddr"),
         "filter dstport = 22\n| stats sum(packets) as packetcount by srcaddr, dstaddr\n"
         "| sort packetcount desc\n| limit 20",
     ),
     Investigation(
         "FlowsToRdpWithInstance",
-        "Flows to port 3389 and the instance behind each destination (seed 001).",
+        "Flows to port 3389 and the instance behind each destination (the "
+        "incident-response exercise).",
         ("dstport", "srcaddr", "dstaddr", "action", "interface_id", "instance_id"),
         "filter dstport = 3389\n| stats count(*) as flows by srcaddr, dstaddr, instance_id, "
         "interface_id, action\n| sort flows desc\n| limit 50",
     ),
     Investigation(
         "FlowsToRdp",
-        "Flows to port 3389 and the interface behind each destination (seed 001).",
+        "Flows to port 3389 and the interface behind each destination (the "
+        "incident-response exercise).",
         ("dstport", "srcaddr", "dstaddr", "action", "interface_id"),
         "filter dstport = 3389\n| stats count(*) as flows by srcaddr, dstaddr, interface_id, "
         "action\n| sort flows desc\n| limit 50",

@@ -1,6 +1,8 @@
-"""Synthetic flow-log traffic in any format: the seeds' lab, minute by minute.
+"""Synthetic flow-log traffic in any format: the lab of the articles in
+docs/sources.md, minute by minute.
 
-Background internet noise at seed 000's measured rate (5.7 REJECT records a minute;
+Background internet noise at the rate the 0.0.0.0 flow-log study measured (5.7 REJECT
+records a minute;
 destination ports 22 about 33 %, 0 about 16 %, 6379 about 10 %), ordinary web
 traffic on 80/443, and incidents injected at chosen minutes (an SSH scan, an
 accepted RDP session from the internet, an exfiltration upload, an allowed upload,
@@ -39,7 +41,7 @@ _PUBLIC_FIRST_OCTETS = tuple(
 
 @dataclass
 class Lab:
-    """The network the traffic runs in: seed 001/004's VPC with a web server and a bastion."""
+    """The network the traffic runs in: a VPC with a web server and a bastion."""
 
     vpc_cidr: str = "10.0.0.0/16"
     account_id: str = "123456789012"
@@ -125,12 +127,12 @@ class TrafficGenerator:
     def incident(self, kind: str, minute: int) -> list[Record]:
         """The records of one incident (one of ``INCIDENTS``)."""
         lab = self.lab
-        if kind == "ssh-scan":  # seed 003: many probes on 22 within a minute
+        if kind == "ssh-scan":  # many probes on 22 within a minute
             scanner = self._internet()
             return [self.record(minute, srcaddr=scanner, dstaddr=lab.web_server, dstport="22",
                                 action="REJECT", packets="2", bytes="80", tcp_flags="2",
                                 flow_direction="ingress") for _ in range(60)]  # fmt: skip
-        if kind == "port-scan":  # seed 000's ports, swept quickly by one scanner
+        if kind == "port-scan":  # the noise's ports, swept quickly by one scanner
             scanner = self._internet()
             return [self.record(minute, srcaddr=scanner, dstaddr=lab.web_server, dstport=port,
                                 action="REJECT", packets="1", bytes="40", tcp_flags="2",
@@ -138,11 +140,11 @@ class TrafficGenerator:
                     for port in SENSITIVE_SCAN_PORTS for _ in range(4)]  # fmt: skip
         if kind == "outage":  # flow logs stop: the minute() caller drops everything
             return []
-        if kind == "rdp-accepted":  # seed 001: 3389 open to 0.0.0.0/0
+        if kind == "rdp-accepted":  # 3389 open to 0.0.0.0/0
             return [self.record(minute, srcaddr="203.0.113.66", dstaddr=lab.web_server,
                                 dstport="3389", packets="40", bytes="9000",
                                 flow_direction="ingress")]  # fmt: skip
-        if kind in ("exfiltration", "allowed-upload"):  # seed 002
+        if kind in ("exfiltration", "allowed-upload"):  # data leaving
             target = lab.unlisted_destination if kind == "exfiltration" else lab.allowed_destination
             return [self.record(minute, srcaddr=lab.web_server, dstaddr=target, dstport="443",
                                 packets="120", bytes=str(EXFILTRATION_BYTES),

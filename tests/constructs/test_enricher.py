@@ -121,7 +121,10 @@ def test_configuration_holds_the_librarys_queries(synthesized):
         probes.filter_for(FMT), 5
     )
     assert config["maxRows"] == 5 and config["windowSeconds"]["FlowLogsStopped"] == 900
-    assert "FlowLogsStopped" not in config["detectors"]  # no flow query for silence
+    silence = config["detectors"]["FlowLogsStopped"]  # a title, no flow query
+    assert "query" not in silence and silence["title"] == "Flow logs stopped arriving"
+    # One name per alarm: the enricher finds the detector by the alarm's name.
+    assert config["alarms"]["vpcwatch-Enriched-FlowLogsStopped"] == "FlowLogsStopped"
     assert environment["VPCWATCH_TOPIC_ARN"] == {"Ref": _resource_id(t, "AWS::SNS::Topic")}
     del stack
 

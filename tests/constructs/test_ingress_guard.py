@@ -155,8 +155,8 @@ def test_cdk_synth_of_the_demo_fails_on_ssh_open_to_the_world(tmp_path):
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
-    assert "OpenIngressGuard: security group Demo/WebSecurityGroup/Resource admits 0.0.0.0/0 " \
-           "to port 22" in output  # fmt: skip
+    expected = "security group VpcWatchDemo/WebSecurityGroup/Resource admits 0.0.0.0/0 to port 22"
+    assert f"OpenIngressGuard: {expected}" in output
 
 
 def test_split_sources_across_inline_and_standalone_rules_are_one_opening():

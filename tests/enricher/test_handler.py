@@ -479,3 +479,18 @@ def test_only_a_failed_publish_raises_so_lambda_retries(shared_account, caplog, 
     with pytest.raises(ClientError):
         enricher.handle(alarm_event(), 60_000)
     assert any(s["step"] == "publish" and code in s["error"] for s in _steps(caplog))
+
+
+def test_the_alarm_name_finds_the_detector_and_the_metric_is_named_beside_it(shared_account):
+    config = {"alarms": {"Demo-MonitoringAdminPortAcceptedAlarm-ABC": "FlowLogsStopped"},
+              "detectors": {"FlowLogsStopped": {"title": "Flow logs stopped arriving",
+                                                "severity": "high"}}}  # fmt: skip
+    inbox = Inbox()
+    report = _enricher(_complete(), shared_account["ec2"], inbox, **config).handle(
+        alarm_event(metric="IncomingLogEvents"), 60_000
+    )
+    assert report.detector == "FlowLogsStopped" and report.missing == []
+    body = _body(inbox)
+    assert body.startswith("Flow logs stopped arriving (detector FlowLogsStopped, metric "
+                           "IncomingLogEvents,")  # fmt: skip
+    assert inbox.messages[0]["Subject"] == "vpcwatch HIGH: Flow logs stopped arriving"

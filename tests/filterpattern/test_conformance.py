@@ -328,3 +328,35 @@ def test_the_last_field_holds_the_rest_as_written():
     assert _matching('[w1, w2 = "09/25/2014 12:00:04 Request processed"]', GUIDE_LEVELS) == [3]
     # A line with fewer fields than the pattern does not match.
     assert _matching("[a, b, c, d, e, f, g, h]", GUIDE_LEVELS) == []
+
+
+# -- more examples of the current guide (each cites its section) ------------------------------
+# Source: CloudWatch Logs user guide, "Filter pattern syntax for metric filters, subscription
+# filters, filter log events, and Live Tail".
+
+
+def test_current_guide_regex_term_example():
+    """Section "Supported regular expressions": %AUTHORIZED% returns both events."""
+    events = ["[ERROR 401] UNAUTHORIZED REQUEST", "[SUCCESS 200] AUTHORIZED REQUEST"]
+    assert _matching("%AUTHORIZED%", events) == [1, 2]
+
+
+def test_current_guide_regex_with_a_blank():
+    """Section "Supported regular expressions": a blank inside %...% is allowed."""
+    events = ["shutting down", "skipping initializing and shutting off", "starting up"]
+    assert _matching("%^starting|^initializing|^shutting down%", events) == [1, 3]
+
+
+def test_current_guide_json_any_field_and_bracket_notation():
+    """Section "Using filter patterns to match terms in JSON log events": $.* and keys
+    that hold a period."""
+    assert _matching(r"{ $.* = %111\.111\.111\.1[0-9]{1,2}% }", [GUIDE_JSON]) == [1]
+    cluster = json.dumps({"cluster.name": "c", "cluster": {"name": "d"}})
+    assert _matching("{ $.['cluster.name'] = \"c\" }", [cluster]) == [1]
+    assert _matching('{ $.cluster.name = "d" }', [cluster]) == [1]
+
+
+def test_current_guide_multi_byte_characters_are_not_supported_in_a_regex():
+    """Section "Supported regular expressions": multi-byte characters are not supported."""
+    with pytest.raises(FilterPatternError, match="no multi-byte characters"):
+        compile_pattern("%caf\u00e9%")

@@ -122,7 +122,7 @@ def test_a_longer_period_slides_minute_by_minute():
 
 
 def test_a_new_alarm_reads_datapoints_from_before_it_was_created():
-    evaluations, transitions = evaluate("A", {0: 5}, AlarmSettings(threshold=1), 120, 120)
+    _, transitions = evaluate("A", {0: 5}, AlarmSettings(threshold=1), 120, 120)
     assert transitions[0].new is ALARM  # the minute-0 breach is within the range at 180
 
 

@@ -211,16 +211,19 @@ class AlarmEnricher(Construct):
         """The literal part of the configuration: queries made by the library, titles,
         severities and alarm windows (no deploy-time tokens: it is compressed)."""
         fmt = monitoring.pipeline.log_format
-        detectors = {
-            d.name: {"title": d.title, "severity": d.severity.value,
-                     "query": enrichment_query(d.filter_for(fmt), max_rows),
-                     "lookup": d.internal_address}
-            for d in monitoring.detectors if isinstance(d, Detector)
-        }  # fmt: skip
+        detectors: dict[str, dict] = {
+            d.name: {"title": d.title, "severity": d.severity.value} for d in monitoring.detectors
+        }
+        for d in monitoring.detectors:
+            if isinstance(d, Detector):
+                detectors[d.name] |= {"query": enrichment_query(d.filter_for(fmt), max_rows),
+                                      "lookup": d.internal_address}  # fmt: skip
         windows = {
             d.name: d.alarm.period * d.alarm.evaluation_periods for d in monitoring.detectors
         }
+        alarms = {name: d for d, name in monitoring.alarm_names.items() if name is not None}
         return {
+            "alarms": alarms,
             "maxRows": max_rows,
             "deliveryDelaySeconds": DELIVERY_DELAY_SECONDS,
             "windowSeconds": windows,

@@ -336,5 +336,5 @@ class ExposureRules(Construct):
         channel = config.CfnDeliveryChannel(
             self, "DeliveryChannel", s3_bucket_name=bucket.bucket_name
         )
-        channel.add_dependency(recorder)
+        channel.node.add_dependency(recorder)
         return recorder

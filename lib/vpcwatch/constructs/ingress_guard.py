@@ -138,7 +138,7 @@ class OpenIngressGuard:
         cdk.Annotations.of(node).add_error(
             f"OpenIngressGuard: security group {group_path} admits {opening.reach} to port "
             f"{opening.port} (rules: {opening.describe()}). Fix: allow the port only from a "
-            "source security group (a bastion's, as in seed 004) or a /32; or, if it is "
+            "source security group (a bastion's) or a /32; or, if it is "
             f"intended, pass allow={{'{group_path}': '<reason>'}} to OpenIngressGuard."
         )
 

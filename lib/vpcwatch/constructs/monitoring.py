@@ -119,6 +119,13 @@ class FlowLogMonitoring(Construct):
         return dict(self._alarms)
 
     @property
+    def alarm_names(self) -> dict[str, str | None]:
+        """Alarm names by detector name (``None`` where CloudFormation names the alarm)."""
+        if self._alarm_prefix is None:
+            return dict.fromkeys(self._alarms)
+        return {name: self._alarm_prefix + name for name in self._alarms}
+
+    @property
     def alarm_arns(self) -> dict[str, str]:
         """Alarm ARNs by detector name: built from the names when they are known, so
         references need no deploy-time lookup of the alarm."""

@@ -108,7 +108,7 @@ class FlowLogTable(Construct):
             ),
         )
         self.table = self._table(pipeline, database_name, table_name, stack)
-        self.table.add_dependency(self.database)
+        self.table.node.add_dependency(self.database)
         self.results_bucket = private_bucket(
             self,
             "Results",
@@ -149,7 +149,7 @@ class FlowLogTable(Construct):
                 query_string=sql,
                 work_group=self.workgroup.name,
             )
-            query.add_dependency(self.workgroup)
+            query.node.add_dependency(self.workgroup)
             self.named_queries[name] = query
 
     def _table(
@@ -218,7 +218,7 @@ class FlowLogTable(Construct):
         queries = [
             (
                 "SshSourcesByPackets",
-                "Seed 003: who knocks on SSH, by packets",
+                "Who knocks on SSH, by packets (the GuardDuty SSH-scanner test's query)",
                 f"SELECT SUM(packets) AS packetcount, srcaddr, dstaddr FROM {table}\n"
                 "WHERE dstport = 22\nGROUP BY srcaddr, dstaddr\nORDER BY packetcount DESC\n"
                 "LIMIT 20",

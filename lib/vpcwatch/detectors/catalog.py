@@ -1,4 +1,5 @@
-"""The detector catalog: the seeds' manual recipes as parameterised detectors.
+"""The detector catalog: the manual recipes of the articles in
+docs/sources.md as parameterised detectors.
 
 Each factory returns detectors with sensible defaults; tune one with
 ``detector.with_(threshold=...)`` and drop one by leaving it out of the list.
@@ -31,8 +32,8 @@ S3_US_EAST_1: tuple[str, ...] = ("52.216.0.0/15", "3.5.0.0/19")
 
 
 def rejected_flows(*, threshold: int = 50) -> Detector:
-    """REJECT records per minute. Seed 000 measured 5.7/min of background noise on a
-    closed port; that must not alarm, a storm must.
+    """REJECT records per minute. A closed security group saw 5.7/min of background noise
+    (the 0.0.0.0 flow-log study, docs/sources.md); that must not alarm, a storm must.
 
     Args:
         threshold: REJECT records in one minute that raise the alarm. Default: 50.
@@ -63,7 +64,7 @@ def admin_port_probes(
 
     ``AdminPortProbes``: rejected attempts, internet noise (low severity, high
     threshold). ``AdminPortAccepted``: an accepted connection from outside, meaning a
-    security group admits the world (seeds 001, 003, 004): high severity, threshold 1.
+    security group admits the world: high severity, threshold 1.
 
     Args:
         ports: the administration ports. Default: 22 and 3389.
@@ -102,7 +103,7 @@ def admin_port_probes(
             f"A connection on {port_names} from outside {', '.join(exclude) or 'anywhere'} was "
             "ACCEPTED: a security group admits administration from the internet. Respond: "
             "find the destination address and its instance, narrow the rule to a /32 or to "
-            "a bastion's security group (seed 004), and check the instance's logins."
+            "a bastion's security group, and check the instance's logins."
         ),
         severity=Severity.HIGH,
         mitre=("T1133", "T1021"),
@@ -119,7 +120,7 @@ def sensitive_port_probes(
     exclude_sources: Sequence[str] = PRIVATE_RANGES,
     threshold: int = 20,
 ) -> Detector:
-    """Flows to database, cache and file-sharing ports from outside (seed 000's mix:
+    """Flows to database, cache and file-sharing ports from outside (the mix a closed group sees:
     port 0, Redis 6379, ...), accepted or not.
 
     Args:
@@ -157,11 +158,11 @@ def exfiltration(
     trusted_ranges: Sequence[str] = PRIVATE_RANGES,
 ) -> Detector:
     """Egress over ``min_bytes`` in one flow record to a destination outside the allowed
-    list (seed 002). Also publishes ``ExfiltrationBytes`` (the bytes of such flows).
+    list. Also publishes ``ExfiltrationBytes`` (the bytes of such flows).
 
     Args:
         allowed_destinations: CIDRs data may leave for (S3 ranges, partners). Default: none.
-        min_bytes: bytes in one flow record that count. Default: 100,000 (seed 002).
+        min_bytes: bytes in one flow record that count. Default: 100,000.
         trusted_ranges: destinations inside your network, never counted. Default: RFC 1918.
     """
     if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 0:

@@ -21,11 +21,15 @@ LOGS_NAMESPACE = "AWS/Logs"
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    """An alarm on one metric."""
+    """An alarm on one metric: its detector's name, the metric, the settings, and what a
+    reader needs (the detector's title and severity, the unit of the metric)."""
 
     name: str
     metric: tuple[str, str]
     settings: AlarmSettings
+    title: str = ""
+    severity: str = ""
+    unit: str = "records"
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,16 @@ def specs_from_detectors(
             ]
         if metric.key not in {m.key for m in metrics}:
             metrics.append(metric)
-        alarms.append(AlarmSpec(detector.name, metric.key, detector.alarm))
+        unit = "events" if metric.pattern is None else unit_of(metric.value)
+        alarms.append(AlarmSpec(detector.name, metric.key, detector.alarm, detector.title,
+                                detector.severity.value, unit))  # fmt: skip
     return metrics, alarms
+
+
+def unit_of(value: str) -> str:
+    """What a metric counts: ``records`` for a constant value, the field's name for a
+    field reference (``$bytes`` -> ``bytes``)."""
+    return value[1:] if value.startswith("$") else "records"
 
 
 def replay(

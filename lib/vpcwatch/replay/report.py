@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from vpcwatch.replay.engine import ReplayResult
+from vpcwatch import timeformat
+from vpcwatch.replay.engine import AlarmSpec, ReplayResult
 from vpcwatch.replay.template import ReplayPlan
+from vpcwatch.textable import table
 
 
 def iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return timeformat.iso(seconds)
+
+
+_SIGN = {"GreaterThanOrEqualToThreshold": ">=", "GreaterThanThreshold": ">",
+         "LessThanThreshold": "<", "LessThanOrEqualToThreshold": "<="}  # fmt: skip
+
+
+def measured(alarm: AlarmSpec, value: float | None) -> str:
+    """``64 records in 1 min (>= 30)``: the value with its unit, period and threshold."""
+    settings = alarm.settings
+    period = f"{settings.period // 60} min"
+    amount = "no data" if value is None else f"{value:g} {alarm.unit}"
+    sign = _SIGN[settings.comparison.value]
+    return f"{amount} in {period} ({sign} {settings.threshold:g})"
 
 
 def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
+    specs = {alarm.name: alarm for alarm in plan.alarms}
     lines = [f"{result.events:,} events replayed through {len(plan.alarms)} alarms"]
     stats = result.input
     if stats is not None and stats.malformed:
@@ -32,27 +47,42 @@ def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
     lines += [f"  not simulated: {reason}" for reason in plan.skipped]
     lines.append("")
     lines.append("Timeline (the first evaluation of every alarm is its move to OK):")
+    rows: list[tuple[str, ...]] = []
     for transition in result.transitions:
         if transition.old.value == "INSUFFICIENT_DATA" and transition.new.value == "OK":
             continue
-        value = "-" if transition.value is None else f"{transition.value:g}"
-        lines.append(
-            f"  {iso(transition.time)}  {transition.alarm:<22} "
-            f"{transition.old.value} -> {transition.new.value}  value {value}"
-        )
+        alarm = specs[transition.alarm]
+        change = f"{transition.old.value} -> {transition.new.value}"
+        about = measured(alarm, transition.value) + (f": {alarm.title}" if alarm.title else "")
+        rows.append((iso(transition.time), _label(alarm), change, about))
         if transition.new.value == "ALARM":
             for record in result.contributors.get((transition.alarm, transition.time), [])[:top]:
-                lines.append(f"      {_short(record)}")
+                rows.append((f"    {_short(record)}",))
+    lines += table(rows, right=(False, False, False, False))
     lines.append("")
-    lines.append(f"  {'alarm':<22}{'fired':>7}{'in ALARM':>11}{'peak':>12}")
-    for summary in result.summaries:
-        peak = "-" if summary.peak is None else f"{summary.peak:g}"
-        minutes = f"{summary.seconds_in_alarm // 60} min"
-        lines.append(f"  {summary.name:<22}{summary.fired:>7}{minutes:>11}{peak:>12}")
+    summary: list[tuple[str, ...]] = [("alarm", "fired", "in ALARM", "peak")]
+    for item in result.summaries:
+        alarm = specs[item.name]
+        peak = (
+            "-"
+            if item.peak is None
+            else f"{item.peak:g} {alarm.unit}/{alarm.settings.period // 60} min"
+        )
+        summary.append((_label(alarm), str(item.fired), f"{item.seconds_in_alarm // 60} min", peak))
+    lines += table(summary, right=(False, True, True, True))
     return "\n".join(lines)
 
 
+def _label(alarm: AlarmSpec) -> str:
+    """The detector's name, with its severity and, where it differs, the metric."""
+    metric = alarm.metric[1]
+    beside = f", metric {metric}" if metric != alarm.name else ""
+    severity = alarm.severity or "-"
+    return f"{alarm.name} ({severity}{beside})"
+
+
 def as_json(result: ReplayResult, plan: ReplayPlan) -> dict[str, Any]:
+    specs = {alarm.name: alarm for alarm in plan.alarms}
     return {
         "events": result.events,
         "trafficType": plan.traffic_type,
@@ -68,6 +98,11 @@ def as_json(result: ReplayResult, plan: ReplayPlan) -> dict[str, Any]:
                 "time": iso(t.time),
                 "timestamp": t.time,
                 "alarm": t.alarm,
+                "metric": specs[t.alarm].metric[1],
+                "severity": specs[t.alarm].severity,
+                "title": specs[t.alarm].title,
+                "unit": specs[t.alarm].unit,
+                "periodSeconds": specs[t.alarm].settings.period,
                 "from": t.old.value,
                 "to": t.new.value,
                 "value": t.value,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from vpcwatch.actions import ACTIONS, TRAFFIC_TYPES
 from vpcwatch.detectors.model import AlarmSettings, Comparison, MissingData
 from vpcwatch.errors import FormatError
 from vpcwatch.fields import FlowLogFormat
-from vpcwatch.replay.engine import LOGS_NAMESPACE, AlarmSpec
+from vpcwatch.replay.engine import LOGS_NAMESPACE, AlarmSpec, unit_of
 from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricSpec
 
 _COMPARISONS = {c.value: c for c in Comparison}
@@ -86,7 +87,9 @@ def load_plan(path: str | Path) -> ReplayPlan:
         if alarm.metric not in known:
             skipped.append(f"{logical_id}: its metric {alarm.metric} comes from no metric filter")
             continue
-        found.append((logical_id, alarm))
+        value = next(m.value if m.pattern else None for m in metrics if m.key == alarm.metric)
+        unit = "events" if value is None else unit_of(value)
+        found.append((logical_id, replace(alarm, unit=unit)))
     if not found:
         raise TemplateError(
             f"{path} has no alarm on its metric filters to replay"
@@ -147,7 +150,7 @@ def _named(found: list[tuple[str, AlarmSpec]]) -> list[AlarmSpec]:
     prefix = prefix[: prefix.rfind("-") + 1]
     shown = [name[len(prefix) :] or name for name in names]
     return [
-        AlarmSpec(name if shown.count(name) == 1 else logical_id, alarm.metric, alarm.settings)
+        replace(alarm, name=name if shown.count(name) == 1 else logical_id)
         for name, (logical_id, alarm) in zip(shown, found, strict=True)
     ]
 
@@ -214,7 +217,18 @@ def _alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
         return None, f"its settings cannot be simulated ({error})"
     metric = (props.get("Namespace", ""), props["MetricName"])
     name = props.get("AlarmName")
-    return AlarmSpec(name if isinstance(name, str) else props["MetricName"], metric, settings), ""
+    severity, title = _described(props.get("AlarmDescription"))
+    name = name if isinstance(name, str) else props["MetricName"]
+    return AlarmSpec(name, metric, settings, title, severity), ""
+
+
+_DESCRIBED = re.compile(r"\[(LOW|MEDIUM|HIGH|CRITICAL)\] (.+?)\. ")
+
+
+def _described(text: Any) -> tuple[str, str]:
+    """(severity, title) from a vpcwatch alarm description (``[HIGH] Title. ...``)."""
+    found = _DESCRIBED.match(text) if isinstance(text, str) else None
+    return (found.group(1).lower(), found.group(2)) if found else ("", "")
 
 
 def _settings(

@@ -81,7 +81,7 @@ def test_trigger_is_the_monitoring_alarms_going_to_alarm(synthesized):
     alarms = {
         k: v
         for k, v in t.find_resources("AWS::CloudWatch::Alarm").items()
-        if "AlarmName" in v["Properties"]  # the monitoring's; the enricher's own are unnamed
+        if "-Enricher" not in v["Properties"]["AlarmName"]  # the monitoring's, not its own
     }
     function = _resource_id(t, "AWS::Lambda::Function")
     expected = [
@@ -103,6 +103,11 @@ def test_trigger_is_the_monitoring_alarms_going_to_alarm(synthesized):
     )
     names = sorted(a["Properties"]["AlarmName"] for a in alarms.values())
     assert names[0] == "vpcwatch-Enriched-AdminPortAccepted" and len(names) == 5
+    own = sorted(a.alarm_name for a in synthesized["enricher"].health_alarms.values())
+    assert [synthesized["stack"].resolve(n) for n in own] == [
+        "vpcwatch-Enriched-EnricherErrors",
+        "vpcwatch-Enriched-EnricherFailedEvents",
+    ]
 
 
 def test_configuration_holds_the_librarys_queries(synthesized):

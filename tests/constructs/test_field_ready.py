@@ -7,6 +7,7 @@ Each case here failed, or passed silently weakened, before vpcwatch was made fie
 from __future__ import annotations
 
 import json
+import re
 
 import aws_cdk as cdk
 import pytest
@@ -215,3 +216,27 @@ def test_a_stage_added_after_protect_fails_the_synth():
     _open_group(cdk.Stack(cdk.Stage(app, "Late"), "Network", env=ENV))
     with pytest.raises(Exception, match="does not cover the stage.*Late"):
         app.synth()
+
+
+def test_replay_names_each_alarm_by_its_detector_with_unit_and_severity(defaults, tmp_path):
+    from vpcwatch.replay.report import as_json, as_text
+
+    _, template = defaults
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template.to_json()))
+    plan = load_plan(path)
+    traffic = tmp_path / "flows.log"
+    lines = generate(plan.log_format, minutes=10, seed=4, incidents={3: ("ssh-scan",)})
+    traffic.write_text("\n".join(lines) + "\n")
+    result = replay_files(plan, [traffic])
+    text = as_text(result, plan)
+    assert "FlowLogsStopped (high, metric IncomingLogEvents)" in text
+    assert re.search(r"AdminPortProbes \(low\) +OK -> ALARM", text)
+    assert "records in 1 min (>= 30): Probes on admin ports 22/3389 from outside" in text
+    assert "IncomingLogEvents  " not in text  # never the metric instead of the detector
+    report = as_json(result, plan)
+    (probe,) = [
+        t for t in report["transitions"] if t["alarm"] == "AdminPortProbes" and t["to"] == "ALARM"
+    ]
+    assert (probe["alarm"], probe["severity"], probe["unit"]) == ("AdminPortProbes", "low",
+                                                                   "records")  # fmt: skip

@@ -26,6 +26,7 @@ from vpcwatch.constructs._validation import (
     acknowledge,
     acknowledge_role_policy,
     acknowledge_rules,
+    claim_physical_name,
     nag_rendering,
 )
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
@@ -133,6 +134,7 @@ class AlarmEnricher(Construct):
             ),
         )
         self._rule.add_target(targets.LambdaFunction(self._function))
+        self._monitoring_names = monitoring.alarm_names
         self._health_alarms = self._add_health_alarms(alerts)
 
     def _add_health_alarms(self, alerts: AlertTopic) -> dict[str, cloudwatch.Alarm]:
@@ -154,12 +156,17 @@ class AlarmEnricher(Construct):
             "'redrive' for how to send them again.",
         }
         alarms = {}
+        prefix = next(iter(self._monitoring_names.values()), None)
+        prefix = None if prefix is None else prefix.rsplit("-", 1)[0] + "-"
         for name, metric in metrics.items():
+            alarm_name = None if prefix is None else f"{prefix}Enricher{name}"
+            if alarm_name is not None:
+                claim_physical_name(self, "alarm", alarm_name, "the monitoring's alarm_name_prefix")
             alarm = cloudwatch.Alarm(
                 self, f"{name}Alarm", metric=metric, threshold=1, evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=descriptions[name],
+                alarm_description=descriptions[name], alarm_name=alarm_name,
             )  # fmt: skip
             alarm.add_alarm_action(actions.SnsAction(alerts.topic))
             alarms[name] = alarm

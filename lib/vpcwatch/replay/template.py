@@ -85,7 +85,11 @@ def load_plan(path: str | Path) -> ReplayPlan:
             metrics.append(MetricSpec(LOGS_NAMESPACE, INCOMING_LOG_EVENTS, None))
             known.add(alarm.metric)
         if alarm.metric not in known:
-            skipped.append(f"{logical_id}: its metric {alarm.metric} comes from no metric filter")
+            shown = alarm.name if alarm.name != alarm.metric[1] else logical_id
+            skipped.append(
+                f"{shown}: its metric {'/'.join(alarm.metric)} comes from no metric filter "
+                "(not a flow-log detector)"
+            )
             continue
         value = next(m.value if m.pattern else None for m in metrics if m.key == alarm.metric)
         unit = "events" if value is None else unit_of(value)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import aws_cdk as cdk
-from constructs import IConstruct
+from constructs import Construct, IConstruct
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -176,3 +176,33 @@ def _render(value: Any) -> str:
         separator, parts = value["Fn::Join"]
         return separator.join(_render(part) for part in parts)
     return str(value)
+
+
+def key_of(
+    scope: Construct,
+    value: Any,
+    argument: str,
+    *,
+    purpose: str,
+    removal_policy: cdk.RemovalPolicy,
+) -> Any:
+    """``None``/``False``: no key; ``True``: a rotated ``kms.Key`` named ``Key`` under
+    ``scope`` ("Encrypts <purpose> of <path>"); a ``kms.IKey``: used as it is.
+
+    Raises:
+        TypeError: anything else, naming ``argument``.
+    """
+    from aws_cdk import aws_kms as kms
+
+    if value is None or value is False:
+        return None
+    if value is True:
+        return kms.Key(
+            scope,
+            "Key",
+            description=f"Encrypts {purpose} of {scope.node.path}",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+    require_interface(argument, value, "key_arn", "True, None or a kms.IKey")
+    return value

@@ -14,7 +14,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from vpcwatch.constructs._buckets import private_bucket
-from vpcwatch.constructs._validation import require_instance, require_interface
+from vpcwatch.constructs._validation import key_of, require_instance, require_interface
 
 FILE_FORMATS = ("parquet", "plain-text")
 DELIVERY = "delivery.logs.amazonaws.com"
@@ -123,25 +123,16 @@ class FlowLogArchive(Construct):
             self.flow_logs.append(flow_log)
 
     def _key(self, encryption_key: kms.IKey | bool | None) -> kms.IKey | None:
-        if encryption_key is None or encryption_key is False:
-            return None
-        if encryption_key is True:
-            return kms.Key(
-                self,
-                "Key",
-                description=f"Encrypts the flow-log archive of {self.node.path}",
-                enable_key_rotation=True,
-                removal_policy=cdk.RemovalPolicy.RETAIN,
-            )
-        require_interface("archive_encryption_key", encryption_key, "key_arn",
-                          "True, None or a kms.IKey")  # fmt: skip
-        if not isinstance(encryption_key, kms.Key):
+        retain = cdk.RemovalPolicy.RETAIN
+        key = key_of(self, encryption_key, "archive_encryption_key",
+                     purpose="the flow-log archive", removal_policy=retain)  # fmt: skip
+        if key is not None and not isinstance(key, kms.Key):
             cdk.Annotations.of(self).add_warning_v2(
                 "vpcwatch:imported-archive-key",
                 "archive_encryption_key is imported, so vpcwatch cannot edit its policy: it "
                 f"must allow {DELIVERY} kms:GenerateDataKey* and kms:Decrypt for this account",
             )
-        return encryption_key
+        return key
 
 
 def _create_bucket(

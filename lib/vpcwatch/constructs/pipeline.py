@@ -36,6 +36,7 @@ from vpcwatch.constructs._pipeline_args import (
 from vpcwatch.constructs._validation import (
     acknowledge,
     acknowledge_role_policy,
+    key_of,
     nag_rendering,
     require_instance,
     require_interface,
@@ -268,18 +269,8 @@ class FlowLogPipeline(Construct):
     def _create_key(
         self, encryption_key: kms.IKey | bool | None, removal_policy: cdk.RemovalPolicy
     ) -> kms.IKey | None:
-        if encryption_key is None or encryption_key is False:
-            return None
-        if encryption_key is True:
-            return kms.Key(
-                self,
-                "Key",
-                description=f"Encrypts the VPC flow-log group of {self.node.path}",
-                enable_key_rotation=True,
-                removal_policy=removal_policy,
-            )
-        require_interface("encryption_key", encryption_key, "key_arn", "True, None or a kms.IKey")
-        return encryption_key
+        return key_of(self, encryption_key, "encryption_key", purpose="the VPC flow-log group",
+                      removal_policy=removal_policy)  # fmt: skip
 
     def _create_log_group(
         self, retention: logs.RetentionDays | None, removal_policy: cdk.RemovalPolicy

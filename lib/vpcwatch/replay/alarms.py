@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpcwatch.detectors.model import AlarmSettings, MissingData
+from vpcwatch.replay.metrics import Accumulator
 
 EVALUATION_INTERVAL = 60
 """CloudWatch evaluates standard-resolution alarms every minute."""
@@ -71,32 +72,9 @@ class Evaluation:
     value: float | None
 
 
-@dataclass
-class _Stats:
-    total: float = 0.0
-    count: int = 0
-    minimum: float = float("inf")
-    maximum: float = float("-inf")
-
-    def merge(self, other: Any) -> None:
-        self.total += other.total
-        self.count += other.count
-        self.minimum = min(self.minimum, other.minimum)
-        self.maximum = max(self.maximum, other.maximum)
-
-    def statistic(self, name: str) -> float:
-        return {
-            "Sum": self.total,
-            "SampleCount": float(self.count),
-            "Average": self.total / self.count,
-            "Minimum": self.minimum,
-            "Maximum": self.maximum,
-        }[name]
-
-
-def _as_stats(value: Any) -> Any:
+def _as_stats(value: Any) -> Accumulator:
     if isinstance(value, (int, float)):
-        return _Stats(float(value), 1, float(value), float(value))
+        return Accumulator(float(value), 1, float(value), float(value))
     return value
 
 
@@ -117,7 +95,7 @@ class _Windows:
             if low == high:
                 self._cache[end] = None
             else:
-                merged = _Stats()
+                merged = Accumulator()
                 for slot in self.slots[low:high]:
                     merged.merge(self.minutes[slot])
                 self._cache[end] = merged.statistic(self.statistic)

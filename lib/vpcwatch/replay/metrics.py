@@ -44,7 +44,10 @@ class MetricSpec:
 
 
 @dataclass
-class _Accumulator:
+class Accumulator:
+    """Sum, count, minimum and maximum of the values published in one period: enough for
+    every statistic an alarm can ask for, and mergeable across periods."""
+
     total: float = 0.0
     count: int = 0
     minimum: float = float("inf")
@@ -55,6 +58,12 @@ class _Accumulator:
         self.count += 1
         self.minimum = min(self.minimum, value)
         self.maximum = max(self.maximum, value)
+
+    def merge(self, other: Accumulator) -> None:
+        self.total += other.total
+        self.count += other.count
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
 
     def statistic(self, name: str) -> float:
         return {
@@ -77,8 +86,8 @@ class MetricAggregator:
             (spec, None if spec.pattern is None else compile_pattern(spec.pattern).match)
             for spec in self.metrics
         ]
-        self._values: dict[tuple[str, str], dict[int, _Accumulator]] = {
-            spec.key: defaultdict(_Accumulator) for spec in self.metrics
+        self._values: dict[tuple[str, str], dict[int, Accumulator]] = {
+            spec.key: defaultdict(Accumulator) for spec in self.metrics
         }
         self.contributors: dict[tuple[str, str], dict[int, list[str]]] = {
             spec.key: defaultdict(list) for spec in self.metrics
@@ -122,13 +131,9 @@ class MetricAggregator:
         self, key: tuple[str, str], slot: int, total: float, count: int, low: float, high: float
     ) -> None:
         """Add statistics computed elsewhere (the DuckDB path) for one metric and period."""
-        accumulator = self._values[key][slot]
-        accumulator.total += total
-        accumulator.count += count
-        accumulator.minimum = min(accumulator.minimum, low)
-        accumulator.maximum = max(accumulator.maximum, high)
+        self._values[key][slot].merge(Accumulator(total, count, low, high))
 
-    def minutes(self, key: tuple[str, str]) -> dict[int, _Accumulator]:
+    def minutes(self, key: tuple[str, str]) -> dict[int, Accumulator]:
         """``{minute start: accumulator}`` for one metric (what alarms slide over)."""
         return dict(self._values[key])
 
@@ -136,13 +141,9 @@ class MetricAggregator:
         """``{period start: statistic}`` for one metric, regrouped to ``period`` seconds."""
         if period % self.period:
             raise ValueError(f"period {period} is not a multiple of {self.period}")
-        merged: dict[int, _Accumulator] = defaultdict(_Accumulator)
+        merged: dict[int, Accumulator] = defaultdict(Accumulator)
         for slot, accumulator in self._values[key].items():
-            target = merged[slot - slot % period]
-            target.total += accumulator.total
-            target.count += accumulator.count
-            target.minimum = min(target.minimum, accumulator.minimum)
-            target.maximum = max(target.maximum, accumulator.maximum)
+            merged[slot - slot % period].merge(accumulator)
         return {slot: acc.statistic(statistic) for slot, acc in sorted(merged.items())}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,12 +51,20 @@ class Comparison(enum.Enum):
     LESS_THAN_OR_EQUAL = "LessThanOrEqualToThreshold"
 
     def breaches(self, value: float, threshold: float) -> bool:
-        return {
-            Comparison.GREATER_THAN_OR_EQUAL: value >= threshold,
-            Comparison.GREATER_THAN: value > threshold,
-            Comparison.LESS_THAN: value < threshold,
-            Comparison.LESS_THAN_OR_EQUAL: value <= threshold,
-        }[self]
+        return self.compare(value, threshold)
+
+    @property
+    def compare(self) -> Callable[[float, float], bool]:
+        """The comparison as a function of (value, threshold)."""
+        return _COMPARE[self.value]
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "GreaterThanOrEqualToThreshold": operator.ge,
+    "GreaterThanThreshold": operator.gt,
+    "LessThanThreshold": operator.lt,
+    "LessThanOrEqualToThreshold": operator.le,
+}
 
 
 class MissingData(enum.Enum):

@@ -131,6 +131,7 @@ def evaluate(
     """
     windows = _Windows(minutes, settings)
     period, span = settings.period, settings.period * (settings.evaluation_periods + EXTRA_RANGE)
+    decide_range = decider(settings)
     state = AlarmState.INSUFFICIENT_DATA
     evaluations: list[Evaluation] = []
     transitions: list[Transition] = []
@@ -139,7 +140,7 @@ def evaluate(
     last = end - end % step + step
     while time <= last:
         values = [windows.value(time - k * period) for k in range(span // period)]
-        new = decide(values, settings, state)
+        new = decide_range(values, state)
         evaluations.append(Evaluation(time, new, values[0]))
         if new is not state:
             transitions.append(Transition(time, name, state, new, values[0]))
@@ -157,25 +158,39 @@ def evaluate(
 
 def decide(values: list[float | None], settings: AlarmSettings, state: AlarmState) -> AlarmState:
     """The state after one evaluation of the range ``values`` (newest first)."""
+    return decider(settings)(values, state)
+
+
+def decider(settings: AlarmSettings):
+    """:func:`decide` for one alarm's settings, as a function of (values, state): the
+    settings are read once, not at each of the evaluations (one a minute)."""
     needed, to_alarm = settings.evaluation_periods, settings.datapoints_to_alarm
+    compare, threshold = settings.comparison.compare, settings.threshold
     treat = settings.treat_missing_data
-    real = [v for v in values if v is not None]
-    if not real:
-        return {
-            MissingData.NOT_BREACHING: AlarmState.OK,
-            MissingData.BREACHING: AlarmState.ALARM,
-            MissingData.IGNORE: state,
-            MissingData.MISSING: AlarmState.INSUFFICIENT_DATA,
-        }[treat]
-    breaching = [settings.comparison.breaches(v, settings.threshold) for v in real]
-    if len(real) >= needed:  # enough real datapoints: the missing ones do not matter
-        return AlarmState.ALARM if sum(breaching[:needed]) >= to_alarm else AlarmState.OK
-    filled = needed - len(real)
-    if treat is MissingData.BREACHING:
-        return AlarmState.ALARM if sum(breaching) + filled >= to_alarm else AlarmState.OK
-    if treat is MissingData.NOT_BREACHING or sum(breaching) >= to_alarm or not all(breaching):
-        return AlarmState.ALARM if sum(breaching) >= to_alarm else AlarmState.OK
-    if treat is MissingData.IGNORE:
-        return state
-    # MISSING, only breaching real datapoints, fewer than M of them.
-    return AlarmState.ALARM if values[0] is None else AlarmState.INSUFFICIENT_DATA
+    all_missing = {
+        MissingData.NOT_BREACHING: AlarmState.OK,
+        MissingData.BREACHING: AlarmState.ALARM,
+        MissingData.MISSING: AlarmState.INSUFFICIENT_DATA,
+    }.get(treat)
+    fill_breaching = treat is MissingData.BREACHING
+    judge_real = treat is MissingData.NOT_BREACHING
+    ok, alarm = AlarmState.OK, AlarmState.ALARM
+
+    def decide_range(values: list[float | None], state: AlarmState) -> AlarmState:
+        breaching = [compare(v, threshold) for v in values if v is not None]
+        real = len(breaching)
+        if not real:
+            return state if all_missing is None else all_missing  # ignore keeps the state
+        if real >= needed:  # enough real datapoints: the missing ones do not matter
+            return alarm if sum(breaching[:needed]) >= to_alarm else ok
+        count = sum(breaching)
+        if fill_breaching:
+            return alarm if count + needed - real >= to_alarm else ok
+        if judge_real or count >= to_alarm or count < real:
+            return alarm if count >= to_alarm else ok
+        if all_missing is None:  # IGNORE: only breaching real ones, fewer than M
+            return state
+        # MISSING, only breaching real datapoints, fewer than M of them.
+        return alarm if values[0] is None else AlarmState.INSUFFICIENT_DATA
+
+    return decide_range

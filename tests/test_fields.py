@@ -215,3 +215,16 @@ def test_importing_vpcwatch_does_not_load_aws_cdk():
     code = "import sys, vpcwatch; vpcwatch.FlowLogFormat.default(); print('aws_cdk' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_importing_vpcwatch_or_its_constructs_does_not_load_duckdb():
+    """DuckDB is a dependency for replay only: constructs users never pay its import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vpcwatch, vpcwatch.filterpattern, vpcwatch.detectors;"
+        "vpcwatch.FlowLogFormat.default(); print('duckdb' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

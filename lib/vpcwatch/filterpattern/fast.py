@@ -4,8 +4,8 @@ Events whose fields are separated by single spaces (every flow-log record) are
 split and tested by DuckDB with the SQL of :mod:`.sql`; the others (quotes,
 brackets, tabs, runs of blanks) and the patterns that have no SQL form go
 through the reference matcher, so the result is the reference's by construction.
-DuckDB is an optional dependency (``pip install vpcwatch[fast]``); without it
-:func:`count_matches` runs the reference path alone.
+DuckDB is a dependency, imported only here (not by ``import vpcwatch``); should it be
+missing, :func:`count_matches` runs the reference path alone.
 """
 
 from __future__ import annotations

@@ -99,6 +99,8 @@ def load_plan(path: str | Path) -> ReplayPlan:
             f"{path} has no alarm on its metric filters to replay"
             + (f" ({'; '.join(skipped)})" if skipped else "")
         )
+    prefix = _shared_prefix([alarm.name for _, alarm in found])
+    skipped = [reason.removeprefix(prefix) if prefix else reason for reason in skipped]
     return ReplayPlan(
         log_format, tuple(metrics), tuple(_named(found)), tuple(skipped), _traffic_type(resources)
     )
@@ -146,12 +148,17 @@ def _traffic_type(resources: dict[str, Any]) -> str:
     return found.pop()
 
 
+def _shared_prefix(names: list[str]) -> str:
+    """The prefix the alarm names share up to a ``-`` (``vpcwatch-Stack-``), or ``""``."""
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""  # noqa: RUF071 (text)
+    return prefix[: prefix.rfind("-") + 1]
+
+
 def _named(found: list[tuple[str, AlarmSpec]]) -> list[AlarmSpec]:
     """Alarms are shown by their name without the prefix they share (``vpcwatch-Stack-``),
     else by logical id when names repeat."""
     names = [alarm.name for _, alarm in found]
-    prefix = os.path.commonprefix(names) if len(names) > 1 else ""  # noqa: RUF071 (text)
-    prefix = prefix[: prefix.rfind("-") + 1]
+    prefix = _shared_prefix(names)
     shown = [name[len(prefix) :] or name for name in names]
     return [
         replace(alarm, name=name if shown.count(name) == 1 else logical_id)

@@ -175,3 +175,25 @@ def test_egress_detectors_look_up_the_sender():
 
     assert exfiltration().internal_address == "srcaddr"
     assert rejected_flows().internal_address == "dstaddr"
+
+
+def test_an_imported_pipeline_key_encrypts_the_function_logs_with_a_warning():
+    from aws_cdk import aws_kms as kms
+    from aws_cdk.assertions import Annotations
+
+    stack = cdk.Stack(cdk.App(), "ImportedKey", env=ENV)
+    key = kms.Key.from_key_arn(
+        stack, "Key", "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
+    )
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
+    pipeline = FlowLogPipeline(stack, "FlowLogs", vpc=vpc, log_format=FMT, encryption_key=key)
+    alerts = AlertTopic(stack, "Alerts")
+    monitoring = FlowLogMonitoring(stack, "Monitoring", pipeline=pipeline, alerts=alerts,
+                                   detectors=[rejected_flows()])  # fmt: skip
+    AlarmEnricher(stack, "Enricher", monitoring=monitoring, alerts=alerts)
+    template = cdk.assertions.Template.from_stack(stack)
+    for group in template.find_resources("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["KmsKeyId"] == key.key_arn
+    Annotations.from_stack(stack).has_warning(
+        "/ImportedKey/Enricher", Match.string_like_regexp(".*the enricher's logs.*")
+    )

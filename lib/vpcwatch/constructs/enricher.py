@@ -196,7 +196,8 @@ class AlarmEnricher(Construct):
 
     def _create_log_group(self, stack: cdk.Stack, key: kms.IKey | None) -> logs.LogGroup:
         """The function's logs, a month, encrypted with the flow-log group's key when the
-        pipeline created one (its policy then also admits this group)."""
+        pipeline has one (a key it created admits this group too; an imported one gets a
+        warning that its policy must)."""
         name = "/vpcwatch/enricher/" + cdk.Names.unique_resource_name(
             self, max_length=200, separator="-"
         )
@@ -204,8 +205,13 @@ class AlarmEnricher(Construct):
             key.add_to_resource_policy(
                 logs_key_statement(stack, name, sid="AllowCloudWatchLogsForEnricherLogs")
             )
-        else:
-            key = None
+        elif key is not None:
+            cdk.Annotations.of(self).add_warning_v2(
+                "vpcwatch:imported-key",
+                "the pipeline's encryption_key is imported, so vpcwatch cannot edit its key "
+                "policy: it must also allow logs.<region>.amazonaws.com to use the key for "
+                f"log group {name} (the enricher's logs)",
+            )
         group = logs.LogGroup(
             self, "FunctionLogs", log_group_name=name, retention=logs.RetentionDays.ONE_MONTH,
             encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY,

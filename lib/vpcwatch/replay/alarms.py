@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +101,11 @@ class _Windows:
                 self._cache[end] = merged.statistic(self.statistic)
         return self._cache[end]
 
+    def forget_before(self, end: int) -> None:
+        """Drop cached windows ending before ``end``: evaluation only moves forward."""
+        if len(self._cache) > 4096:
+            self._cache = {t: v for t, v in self._cache.items() if t >= end}
+
     def next_slot(self, after: int) -> int | None:
         """The first minute with data at or after ``after``."""
         index = bisect.bisect_left(self.slots, after)
@@ -129,11 +134,51 @@ def evaluate(
         transitions (the first evaluation moves the alarm out of INSUFFICIENT_DATA, as a
         new alarm does).
     """
+    evaluations: list[Evaluation] = []
+    transitions = _run(name, minutes, settings, start, end, evaluations.append)
+    return evaluations, transitions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a long replay keeps of an alarm's evaluations: its transitions, the time of
+    its last evaluation, and the highest newest datapoint it saw."""
+
+    transitions: list[Transition]
+    last: int | None
+    peak: float | None
+
+
+def evaluate_briefly(
+    name: str, minutes: Mapping[int, Any], settings: AlarmSettings, start: int, end: int
+) -> Outcome:
+    """:func:`evaluate` without the list of every evaluation (a 90-day span is 129,600 of
+    them per alarm): the same transitions, the last time and the peak."""
+    seen = {"last": None, "peak": None}
+
+    def keep(evaluation: Evaluation) -> None:
+        seen["last"] = evaluation.time
+        if evaluation.value is not None and (
+            seen["peak"] is None or evaluation.value > seen["peak"]
+        ):
+            seen["peak"] = evaluation.value
+
+    transitions = _run(name, minutes, settings, start, end, keep)
+    return Outcome(transitions, seen["last"], seen["peak"])
+
+
+def _run(
+    name: str,
+    minutes: Mapping[int, Any],
+    settings: AlarmSettings,
+    start: int,
+    end: int,
+    keep: Callable[[Evaluation], None],
+) -> list[Transition]:
     windows = _Windows(minutes, settings)
     period, span = settings.period, settings.period * (settings.evaluation_periods + EXTRA_RANGE)
     decide_range = decider(settings)
     state = AlarmState.INSUFFICIENT_DATA
-    evaluations: list[Evaluation] = []
     transitions: list[Transition] = []
     step = EVALUATION_INTERVAL
     time = start - start % step + step
@@ -141,10 +186,11 @@ def evaluate(
     while time <= last:
         values = [windows.value(time - k * period) for k in range(span // period)]
         new = decide_range(values, state)
-        evaluations.append(Evaluation(time, new, values[0]))
+        keep(Evaluation(time, new, values[0]))
         if new is not state:
             transitions.append(Transition(time, name, state, new, values[0]))
             state = new
+        windows.forget_before(time - span)
         if all(v is None for v in values):
             # Nothing in the range: the state stays as it is until data comes within reach.
             following = windows.next_slot(time)
@@ -153,7 +199,7 @@ def evaluate(
             time = max(time + step, following + step)
             continue
         time += step
-    return evaluations, transitions
+    return transitions
 
 
 def decide(values: list[float | None], settings: AlarmSettings, state: AlarmState) -> AlarmState:

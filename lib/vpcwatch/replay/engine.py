@@ -13,7 +13,7 @@ from typing import Any
 
 from vpcwatch.detectors.model import AlarmSettings, Detector, SilenceDetector
 from vpcwatch.fields import FlowLogFormat
-from vpcwatch.replay.alarms import AlarmState, Evaluation, Transition, evaluate
+from vpcwatch.replay.alarms import AlarmState, Outcome, Transition, evaluate_briefly
 from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricAggregator, MetricSpec
 
 LOGS_NAMESPACE = "AWS/Logs"
@@ -44,7 +44,9 @@ class AlarmSummary:
 
 @dataclass
 class ReplayResult:
-    evaluations: dict[str, list[Evaluation]] = field(default_factory=dict)
+    last_evaluation: dict[str, int] = field(default_factory=dict)
+    """Per alarm, the time of its last evaluation (its ALARM stretches end there at the
+    latest)."""
     transitions: list[Transition] = field(default_factory=list)
     summaries: list[AlarmSummary] = field(default_factory=list)
     contributors: dict[tuple[str, int], list[str]] = field(default_factory=dict)
@@ -138,29 +140,28 @@ def evaluate_alarms(
         points = aggregator.datapoints(alarm.metric, settings.statistic, settings.period)
         result.datapoints[alarm.name] = points
         minutes = aggregator.minutes(alarm.metric)
-        evaluations, transitions = evaluate(alarm.name, minutes, settings, start, end)
-        result.evaluations[alarm.name] = evaluations
+        outcome = evaluate_briefly(alarm.name, minutes, settings, start, end)
+        transitions = outcome.transitions
         result.transitions += transitions
         for transition in transitions:
             kept: list[str] = []
             for slot in range(transition.time - settings.period, transition.time, 60):
                 kept += aggregator.contributors[alarm.metric].get(slot, [])
             result.contributors[(alarm.name, transition.time)] = kept[:3]
-        last = evaluations[-1].time if evaluations else end
-        result.summaries.append(_summary(alarm, evaluations, transitions, last))
+        last = end if outcome.last is None else outcome.last
+        result.last_evaluation[alarm.name] = last
+        result.summaries.append(_summary(alarm, outcome, last))
     result.transitions.sort(key=lambda t: (t.time, t.alarm))
     return result
 
 
-def _summary(
-    alarm: AlarmSpec, evaluations: list[Evaluation], transitions: list[Transition], last: int
-) -> AlarmSummary:
-    values = [e.value for e in evaluations if e.value is not None]
+def _summary(alarm: AlarmSpec, outcome: Outcome, last: int) -> AlarmSummary:
+    transitions = outcome.transitions
     return AlarmSummary(
         name=alarm.name,
         fired=sum(1 for t in transitions if t.new is AlarmState.ALARM),
         seconds_in_alarm=sum(end - begin for begin, end in alarm_intervals(transitions, last)),
-        peak=max(values) if values else None,
+        peak=outcome.peak,
     )
 
 

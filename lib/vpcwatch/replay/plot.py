@@ -25,9 +25,8 @@ def plot(result: ReplayResult, plan: ReplayPlan, path: str | Path) -> Path:
         times = [_time(t) for t in sorted(points)]
         axis.step(times, [points[t] for t in sorted(points)], where="post", linewidth=1.2)
         axis.axhline(alarm.settings.threshold, color="tab:red", linestyle="--", linewidth=1)
-        evaluations = result.evaluations.get(alarm.name, [])
         transitions = [t for t in result.transitions if t.alarm == alarm.name]
-        last = evaluations[-1].time if evaluations else 0
+        last = result.last_evaluation.get(alarm.name, 0)
         for begin, end in alarm_intervals(transitions, last):
             axis.axvspan(_time(begin), _time(max(end, begin + 60)), color="tab:red",
                          alpha=0.2, linewidth=0)  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ def synth(run: DemoRun) -> None:
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"cdk synth failed (exit {result.returncode})")
-    acknowledged = _acknowledgments(run.out_dir)
+    acknowledged = _acknowledgments()
     rules = {a.split(":")[0].split("[")[0] for a in acknowledged}
     print(
         "  cdk-nag AwsSolutions on every stack: 0 unacknowledged errors (the synth fails on "
@@ -56,7 +57,7 @@ def synth(run: DemoRun) -> None:
     )
 
 
-def _acknowledgments(out_dir: Path) -> list[str]:
+def _acknowledgments() -> list[str]:
     """Every acknowledgment vpcwatch made in the demo app (``pack-rule: reason``), read
     from the construct tree of the same app built in this process (cdk-nag keeps them
     out of the cloud assembly)."""
@@ -66,14 +67,16 @@ def _acknowledgments(out_dir: Path) -> list[str]:
     from vpcwatch_demo.stack import build_app
 
     context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
-    app = cdk.App(context=context, outdir=str(out_dir.parent / "cdk.out.acknowledgments"))
-    stack = build_app(app)
-    return [
-        entry.data
-        for node in stack.node.find_all()
-        for entry in node.node.metadata
-        if entry.type == ACKNOWLEDGED
-    ]
+    # Asset staging writes into the outdir while the app is built: keep it out of the
+    # checkout (the cloud assembly the demo uses is out_dir, written by the CLI).
+    with tempfile.TemporaryDirectory() as outdir:
+        stack = build_app(cdk.App(context=context, outdir=outdir))
+        return [
+            entry.data
+            for node in stack.node.find_all()
+            for entry in node.node.metadata
+            if entry.type == ACKNOWLEDGED
+        ]
 
 
 def summary(run: DemoRun) -> None:

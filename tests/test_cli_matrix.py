@@ -201,3 +201,18 @@ def test_version_and_no_progress_bar_in_a_redirected_log(inputs):
     assert run(inputs, "--version").stdout.strip().startswith("vpcwatch ")
     result = run(inputs, "replay", "--template", "template.json", "flows.log")
     assert "\r" not in result.stderr and "\r" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("strict", "code", "said"),
+    [((), 0, "1 bytes were not UTF-8"), (("--strict",), 2, "stdin:51: bytes that are not UTF-8")],
+)
+def test_stdin_counts_and_refuses_bytes_that_are_not_utf8_like_a_file(inputs, strict, code, said):
+    result = subprocess.run(
+        [VPCWATCH, "test-pattern", PATTERN, "-", *strict], cwd=inputs, env=cli_env(),
+        input=(inputs / "latin1.log").read_bytes(), capture_output=True, timeout=120,
+    )  # fmt: skip
+    stderr = result.stderr.decode()
+    assert result.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert said in stderr

@@ -36,8 +36,12 @@ def _test_pattern(args: argparse.Namespace, out: TextIO) -> int:
     except FilterPatternError as error:
         raise InputError(" ".join(str(error).split("\n", 1)[0].split())) from None
     stats = InputStats()
-    lines = _stdin_lines() if args.file == "-" else TextInput(Path(args.file), stats,
-                                                               strict=args.strict)  # fmt: skip
+    if args.file != "-":
+        lines = TextInput(Path(args.file), stats, strict=args.strict)
+    elif hasattr(sys.stdin, "buffer"):
+        lines = TextInput(Path("stdin"), stats, strict=args.strict, stream=sys.stdin.buffer)
+    else:  # a text stdin put in place by a caller: already decoded
+        lines = sys.stdin
     matched = 0
     # Matches are held (in memory, then on disk past 8 MB) until the whole input has been
     # read: a file that turns out unreadable half-way writes nothing.
@@ -52,15 +56,6 @@ def _test_pattern(args: argparse.Namespace, out: TextIO) -> int:
     if stats.replaced:
         _note(f"{stats.replaced:,} bytes were not UTF-8 and were replaced (U+FFFD)")
     return 0 if matched else 1
-
-
-def _stdin_lines():
-    stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
-    if stream is None:
-        yield from sys.stdin
-        return
-    for raw in stream:
-        yield raw.decode("utf-8", errors="replace")
 
 
 def _sample(args: argparse.Namespace, out: TextIO) -> int:

@@ -19,8 +19,10 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from vpcwatch.errors import FieldError, FormatError
 from vpcwatch.fields import FlowLogFormat
@@ -76,10 +78,20 @@ class TextInput:
     ``stats.replaced``, or refused with ``strict``. Every way a file can fail to be read
     (missing, a directory, no permission, a truncated or corrupt gzip) is a
     :class:`ReplayInputError` naming the file, never a traceback.
+
+    ``stream``: an open binary stream to read instead of opening ``path`` (stdin); it
+    is decoded and counted the same way (not gunzipped), and ``path`` only names it.
     """
 
-    def __init__(self, path: Path, stats: InputStats | None = None, *, strict: bool = False):
-        self.path, self.strict = Path(path), strict
+    def __init__(
+        self,
+        path: Path,
+        stats: InputStats | None = None,
+        *,
+        strict: bool = False,
+        stream: BinaryIO | None = None,
+    ):
+        self.path, self.strict, self.stream = Path(path), strict, stream
         self.stats = InputStats() if stats is None else stats
 
     def __iter__(self) -> Iterator[str]:
@@ -97,6 +109,8 @@ class TextInput:
             raise ReplayInputError(f"{self.path}: cannot read it ({_reason(error)})") from None
 
     def _open(self):
+        if self.stream is not None:
+            return nullcontext(self.stream)  # not ours to close
         if self.path.is_dir():
             raise ReplayInputError(f"{self.path}: is a directory, not a file")
         try:

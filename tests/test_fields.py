@@ -217,14 +217,15 @@ def test_importing_vpcwatch_does_not_load_aws_cdk():
     assert out.stdout.strip() == "False"
 
 
-def test_importing_vpcwatch_or_its_constructs_does_not_load_duckdb():
-    """DuckDB is a dependency for replay only: constructs users never pay its import."""
+def test_importing_vpcwatch_or_its_constructs_does_not_load_duckdb_or_numpy():
+    """DuckDB and numpy are dependencies for replay only: constructs users never pay
+    their import."""
     import subprocess
     import sys
 
     code = (
         "import sys, vpcwatch, vpcwatch.filterpattern, vpcwatch.detectors;"
-        "vpcwatch.FlowLogFormat.default(); print('duckdb' in sys.modules)"
+        "vpcwatch.FlowLogFormat.default(); print({'duckdb', 'numpy'} & set(sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "set()"

@@ -34,8 +34,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from vpcwatch.detectors.model import AlarmSettings, MissingData
-from vpcwatch.replay.metrics import Accumulator
+from vpcwatch.replay.metrics import Accumulator, MinuteSeries
 
 EVALUATION_INTERVAL = 60
 """CloudWatch evaluates standard-resolution alarms every minute."""
@@ -240,3 +242,166 @@ def decider(settings: AlarmSettings):
         return alarm if values[0] is None else AlarmState.INSUFFICIENT_DATA
 
     return decide_range
+
+
+# -- The same state machine over arrays ------------------------------------------------
+#
+# A replay of 90 days evaluates each alarm 129,600 times. The rules above decide each
+# evaluation from its range alone, except where ``ignore`` (or ``missing`` with only
+# breaching datapoints) keeps the state: so every evaluation's decision is computed at
+# once over arrays, and "keep" is then a forward fill. Evaluations whose range holds no
+# datapoint and whose predecessor's did not either change nothing and are skipped, as
+# :func:`_run` skips them. The result is :func:`_run`'s, transition for transition
+# (tests/replay/test_vectorised.py compares the two on generated series).
+
+_OK, _ALARM, _NO_DATA, _KEEP = 0, 1, 2, 3
+_STATES = (AlarmState.OK, AlarmState.ALARM, AlarmState.INSUFFICIENT_DATA)
+
+
+def evaluate_series(
+    name: str, series: MinuteSeries, settings: AlarmSettings, start: int, end: int
+) -> Outcome:
+    """:func:`evaluate_briefly` over a metric's per-minute arrays, vectorised.
+
+    Falls back to the per-minute loop when a total is not an integer (window sums are
+    then order-dependent in floating point, and the loop's order is the reference).
+    """
+    if len(series) and not series.integral():
+        return evaluate_briefly(name, _as_minutes(series), settings, start, end)
+    step = EVALUATION_INTERVAL
+    first, last = start - start % step + step, end - end % step + step
+    period = settings.period
+    span = period * (settings.evaluation_periods + EXTRA_RANGE)
+    times = _evaluation_times(series.slots, span, first, last)
+    values = _range_values(series, settings, times)  # (evaluations, N + 2), newest first
+    decisions = _decisions(values, settings)
+    # Forward-fill "keep the state" from the previous evaluation (a new alarm starts in
+    # INSUFFICIENT_DATA).
+    index = np.where(decisions != _KEEP, np.arange(len(decisions)), -1)
+    index = np.maximum.accumulate(index)
+    states = np.where(index >= 0, decisions[np.maximum(index, 0)], _NO_DATA)
+    previous = np.r_[_NO_DATA, states[:-1]]
+    newest = values[:, 0]
+    transitions = [
+        Transition(
+            int(times[i]), name, _STATES[previous[i]], _STATES[states[i]],
+            None if np.isnan(newest[i]) else float(newest[i]),
+        )
+        for i in np.flatnonzero(states != previous)
+    ]  # fmt: skip
+    peak = None if np.isnan(newest).all() else float(np.nanmax(newest))
+    return Outcome(transitions, int(times[-1]), peak)
+
+
+def _as_minutes(series: MinuteSeries) -> dict[int, Accumulator]:
+    return {
+        int(slot): Accumulator(float(total), int(count), float(low), float(high))
+        for slot, total, count, low, high in zip(
+            series.slots, series.total, series.count, series.minimum, series.maximum,
+            strict=True,
+        )
+    }  # fmt: skip
+
+
+def _evaluation_times(slots: np.ndarray, span: int, first: int, last: int) -> np.ndarray:
+    """The evaluations that can change the state: the first one, every one whose range
+    [t - span, t) holds a minute with data, and the one just after each such stretch
+    (its range empty: the all-missing rule applies once)."""
+    step = EVALUATION_INTERVAL
+    if not len(slots):
+        return np.array([first], dtype=np.int64)
+    begins, ends = slots + step, slots + span + step  # per minute with data
+    new_run = np.r_[True, begins[1:] > ends[:-1] + step]
+    run_begins = np.maximum(begins[new_run], first)
+    run_ends = np.minimum(ends[np.r_[new_run[1:], True]], last)
+    keep = run_begins <= run_ends
+    run_begins, run_ends = run_begins[keep], run_ends[keep]
+    lengths = (run_ends - run_begins) // step + 1
+    offsets = np.repeat(run_begins - step * np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    times = offsets + step * np.arange(lengths.sum(), dtype=np.int64)
+    if not len(times) or times[0] != first:
+        # The first evaluation happens whatever its range holds; when it is empty and data
+        # comes only later, the evaluations in between are empty too and change nothing.
+        times = np.r_[np.int64(first), times[times > first]]
+    return times
+
+
+def _range_values(series: MinuteSeries, settings: AlarmSettings, times: np.ndarray):
+    """The N + 2 datapoints of each evaluation's range (NaN where missing), newest first:
+    the statistic over the minutes in [end - period, end) for end = t, t - period, ..."""
+    period = settings.period
+    count = settings.evaluation_periods + EXTRA_RANGE
+    ends = times[:, None] - period * np.arange(count)[None, :]
+    slots = series.slots
+    high = np.searchsorted(slots, ends, side="left")
+    low = np.searchsorted(slots, ends - period, side="left")
+    counts = _window_sum(series.count, low, high)
+    statistic = settings.statistic
+    if statistic in ("Minimum", "Maximum"):
+        extreme = series.minimum if statistic == "Minimum" else series.maximum
+        values = _window_extreme(extreme, low, high, np.minimum if statistic == "Minimum"
+                                 else np.maximum)  # fmt: skip
+    else:
+        totals = _window_sum(series.total, low, high)
+        values = MinuteSeries.statistic(statistic, totals, counts, None, None)
+    return np.where(counts > 0, values, np.nan).astype(np.float64)
+
+
+def _window_sum(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    cumulative = np.r_[0.0, np.cumsum(values)]
+    return cumulative[high] - cumulative[low]
+
+
+def _window_extreme(values: np.ndarray, low: np.ndarray, high: np.ndarray, pick) -> np.ndarray:
+    """``pick`` (np.minimum or np.maximum) over values[low:high] for every pair, with a
+    sparse table (log2(n) levels); an empty window gives NaN."""
+    if not len(values):
+        return np.full(low.shape, np.nan)
+    levels = [values]
+    while 2 ** len(levels) <= len(values):
+        previous, width = levels[-1], 2 ** (len(levels) - 1)
+        levels.append(pick(previous[:-width], previous[width:]))
+    size = np.maximum(high - low, 1)
+    level = np.floor(np.log2(size)).astype(np.int64)
+    result = np.empty(low.shape)
+    for k in np.unique(level):
+        where = level == k
+        table = levels[k]
+        left = low[where]
+        right = np.maximum(high[where] - 2**k, left)
+        result[where] = pick(table[np.minimum(left, len(table) - 1)],
+                             table[np.minimum(right, len(table) - 1)])  # fmt: skip
+    return np.where(high > low, result, np.nan)
+
+
+def _decisions(values: np.ndarray, settings: AlarmSettings) -> np.ndarray:
+    """:func:`decider` for every range at once: a state code per evaluation, or _KEEP."""
+    needed, to_alarm = settings.evaluation_periods, settings.datapoints_to_alarm
+    treat = settings.treat_missing_data
+    real = ~np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        breaching = real & settings.comparison.compare(values, settings.threshold)
+    rank = np.cumsum(real, axis=1)  # how many real datapoints up to here, newest first
+    real_count = rank[:, -1]
+    count = breaching.sum(axis=1)
+    newest_n = (breaching & (rank <= needed)).sum(axis=1)
+    decisions = np.full(len(values), _KEEP, dtype=np.int64)
+
+    def decide_where(mask, alarm_when):
+        decisions[mask] = np.where(alarm_when[mask], _ALARM, _OK)
+
+    enough = real_count >= needed
+    decide_where(enough, newest_n >= to_alarm)
+    partial = (real_count > 0) & ~enough
+    if treat is MissingData.BREACHING:
+        decide_where(partial, count + needed - real_count >= to_alarm)
+    else:
+        settled = (treat is MissingData.NOT_BREACHING) | (count >= to_alarm) | (count < real_count)
+        decide_where(partial & settled, count >= to_alarm)
+        if treat is MissingData.MISSING:
+            rest = partial & ~settled
+            decisions[rest] = np.where(real[rest, 0], _NO_DATA, _ALARM)
+    all_missing = {MissingData.NOT_BREACHING: _OK, MissingData.BREACHING: _ALARM,
+                   MissingData.MISSING: _NO_DATA}.get(treat, _KEEP)  # fmt: skip
+    decisions[real_count == 0] = all_missing
+    return decisions

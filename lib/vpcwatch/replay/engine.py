@@ -13,7 +13,7 @@ from typing import Any
 
 from vpcwatch.detectors.model import AlarmSettings, Detector, SilenceDetector
 from vpcwatch.fields import FlowLogFormat
-from vpcwatch.replay.alarms import AlarmState, Outcome, Transition, evaluate_briefly
+from vpcwatch.replay.alarms import AlarmState, Outcome, Transition, evaluate_series
 from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricAggregator, MetricSpec
 
 LOGS_NAMESPACE = "AWS/Logs"
@@ -139,8 +139,9 @@ def evaluate_alarms(
         settings = alarm.settings
         points = aggregator.datapoints(alarm.metric, settings.statistic, settings.period)
         result.datapoints[alarm.name] = points
-        minutes = aggregator.minutes(alarm.metric)
-        outcome = evaluate_briefly(alarm.name, minutes, settings, start, end)
+        outcome = evaluate_series(
+            alarm.name, aggregator.series(alarm.metric), settings, start, end
+        )
         transitions = outcome.transitions
         result.transitions += transitions
         for transition in transitions:

@@ -10,8 +10,10 @@ period's datapoint is the alarm's statistic over the published values.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern.syntax import parse_number
@@ -75,6 +77,74 @@ class Accumulator:
         }[name]
 
 
+@dataclass(frozen=True)
+class MinuteSeries:
+    """One metric's per-minute statistics as arrays: minute starts (Unix seconds,
+    ascending, distinct) and, for each, the total, count, minimum and maximum of the
+    values published in it. What the vectorised alarm evaluation slides over."""
+
+    slots: np.ndarray
+    total: np.ndarray
+    count: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+
+    @classmethod
+    def empty(cls) -> MinuteSeries:
+        return cls.of([], [], [], [], [])
+
+    @classmethod
+    def of(cls, slots, total, count, minimum, maximum) -> MinuteSeries:
+        """From parallel sequences in any order, with repeated minutes merged."""
+        slots = np.asarray(slots, dtype=np.int64)
+        arrays = [np.asarray(a, dtype=np.float64) for a in (total, count, minimum, maximum)]
+        order = np.argsort(slots, kind="stable")
+        slots = slots[order]
+        total, count, minimum, maximum = (a[order] for a in arrays)
+        if len(slots) and (slots[1:] == slots[:-1]).any():
+            starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
+            slots = slots[starts]
+            total, count = np.add.reduceat(total, starts), np.add.reduceat(count, starts)
+            minimum = np.minimum.reduceat(minimum, starts)
+            maximum = np.maximum.reduceat(maximum, starts)
+        return cls(slots, total, count, minimum, maximum)
+
+    @classmethod
+    def concat(cls, parts: Sequence[MinuteSeries]) -> MinuteSeries:
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls.empty()
+        columns = ("slots", "total", "count", "minimum", "maximum")
+        return cls.of(*(np.concatenate([getattr(p, c) for p in parts]) for c in columns))
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def integral(self) -> bool:
+        """True when every total is an integer and their sum stays below 2**53: then sums
+        over windows are exact in any order (flow-log counters always are)."""
+        totals = self.total
+        return bool(
+            np.all(np.isfinite(totals))
+            and np.all(totals == np.trunc(totals))
+            and np.abs(totals).sum() < 2.0**53
+        )
+
+    @staticmethod
+    def statistic(name: str, total, count, minimum, maximum):
+        """The named statistic from (arrays of) merged statistics, as
+        :meth:`Accumulator.statistic` computes it."""
+        if name == "Sum":
+            return total
+        if name == "SampleCount":
+            return count
+        if name == "Average":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return total / count
+        return {"Minimum": minimum, "Maximum": maximum}[name]
+
+
 class MetricAggregator:
     """Feeds events to metric filters and keeps per-period statistics (memory: one
     accumulator per metric and period, whatever the number of events)."""
@@ -91,6 +161,9 @@ class MetricAggregator:
         }
         self.contributors: dict[tuple[str, str], dict[int, list[str]]] = {
             spec.key: defaultdict(list) for spec in self.metrics
+        }
+        self._columns: dict[tuple[str, str], list[MinuteSeries]] = {
+            spec.key: [] for spec in self.metrics
         }
         self.events = 0
         self.first: int | None = None  # earliest and latest event timestamps seen
@@ -130,21 +203,51 @@ class MetricAggregator:
     def merge(
         self, key: tuple[str, str], slot: int, total: float, count: int, low: float, high: float
     ) -> None:
-        """Add statistics computed elsewhere (the DuckDB path) for one metric and period."""
+        """Add statistics computed elsewhere for one metric and period."""
         self._values[key][slot].merge(Accumulator(total, count, low, high))
+
+    def merge_series(self, key: tuple[str, str], series: MinuteSeries) -> None:
+        """Add the per-minute statistics of a whole file computed elsewhere (the DuckDB
+        path), kept as arrays."""
+        if len(series):
+            self._columns[key].append(series)
+
+    def series(self, key: tuple[str, str]) -> MinuteSeries:
+        """One metric's per-minute statistics, from every path, as arrays."""
+        values = self._values[key]
+        parts = list(self._columns[key])
+        if values:
+            slots = list(values)
+            accumulators = [values[slot] for slot in slots]
+            parts.append(MinuteSeries.of(slots, *(
+                [getattr(a, name) for a in accumulators]
+                for name in ("total", "count", "minimum", "maximum")
+            )))  # fmt: skip
+        return MinuteSeries.concat(parts)
 
     def minutes(self, key: tuple[str, str]) -> dict[int, Accumulator]:
         """``{minute start: accumulator}`` for one metric (what alarms slide over)."""
-        return dict(self._values[key])
+        series = self.series(key)
+        return {
+            int(slot): Accumulator(float(total), int(count), float(low), float(high))
+            for slot, total, count, low, high in zip(
+                series.slots, series.total, series.count, series.minimum, series.maximum,
+                strict=True,
+            )
+        }  # fmt: skip
 
     def datapoints(self, key: tuple[str, str], statistic: str, period: int) -> dict[int, float]:
         """``{period start: statistic}`` for one metric, regrouped to ``period`` seconds."""
         if period % self.period:
             raise ValueError(f"period {period} is not a multiple of {self.period}")
-        merged: dict[int, Accumulator] = defaultdict(Accumulator)
-        for slot, accumulator in self._values[key].items():
-            merged[slot - slot % period].merge(accumulator)
-        return {slot: acc.statistic(statistic) for slot, acc in sorted(merged.items())}
+        series = self.series(key)
+        if not len(series):
+            return {}
+        regrouped = MinuteSeries.of(series.slots - series.slots % period, series.total,
+                                    series.count, series.minimum, series.maximum)  # fmt: skip
+        values = series.statistic(statistic, regrouped.total, regrouped.count,
+                                  regrouped.minimum, regrouped.maximum)  # fmt: skip
+        return dict(zip(regrouped.slots.tolist(), values.tolist(), strict=True))
 
 
 def metric_value(value: str, extracted: Mapping[str, str]) -> float | None:

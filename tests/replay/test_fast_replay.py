@@ -63,14 +63,20 @@ def test_duckdb_and_reference_paths_agree(tmp_path, plan, irregular):
     incidents = {5: ("ssh-scan",), 9: ("exfiltration", "skipdata"), 14: ("port-scan",),
                  17: ("rdp-accepted",)}  # fmt: skip
     lines = list(itertools.islice(generate(FMT, minutes=25, seed=4, incidents=incidents), 5000))
+    malformed = 0
     if irregular:  # double spaces and a tab: these lines take the reference path
         lines[10] = lines[10].replace(" ", "  ", 2)
         lines[20] = lines[20].replace(" ", "\t", 1)
+        # One field short, with a doubled space where it was: the CSV reader sees the
+        # right number of columns (one empty); Python sees a malformed line.
+        lines[30] = lines[30].rsplit(" ", 1)[0].replace(" ", "  ", 1)
+        malformed = 1
     path = tmp_path / "flows.log"
     path.write_text("\n".join(lines) + "\n")
     fast = replay_files(plan, [path], fast=True)
     slow = replay_files(plan, [path], fast=False)
-    assert fast.events == slow.events == len(lines)
+    assert fast.events == slow.events == len(lines) - malformed
+    assert fast.input.malformed == slow.input.malformed == malformed
     assert fast.datapoints == slow.datapoints
     assert [(t.alarm, t.time, t.new) for t in fast.transitions] == [
         (t.alarm, t.time, t.new) for t in slow.transitions
@@ -80,3 +86,29 @@ def test_duckdb_and_reference_paths_agree(tmp_path, plan, irregular):
     assert alarms
     for key in alarms:  # the top records of every ALARM, found by both paths
         assert len(fast.contributors[key]) == len(slow.contributors[key]) > 0
+
+
+def test_both_paths_agree_over_a_long_sparse_span(tmp_path, plan):
+    """Bursts of traffic scattered over 60 days, gzipped: the vectorised scan and
+    evaluation against the reference, transition for transition."""
+    import gzip
+
+    start, end = FMT.index("start"), FMT.index("end")
+    incidents = {3: ("ssh-scan",), 7: ("exfiltration",)}
+    burst = [line.split(" ") for line in generate(FMT, minutes=10, seed=8, incidents=incidents)]
+    lines = []
+    for day in (0, 1, 9, 30, 59):
+        for fields in burst:
+            shifted = fields.copy()
+            shifted[start] = str(int(fields[start]) + day * 86400)
+            shifted[end] = str(int(fields[end]) + day * 86400)
+            lines.append(" ".join(shifted))
+    path = tmp_path / "flows.log.gz"
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    fast = replay_files(plan, [path], fast=True)
+    slow = replay_files(plan, [path], fast=False)
+    assert fast.events == slow.events == len(lines)
+    assert fast.datapoints == slow.datapoints
+    assert fast.transitions == slow.transitions
+    assert fast.last_evaluation == slow.last_evaluation
+    assert len({t.time // 86400 for t in fast.transitions}) >= 5  # every burst is evaluated

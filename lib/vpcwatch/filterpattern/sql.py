@@ -29,39 +29,64 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def field_count_sql(tree: s.SpaceDelimited, fields: str) -> str:
+def field_count_sql(tree: s.SpaceDelimited, fields: str, width: int | None = None) -> str:
     """The field-count rule: at least as many fields as the pattern names (R2: without
-    ``...`` the last field takes the rest of the line; R3: ``...`` takes any number)."""
+    ``...`` the last field takes the rest of the line; R3: ``...`` takes any number).
+    With ``width`` (columns ``<fields>1`` to ``<fields><width>``) the count is known."""
+    if width is not None:
+        return "true" if width >= len(tree.named) else "false"
     return f"len({fields}) >= {len(tree.named)}"
 
 
-def slot_tokens(tree: s.SpaceDelimited, fields: str) -> list[tuple[s.Slot, str]]:
+def slot_tokens(
+    tree: s.SpaceDelimited, fields: str, width: int | None = None
+) -> list[tuple[s.Slot, str]]:
     """Each single-field slot with the SQL expression of its field's text (1-based lists;
     slots after ``...`` count from the end). Without ``...`` the last slot is the rest of
-    the line: on a line split at single spaces, its fields joined by one space (R2)."""
+    the line: on a line split at single spaces, its fields joined by one space (R2).
+
+    ``fields`` is a list column; with ``width``, the fields are ``width`` columns named
+    ``<fields>1``, ``<fields>2``, ... (a CSV read of records with a known field count)."""
     split = tree.ellipsis_index
     named = tree.named
     cut = len(named) if split is None else split
-    pairs = [(slot, f"{fields}[{i + 1}]") for i, slot in enumerate(named[:cut])]
+    after = named[cut:]
+
+    def field(position: int) -> str:  # 1-based; negative counts from the end
+        if width is None:
+            return f"{fields}[{position}]"
+        return f"{fields}{position if position > 0 else width + 1 + position}"
+
+    def rest(first: int) -> str:
+        if width is None:
+            return f"array_to_string({fields}[{first}:], ' ')"
+        columns = [f"{fields}{i}" for i in range(first, width + 1)]
+        return columns[0] if len(columns) == 1 else f"concat_ws(' ', {', '.join(columns)})"
+
+    pairs = [(slot, field(i + 1)) for i, slot in enumerate(named[:cut])]
     if split is None and pairs:
         last, _ = pairs[-1]
-        pairs[-1] = (last, f"array_to_string({fields}[{cut}:], ' ')")
-    after = named[cut:]
-    pairs += [(slot, f"{fields}[{i - len(after)}]") for i, slot in enumerate(after)]
+        pairs[-1] = (last, rest(cut))
+    pairs += [(slot, field(i - len(after))) for i, slot in enumerate(after)]
     return pairs
 
 
 class SqlCompiler:
-    """Compiles patterns to predicates over a list column of fields (``f`` by default).
+    """Compiles patterns to predicates over a list column of fields (``f`` by default),
+    or over ``width`` columns ``<fields>1`` ... (see :func:`slot_tokens`).
 
     A field's number is computed once per event however many comparisons use it:
     :meth:`number_columns` lists the projections (``<expression> AS n0``) that the
     query must select beside the fields for the predicates to refer to.
     """
 
-    def __init__(self, fields: str = "f") -> None:
-        self.fields = fields
+    def __init__(self, fields: str = "f", width: int | None = None) -> None:
+        self.fields, self.width = fields, width
         self._numbers: dict[str, str] = {}
+
+    def tokens(self, tree: s.SpaceDelimited) -> list[tuple[s.Slot, str]]:
+        """:func:`slot_tokens` for this compiler's fields."""
+        return slot_tokens(tree, self.fields, self.width)
 
     def predicate(self, tree: s.Pattern) -> str:
         """A SQL boolean that is true when the event's fields match ``tree``.
@@ -71,8 +96,10 @@ class SqlCompiler:
         """
         if not isinstance(tree, s.SpaceDelimited):
             raise UnsupportedPattern(f"no SQL form for {type(tree).__name__} patterns")
-        parts = [field_count_sql(tree, self.fields)]
-        for slot, token in slot_tokens(tree, self.fields):
+        parts = [field_count_sql(tree, self.fields, self.width)]
+        if parts == ["false"]:  # fewer columns than named fields: never a match
+            return "false"
+        for slot, token in self.tokens(tree):
             if slot.condition is not None:
                 parts.append(self.condition(slot.condition, token))
         return " AND ".join(f"({part})" for part in parts)

@@ -139,9 +139,7 @@ def evaluate_alarms(
         settings = alarm.settings
         points = aggregator.datapoints(alarm.metric, settings.statistic, settings.period)
         result.datapoints[alarm.name] = points
-        outcome = evaluate_series(
-            alarm.name, aggregator.series(alarm.metric), settings, start, end
-        )
+        outcome = evaluate_series(alarm.name, aggregator.series(alarm.metric), settings, start, end)
         transitions = outcome.transitions
         result.transitions += transitions
         for transition in transitions:

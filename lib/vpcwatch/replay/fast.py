@@ -1,10 +1,22 @@
-"""The DuckDB path of replay: metric statistics per minute for a whole file in one query.
+"""The DuckDB path of replay: metric statistics per minute for a whole file in one scan.
 
-Same semantics as :class:`~vpcwatch.replay.metrics.MetricAggregator` (the patterns
-compile to the SQL of :mod:`vpcwatch.filterpattern.sql`; lines that splitting on
-' ' would not read as Python does go through the reference aggregator). Used for
-plain or S3-delivery files in the stack's format; anything else returns ``None``
-and the caller streams the file through the reference path.
+The file is read as CSV with one text column per field of the stack's format (DuckDB's
+parallel reader, no per-line splitting in SQL), the patterns compile to predicates over
+those columns (:mod:`vpcwatch.filterpattern.sql`), and one ``GROUP BY`` minute gives
+every metric's sum, count, minimum and maximum, the delivered and undelivered counts,
+and up to three matching records per metric and minute (kept in DuckDB, for the
+contributors of the ALARM transitions). Same semantics as
+:class:`~vpcwatch.replay.metrics.MetricAggregator`:
+
+- A Python scan of the bytes (beside the query, in a thread) tells whether every line
+  splits on ' ' as Python splits it; if not (tabs, quotes, runs of spaces ...), the
+  query runs again with a check per line.
+- Lines that are not records of the format (wrong field count, a ``start`` that is not
+  a number, the irregular ones) are left out of the statistics, and only when there are
+  some, read once more and passed to the reference aggregator.
+
+Used for plain or S3-delivery files in the stack's format (gzip too); anything else
+returns ``None`` and the caller streams the file through the reference path.
 """
 
 from __future__ import annotations
@@ -14,12 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
+import numpy as np
+
 from vpcwatch.actions import ACTIONS
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern import syntax as s
 from vpcwatch.filterpattern.fast import (
     duckdb_available,
-    file_is_plain,
+    file_is_regular,
+    not_plain_re2,
     plain_sql,
     read_lines_sql,
 )
@@ -28,10 +43,9 @@ from vpcwatch.filterpattern.sql import (
     SqlCompiler,
     UnsupportedPattern,
     literal,
-    slot_tokens,
 )
 from vpcwatch.filterpattern.syntax import parse_number
-from vpcwatch.replay.metrics import MetricAggregator
+from vpcwatch.replay.metrics import MetricAggregator, MinuteSeries
 from vpcwatch.replay.readers import (
     MAX_LISTED,
     InputStats,
@@ -43,10 +57,41 @@ from vpcwatch.replay.readers import (
 from vpcwatch.replay.template import ReplayPlan
 
 SLOT_SECONDS = 60
+KEPT_RECORDS = 3
+"""Matching records kept per metric and minute, for the timeline's top records."""
 
 
 class _Unsupported(Exception):
     """This file or plan has no SQL form; use the reference path."""
+
+
+class FileScan:
+    """A file DuckDB aggregated, and how to find the records behind chosen minutes."""
+
+    def __init__(self, queries: _Queries, checked: bool) -> None:
+        self._queries, self._checked = queries, checked
+
+    def contributors(
+        self, wanted: dict[tuple[str, str], set[int]]
+    ) -> dict[tuple[tuple[str, str], int], list[str]]:
+        """Up to :data:`KEPT_RECORDS` matching records for each (metric key, minute start)
+        in ``wanted``, in one more scan of the file."""
+        import duckdb
+
+        by_index = {
+            self._queries.matching[key]: slots
+            for key, slots in wanted.items()
+            if key in self._queries.matching and slots
+        }
+        if not by_index:
+            return {}
+        keys = {index: key for key, index in self._queries.matching.items()}
+        found: dict[tuple[tuple[str, str], int], list[str]] = {}
+        with duckdb.connect() as connection:
+            query = self._queries.records(by_index, self._checked)
+            for index, slot, line in connection.execute(query).fetchall():
+                found.setdefault((keys[index], slot), []).append(line)
+        return found
 
 
 def aggregate_file(
@@ -57,38 +102,99 @@ def aggregate_file(
     start: int | None,
     end: int | None,
     on_progress: Callable[[float], None] | None = None,
-) -> bool:
-    """Aggregate ``path`` into ``aggregator``; ``False`` when this file must go through
+) -> FileScan | None:
+    """Aggregate ``path`` into ``aggregator``; ``None`` when this file must go through
     the reference path instead."""
     if not duckdb_available():
-        return False
+        return None
     plain, header = _plain_shape(path, plan)
     if not plain:
-        return False
+        return None
     import duckdb
 
+    gzipped = _gzipped(path)
     try:
-        query, irregular_query = _queries(path, plan, start, end, not file_is_plain(path))
-        connection = duckdb.connect()
-        rows = _run_with_progress(connection, query, on_progress)
-        irregular = [line for (line,) in connection.execute(irregular_query).fetchall()]
+        queries = _Queries(path, plan, start, end, gzipped)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            regular = pool.submit(file_is_regular, path, gzipped)
+            scanned = _scan(queries, False, header is not None, on_progress)
+            checked = not regular.result()
+            if checked:  # some line does not split on ' ' as Python splits it
+                scanned = _scan(queries, True, header is not None, None)
     except (_Unsupported, duckdb.Error):
-        return False
-    for slot, events, undelivered, low, high, *statistics in rows:
-        stats.events += events
-        stats.undelivered += undelivered
-        if not events:
-            continue
-        aggregator.merge_events(events, low, high)
-        for index, spec in enumerate(plan.metrics):
-            total, count, minimum, maximum = statistics[4 * index : 4 * index + 4]
-            if count:
-                aggregator.merge(spec.key, slot, total, count, minimum, maximum)
+        return None
+    columns, irregular = scanned  # merged only now: a failed query leaves no trace
+    _merge(columns, plan, aggregator, stats)
+    if irregular:
+        _aggregate_irregular(irregular, path, plan, aggregator, stats, start, end, header)
+    stats.bytes_read += path.stat().st_size
+    return FileScan(queries, checked)
+
+
+def _scan(queries: _Queries, checked: bool, has_header: bool, on_progress):
+    """The per-minute columns, and the lines the table set aside, read again only when
+    there are some besides the header."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        _run_with_progress(connection, queries.minutes(checked=checked), on_progress)
+        columns = connection.execute(f"SELECT {queries.numeric_columns} FROM minutes").fetchnumpy()
+        rejected = connection.execute("SELECT count(*) FROM reject_errors").fetchone()[0]
+        slot = columns["slot"]
+        aside = int(np.ma.filled(columns["lines"], 0)[np.ma.getmaskarray(slot)].sum())
+        irregular = []
+        if rejected or aside > has_header:
+            query = queries.irregular(checked)
+            irregular = [line for (line,) in connection.execute(query).fetchall()]
+    return columns, irregular
+
+
+def _merge(columns: dict, plan: ReplayPlan, aggregator: MetricAggregator, stats: InputStats):
+    """The query's per-minute rows into the aggregator (not the row of the lines set
+    aside, whose ``slot`` is NULL)."""
+    slot = columns["slot"]
+    rows = ~np.ma.getmaskarray(slot)
+    slots = np.ma.filled(slot, 0)[rows].astype(np.int64)
+
+    def column(name: str, fill: float = 0.0) -> np.ndarray:
+        return np.ma.filled(columns[name], fill)[rows].astype(np.float64)
+
+    events = column("events").astype(np.int64)
+    stats.events += int(events.sum())
+    stats.undelivered += int(column("undelivered").sum())
+    if events.any():
+        delivered = events > 0
+        aggregator.merge_events(int(events.sum()), int(column("low")[delivered].min()),
+                                int(column("high")[delivered].max()))  # fmt: skip
+    for index, spec in enumerate(plan.metrics):
+        count = column(f"n{index}")
+        has = count > 0
+        aggregator.merge_series(spec.key, MinuteSeries.of(
+            slots[has], column(f"t{index}")[has], count[has],
+            column(f"lo{index}", np.inf)[has], column(f"hi{index}", -np.inf)[has],
+        ))  # fmt: skip
+
+
+def _aggregate_irregular(
+    lines: list[str],
+    path: Path,
+    plan: ReplayPlan,
+    aggregator: MetricAggregator,
+    stats: InputStats,
+    start: int | None,
+    end: int | None,
+    header: str | None,
+) -> None:
+    """The lines the query set aside, through the reference aggregator (as the
+    reference path reads them: stripped, the header skipped, the rest counted)."""
     malformed = 0
-    for line in irregular:
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
         timestamp = _timestamp(line, plan)
         if timestamp is None:
-            malformed += line.strip() != header
+            malformed += line != header
             continue
         if (start is None or timestamp >= start) and (end is None or timestamp <= end):
             if plan.filters_actions and not plan.delivers(line):
@@ -96,10 +202,8 @@ def aggregate_file(
                 continue
             aggregator.add(timestamp, line)
             stats.events += 1
-    stats.bytes_read += path.stat().st_size
     if malformed:
         _count_malformed(path, plan, stats)
-    return True
 
 
 def _timestamp(line: str, plan: ReplayPlan) -> int | None:
@@ -137,42 +241,6 @@ def _run_with_progress(connection, query: str, on_progress: Callable[[float], No
                 on_progress(max(connection.query_progress(), 0.0) / 100)
 
 
-def contributors(
-    path: Path, plan: ReplayPlan, wanted: dict[tuple[str, str], set[int]], keep: int = 3
-) -> dict[tuple[tuple[str, str], int], list[str]]:
-    """Up to ``keep`` records per (metric, period start) in ``wanted``, in one scan."""
-    import duckdb
-
-    compiler = SqlCompiler("f")
-    metrics = {spec.key: spec for spec in plan.metrics}
-    slots = sorted({slot for periods in wanted.values() for slot in periods})
-    if not slots:
-        return {}
-    branches = []
-    for index, (key, periods) in enumerate(wanted.items()):
-        spec = metrics[key]
-        predicate = (
-            compiler.predicate(compile_pattern(spec.pattern).tree) if spec.pattern else "true"
-        )
-        branches.append(
-            f"SELECT {index} AS metric, slot, line FROM wanted WHERE slot IN "
-            f"({', '.join(map(str, sorted(periods)))}) AND ({predicate}) "
-            f"AND {_delivered_sql(plan)} "
-            f"QUALIFY row_number() OVER (PARTITION BY slot) <= {keep}"
-        )
-    query = (
-        f"WITH wanted AS MATERIALIZED (SELECT *, ts - ts % {SLOT_SECONDS} AS slot FROM "
-        f"({_events_sql(path, plan, compiler, not file_is_plain(path))}) "
-        f"WHERE ts - ts % {SLOT_SECONDS} IN "
-        f"({', '.join(map(str, slots))})) " + " UNION ALL ".join(branches)
-    )
-    keys = list(wanted)
-    found: dict[tuple[tuple[str, str], int], list[str]] = {}
-    for metric, slot, line in duckdb.connect().execute(query).fetchall():
-        found.setdefault((keys[metric], slot), []).append(line)
-    return found
-
-
 def _plain_shape(path: Path, plan: ReplayPlan) -> tuple[bool, str | None]:
     """Plain records in the stack's format, with or without an S3 header line (returned,
     to be told from an unreadable line); a file that does not fit the format raises
@@ -184,72 +252,130 @@ def _plain_shape(path: Path, plan: ReplayPlan) -> tuple[bool, str | None]:
     return False, None
 
 
-def _events_sql(path: Path, plan: ReplayPlan, compiler: SqlCompiler, per_line_check: bool) -> str:
-    """The file's records that SQL reads as the reference does, with their ``ts``."""
-    fmt = plan.log_format
-    start = f"f[{fmt.index('start') + 1}]"
-    ts_number = compiler.number(start)
-    numbers = "".join(f", {column}" for column in compiler.number_columns())
-    source = read_lines_sql(path, _gzipped(path))
-    plain = plain_sql(per_line_check)
-    return (
-        f"SELECT *, CAST(trunc({ts_number}) AS BIGINT) AS ts FROM (SELECT *, {plain} AS plain"
-        f"{numbers} FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
-        f"WHERE line IS NOT NULL)) WHERE plain AND len(f) = {len(fmt)} AND {ts_number} IS NOT NULL"
-    )
+class _Queries:
+    """The SQL of one file's scan: the per-minute table, the records behind chosen
+    minutes, and the lines the table sets aside."""
 
+    def __init__(
+        self, path: Path, plan: ReplayPlan, start: int | None, end: int | None, gzipped: bool
+    ) -> None:
+        self.path, self.plan, self.start, self.end, self.gzipped = path, plan, start, end, gzipped
+        self.width = len(plan.log_format)
+        names = ["slot", "lines", "events", "undelivered", "low", "high"]
+        for index in range(len(plan.metrics)):
+            names += [f"t{index}", f"n{index}", f"lo{index}", f"hi{index}"]
+        self.numeric_columns = ", ".join(names)
+        self.matching: dict[tuple[str, str], int] = {}
+        """Metric key -> index of its ``m<index>`` column (true where a record published
+        a value because it matched: the records a timeline shows)."""
+        compiler = SqlCompiler("c", self.width)
+        self._values, self._matched = [], []
+        for spec in plan.metrics:
+            if spec.pattern is None:
+                self._values.append("CASE WHEN delivered THEN CAST(1 AS DOUBLE) END")
+                continue
+            tree = compile_pattern(spec.pattern).tree
+            try:
+                predicate = compiler.predicate(tree)
+            except UnsupportedPattern:
+                raise _Unsupported(spec.name) from None
+            value = _value_sql(spec.value, tree, compiler)
+            default = "NULL" if spec.default_value is None else repr(float(spec.default_value))
+            self._values.append(
+                f"CAST(CASE WHEN NOT delivered THEN NULL WHEN {predicate} THEN {value} "
+                f"ELSE {default} END AS DOUBLE)"
+            )
+            self._matched.append(f"delivered AND ({predicate}) AND ({value}) IS NOT NULL")
+            self.matching[spec.key] = len(self._matched) - 1
+        self._ts_number = compiler.number(f"c{plan.log_format.index('start') + 1}")
+        self._numbers = "".join(f", {column}" for column in compiler.number_columns())
+        self._line = "concat_ws(' ', " + ", ".join(f"c{i}" for i in range(1, self.width + 1)) + ")"
 
-def _queries(
-    path: Path, plan: ReplayPlan, start: int | None, end: int | None, per_line_check: bool
-) -> tuple[str, str]:
-    compiler = SqlCompiler("f")
-    values = []
-    for spec in plan.metrics:
-        if spec.pattern is None:
-            values.append("CASE WHEN delivered THEN CAST(1 AS DOUBLE) END")
-            continue
-        tree = compile_pattern(spec.pattern).tree
-        try:
-            predicate = compiler.predicate(tree)
-        except UnsupportedPattern:
-            raise _Unsupported(spec.name) from None
-        value = _value_sql(spec.value, tree, compiler)
-        default = "NULL" if spec.default_value is None else repr(float(spec.default_value))
-        values.append(
-            f"CAST(CASE WHEN NOT delivered THEN NULL WHEN {predicate} THEN {value} "
-            f"ELSE {default} END AS DOUBLE)"
+    def _rows(self, checked: bool, slots: list[int] | None = None) -> str:
+        """Every line as a row: its fields ``c1``..., ``ts``, ``slot`` (NULL for a line set
+        aside), ``delivered``, the metric values ``v<i>`` and matches ``m<i>``. A line
+        with an empty field (a run of spaces) is set aside; ``checked``: test every line
+        for the other bytes that split differently in Python. ``slots``: only the records
+        of these minutes (chosen before anything else is computed)."""
+        width = self.width
+        every = " AND ".join(f"c{i} IS NOT NULL" for i in range(1, width + 1))
+        regular = f"{self._ts_number} IS NOT NULL AND {every}"
+        if checked:
+            regular += f" AND NOT regexp_matches({self._line}, {literal(not_plain_re2())})"
+        window = ""
+        if self.start is not None:
+            window += f" AND ts >= {int(self.start)}"
+        if self.end is not None:
+            window += f" AND ts <= {int(self.end)}"
+        if slots is not None:
+            window += f" AND slot IN ({', '.join(map(str, slots))})"
+        columns = "".join(f", {v} AS v{i}" for i, v in enumerate(self._values))
+        columns += "".join(f", {m} AS m{i}" for i, m in enumerate(self._matched))
+        source = (
+            f"read_csv({literal(str(self.path))}, delim=' ', header=false, quote='', "
+            f"escape='', auto_detect=false, columns={{"
+            + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, width + 1))
+            + "}, ignore_errors=true, store_rejects=true"
+            + (", compression='gzip'" if self.gzipped else "")
+            + ")"
         )
-    events = _events_sql(path, plan, compiler, per_line_check)
-    window = ""
-    if start is not None:
-        window += f" AND ts >= {int(start)}"
-    if end is not None:
-        window += f" AND ts <= {int(end)}"
-    columns = ", ".join(f"{v} AS v{i}" for i, v in enumerate(values))
-    stats = ", ".join(f"sum(v{i}), count(v{i}), min(v{i}), max(v{i})" for i in range(len(values)))
-    grouped = (
-        f"SELECT ts - ts % {SLOT_SECONDS} AS slot, count(*) FILTER (WHERE delivered), "
-        "count(*) FILTER (WHERE NOT delivered), min(ts) FILTER (WHERE delivered), "
-        f"max(ts) FILTER (WHERE delivered), {stats} FROM (SELECT ts, delivered, {columns} "
-        f"FROM (SELECT *, {_delivered_sql(plan)} AS delivered FROM ({events})) "
-        f"WHERE true{window}) GROUP BY slot"
-    )
-    source = read_lines_sql(path, _gzipped(path))
-    start_field = f"f[{plan.log_format.index('start') + 1}]"
-    irregular = (
-        f"SELECT line FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
-        f"WHERE line IS NOT NULL) WHERE NOT ({plain_sql(per_line_check)}) "
-        f"OR len(f) <> {len(plan.log_format)} "
-        f"OR NOT coalesce(regexp_full_match({start_field}, {literal(NUMBER_RE2)}), false)"
-    )
-    return grouped, irregular
+        keep = f"regular{window}" if slots is not None else f"NOT regular OR (true{window})"
+        return (
+            f"SELECT *{columns} FROM (SELECT *, {_delivered_sql(self.plan)} AS delivered FROM "
+            f"(SELECT *, CASE WHEN regular THEN ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) "
+            f"% {SLOT_SECONDS} END AS slot FROM (SELECT *, CAST(trunc({self._ts_number}) AS "
+            f"BIGINT) AS ts, {regular} AS regular FROM (SELECT *{self._numbers} FROM {source})"
+            f")) WHERE {keep})"
+        )
+
+    def minutes(self, *, checked: bool) -> str:
+        """CREATE TABLE minutes: one row per minute of records (``slot`` NULL for the lines
+        set aside, counted in ``lines``)."""
+        statistics = "".join(
+            f", sum(v{i}) AS t{i}, count(v{i}) AS n{i}, min(v{i}) AS lo{i}, max(v{i}) AS hi{i}"
+            for i in range(len(self._values))
+        )
+        return (
+            "CREATE TABLE minutes AS SELECT slot, count(*) AS lines, "
+            "count(*) FILTER (WHERE delivered) AS events, "
+            "count(*) FILTER (WHERE NOT delivered) AS undelivered, "
+            "min(ts) FILTER (WHERE delivered) AS low, max(ts) FILTER (WHERE delivered) AS high"
+            f"{statistics} FROM ({self._rows(checked)}) GROUP BY slot"
+        )
+
+    def records(self, wanted: dict[int, set[int]], checked: bool) -> str:
+        """Up to :data:`KEPT_RECORDS` matching records (earliest first) per metric (by its
+        ``m`` index) and minute in ``wanted``: one more scan, keeping only those minutes."""
+        slots = sorted({slot for minutes in wanted.values() for slot in minutes})
+        branches = [
+            f"SELECT {index} AS metric, slot, line FROM chosen WHERE m{index} AND slot IN "
+            f"({', '.join(map(str, sorted(minutes)))}) QUALIFY row_number() OVER "
+            f"(PARTITION BY slot ORDER BY ts, line) <= {KEPT_RECORDS}"
+            for index, minutes in wanted.items()
+        ]
+        return (
+            f"WITH chosen AS MATERIALIZED (SELECT *, {self._line} AS line FROM "
+            f"({self._rows(checked, slots)})) " + " UNION ALL ".join(branches)
+        )
+
+    def irregular(self, checked: bool) -> str:
+        """The lines the table left out: not ``fields`` fields split on ' ', a ``start``
+        that is not a number, or (``checked``) a line Python splits differently."""
+        source = read_lines_sql(self.path, self.gzipped)
+        start_field = f"f[{self.plan.log_format.index('start') + 1}]"
+        return (
+            f"SELECT line FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "
+            f"WHERE line IS NOT NULL) WHERE NOT ({plain_sql(checked)}) "
+            f"OR len(f) <> {self.width} "
+            f"OR NOT coalesce(regexp_full_match({start_field}, {literal(NUMBER_RE2)}), false)"
+        )
 
 
 def _delivered_sql(plan: ReplayPlan) -> str:
     """True for the records the CloudWatch flow logs deliver (see ``ReplayPlan.delivers``)."""
     if not plan.filters_actions:
         return "true"
-    action = f"f[{plan.log_format.index('action') + 1}]"
+    action = f"c{plan.log_format.index('action') + 1}"
     kept = ", ".join(literal(a) for a in sorted(plan.delivered_actions))
     every = ", ".join(literal(a) for a in ACTIONS)
     return f"({action} NOT IN ({every}) OR {action} IN ({kept}))"
@@ -258,7 +384,7 @@ def _delivered_sql(plan: ReplayPlan) -> str:
 def _value_sql(value: str, tree: s.SpaceDelimited, compiler: SqlCompiler) -> str:
     if not value.startswith("$"):
         return repr(float(value))
-    tokens = {slot.name: token for slot, token in slot_tokens(tree, "f") if slot.name}
+    tokens = {slot.name: token for slot, token in compiler.tokens(tree) if slot.name}
     token = tokens.get(value[1:])
     if token is None:
         raise _Unsupported(value)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
-from vpcwatch.replay.fast import aggregate_file, contributors
+from vpcwatch.replay.fast import FileScan, aggregate_file
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
@@ -52,7 +52,7 @@ def replay_files(
     stats = InputStats()
     bar = Progress(sum(p.stat().st_size for p in paths)) if progress else None
     aggregator = MetricAggregator(plan.metrics)
-    vectorised: list[Path] = []
+    scans: list[FileScan] = []
     done = 0  # bytes of the files already read
     for path in paths:
         size = path.stat().st_size
@@ -62,14 +62,14 @@ def replay_files(
             def report(share: float, done: int = done, size: int = size) -> None:
                 bar.update(done + int(share * size), stats.events)
 
-        aggregated = (
-            fast
-            and not strict
-            and aggregate_file(path, plan, aggregator, stats, start, end, report)
+        scan = (
+            aggregate_file(path, plan, aggregator, stats, start, end, report)
+            if fast and not strict
+            else None
         )
         done += size
-        if aggregated:
-            vectorised.append(path)
+        if scan is not None:
+            scans.append(scan)
             continue
         for timestamp, line in read_events([path], plan.log_format, stats, strict=strict):
             if (start is not None and timestamp < start) or (end is not None and timestamp > end):
@@ -90,12 +90,12 @@ def replay_files(
     result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end)
     result.undelivered = stats.undelivered
     result.input = stats
-    if vectorised:
-        _add_contributors(result, plan, vectorised)
+    if scans:
+        _add_contributors(result, plan, scans)
     return result
 
 
-def _add_contributors(result: ReplayResult, plan: ReplayPlan, paths: list[Path]) -> None:
+def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileScan]) -> None:
     """Top records of each ALARM transition, looked up in the files DuckDB aggregated."""
     specs = {alarm.name: alarm for alarm in plan.alarms}
     wanted: dict[tuple[str, str], set[int]] = {}
@@ -105,8 +105,8 @@ def _add_contributors(result: ReplayResult, plan: ReplayPlan, paths: list[Path])
             minutes = range(transition.time - alarm.settings.period, transition.time, 60)
             wanted.setdefault(alarm.metric, set()).update(minutes)
     found: dict = {}
-    for path in paths:
-        for key, lines in contributors(path, plan, wanted).items():
+    for scan in scans:
+        for key, lines in scan.contributors(wanted).items():
             found.setdefault(key, []).extend(lines)
     for transition in result.transitions:
         if transition.new.value == "ALARM":

@@ -6,7 +6,8 @@ records a minute;
 destination ports 22 about 33 %, 0 about 16 %, 6379 about 10 %), ordinary web
 traffic on 80/443, and incidents injected at chosen minutes (an SSH scan, an
 accepted RDP session from the internet, an exfiltration upload, an allowed upload,
-a SKIPDATA record). Deterministic for a seed. Used by the scenario tests, the
+a SKIPDATA record; a slow scan and an upload in small pieces, which go on for hours or
+half an hour). Deterministic for a seed. Used by the scenario tests, the
 benchmarks and ``vpcwatch sample``.
 """
 
@@ -25,7 +26,14 @@ NOISE_PORTS = ((22, 0.33), (0, 0.158), (6379, 0.105), (23, 0.08), (445, 0.07), (
                (3306, 0.05), (5432, 0.04), (9200, 0.03), (27017, 0.03), (8080, 0.037))  # fmt: skip
 INCIDENTS = (
     "ssh-scan", "port-scan", "rdp-accepted", "exfiltration", "allowed-upload", "skipdata", "outage",
+    "slow-scan", "chunked-exfil",
 )  # fmt: skip
+LASTING = {"slow-scan": 120, "chunked-exfil": 30}
+"""Incidents that go on for minutes from the one they are given at: an attacker staying
+under per-minute thresholds. ``slow-scan``: one SSH probe every 15 seconds from one
+address for two hours. ``chunked-exfil``: 5 uploads of 90 KB a minute to an unlisted
+address for 30 minutes (13.5 MB; no flow over ``Exfiltration``'s 100 KB)."""
+CHUNK_BYTES = 90_000
 SENSITIVE_SCAN_PORTS = ("0", "23", "445", "1433", "3306", "5432", "6379", "9200", "27017")
 EXFILTRATION_BYTES = 150_000
 
@@ -50,6 +58,7 @@ class Lab:
     bastion: str = "10.0.1.10"
     allowed_destination: str = "52.216.8.21"  # an S3 address: on the allowed list
     unlisted_destination: str = "198.51.100.77"
+    slow_scanner: str = "45.155.205.233"  # one address, probing for hours
     interfaces: Mapping[str, str] = field(
         default_factory=lambda: {"10.0.0.199": "eni-0a1b2c3d4e5f60001",
                                  "10.0.1.10": "eni-0a1b2c3d4e5f60002"}
@@ -149,6 +158,17 @@ class TrafficGenerator:
             return [self.record(minute, srcaddr=lab.web_server, dstaddr=target, dstport="443",
                                 packets="120", bytes=str(EXFILTRATION_BYTES),
                                 flow_direction="egress", traffic_path="2")]  # fmt: skip
+        if kind == "slow-scan":  # 4 probes a minute on 22, always from the same address
+            return [self.record(minute, srcaddr=lab.slow_scanner, dstaddr=lab.web_server,
+                                dstport="22", action="REJECT", packets="1", bytes="40",
+                                tcp_flags="2", flow_direction="ingress")
+                    for _ in range(4)]  # fmt: skip
+        if kind == "chunked-exfil":  # the instance uploads in pieces (it is the client)
+            return [self.record(minute, srcaddr=lab.web_server,
+                                dstaddr=lab.unlisted_destination, dstport="443", packets="70",
+                                bytes=str(CHUNK_BYTES), flow_direction="egress",
+                                traffic_path="2")
+                    for _ in range(5)]  # fmt: skip
         if kind == "skipdata":
             return [self.record(minute, **dict.fromkeys(
                 ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
@@ -214,15 +234,27 @@ def generate(
     incidents: Mapping[int, tuple[str, ...]] | None = None,
     start: int = DEFAULT_START,
 ) -> Iterator[str]:
-    """Lines for ``minutes`` minutes of traffic, incidents at the given minutes."""
+    """Lines for ``minutes`` minutes of traffic, incidents at the given minutes (the
+    :data:`LASTING` ones start there and go on, within ``minutes``)."""
     generator = TrafficGenerator(log_format, seed=seed, start=start)
     incidents = {} if incidents is None else incidents
     for unknown in {kind for kinds in incidents.values() for kind in kinds} - set(INCIDENTS):
         raise ValueError(f"incident must be one of {', '.join(INCIDENTS)}; got {unknown!r}")
+    incidents = _spread(incidents)
     for minute in range(minutes):
         for record in sorted(generator.minute(minute, incidents.get(minute, ())),
                              key=lambda r: int(r["start"])):  # fmt: skip
             yield generator.line(record)
+
+
+def _spread(incidents: Mapping[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
+    """Each :data:`LASTING` incident repeated over the minutes it lasts."""
+    spread: dict[int, tuple[str, ...]] = {}
+    for minute, kinds in sorted(incidents.items()):
+        for kind in kinds:
+            for at in range(minute, minute + LASTING.get(kind, 1)):
+                spread[at] = (*spread.get(at, ()), kind)
+    return spread
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -62,11 +62,11 @@ def test_every_default_detector_fires_on_its_incident(defaults, tmp_path):
     path.write_text(json.dumps(template.to_json()))
     plan = load_plan(path)
     incidents = {5: ("ssh-scan",), 8: ("port-scan",), 11: ("rdp-accepted",),
-                 14: ("exfiltration",), 17: ("skipdata",),
+                 14: ("exfiltration",), 17: ("skipdata",), 50: ("chunked-exfil",),
                  **{minute: ("outage",) for minute in range(20, 40)}}  # fmt: skip
     # 20 silent minutes: FlowLogsStopped needs 17 (15 datapoints + the range's 2 more).
     traffic = tmp_path / "flows.log"
-    lines = generate(plan.log_format, minutes=45, seed=2, incidents=incidents)
+    lines = generate(plan.log_format, minutes=80, seed=2, incidents=incidents)
     traffic.write_text("\n".join(lines) + "\n")
     result = replay_files(plan, [traffic])
     assert {alarm.name for alarm in plan.alarms} == result.fired()

@@ -61,7 +61,7 @@ def synthesized():
 def test_one_filter_per_metric_with_the_detectors_pattern(synthesized):
     t, monitoring = synthesized["template"], synthesized["monitoring"]
     filters = t.find_resources("AWS::Logs::MetricFilter")
-    assert len(filters) == 7  # six detectors with a filter, plus ExfiltrationBytes
+    assert len(filters) == 7  # the seven detectors with a filter
     by_metric = {
         f["Properties"]["MetricTransformations"][0]["MetricName"]: f["Properties"]
         for f in filters.values()
@@ -72,10 +72,8 @@ def test_one_filter_per_metric_with_the_detectors_pattern(synthesized):
         pattern = by_metric[detector.name]["FilterPattern"]
         assert pattern == detector.pattern(FMT)
         assert compile_pattern(pattern).kind == "space-delimited"
-    assert (
-        by_metric["ExfiltrationBytes"]["FilterPattern"]
-        == by_metric["Exfiltration"]["FilterPattern"]
-    )
+    # Five filters hold a regex at most (the CloudWatch Logs quota per log group).
+    assert sum("%" in f["FilterPattern"] for f in by_metric.values()) <= 5
 
 
 def test_metric_values_and_defaults(synthesized):
@@ -93,7 +91,7 @@ def test_metric_values_and_defaults(synthesized):
         "AWS::Logs::MetricFilter",
         {
             "MetricTransformations": [
-                {"MetricName": "ExfiltrationBytes", "MetricNamespace": "VpcWatch",
+                {"MetricName": "EgressVolume", "MetricNamespace": "VpcWatch",
                  "MetricValue": "$bytes", "DefaultValue": 0}
             ]
         },
@@ -102,7 +100,7 @@ def test_metric_values_and_defaults(synthesized):
 
 def test_alarms_count_with_sum_and_notify_the_topic(synthesized):
     t = synthesized["template"]
-    t.resource_count_is("AWS::CloudWatch::Alarm", 7)
+    t.resource_count_is("AWS::CloudWatch::Alarm", 8)
     topic = next(iter(t.find_resources("AWS::SNS::Topic")))
     t.has_resource_properties(
         "AWS::CloudWatch::Alarm",
@@ -208,7 +206,7 @@ def test_alarm_name_prefix_options():
 def test_attributes(synthesized):
     monitoring = synthesized["monitoring"]
     assert set(monitoring.alarms) == {d.name for d in monitoring.detectors}
-    assert "ExfiltrationBytes" in monitoring.metric_filters
+    assert "EgressVolume" in monitoring.metric_filters
     assert monitoring.metric("Exfiltration").metric_name == "Exfiltration"
     with pytest.raises(KeyError, match="no metric 'Nope'; metrics: RejectedFlows"):
         monitoring.metric("Nope")

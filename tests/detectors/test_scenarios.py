@@ -85,5 +85,55 @@ def test_the_exfiltration_byte_volume_is_published():
     )
     (record,) = result.contributors[("Exfiltration", transition.time)]
     assert "198.51.100.77" in record and " 150000 " in record
-    volume = [m for m in METRICS if m.name == "ExfiltrationBytes"]
-    assert volume and volume[0].value == "$bytes"
+    # The upload's bytes reach EgressVolume's hourly sum, far under its threshold.
+    assert max(result.datapoints["EgressVolume"].values()) == 150_000
+    assert "EgressVolume" not in result.fired()
+
+
+def test_an_upload_in_small_pieces_fires_egress_volume_only():
+    """150 uploads of 90 KB over 30 minutes (13.5 MB): no flow reaches Exfiltration's
+    100 KB, the hourly sum crosses 10 MB in the 23rd minute (23 x 450 KB)."""
+    result = run({5: ("chunked-exfil",)})
+    assert result.fired() == {"EgressVolume"}
+    assert result.alarm_times("EgressVolume") == [minute_end(5 + 22)]
+    transition = next(t for t in result.transitions if t.new.value == "ALARM")
+    records = result.contributors[("EgressVolume", transition.time)]
+    assert records and all("198.51.100.77" in r and " 90000 " in r for r in records)
+
+
+def test_answers_from_served_ports_and_allowed_uploads_are_not_egress_volume():
+    web_only = run({})
+    assert "EgressVolume" not in web_only.datapoints or not any(
+        web_only.datapoints["EgressVolume"].values()
+    )
+    allowed = run({ATTACK_MINUTE: ("allowed-upload",)})
+    assert not any(allowed.datapoints.get("EgressVolume", {}).values())
+
+
+def test_a_week_of_background_raises_no_alarm(tmp_path):
+    """Seven days at seed 000's rate (noise, web traffic), through the replay engine's
+    DuckDB path: no default detector fires."""
+    import json
+
+    from replay.test_fast_replay import detector_template
+
+    from vpcwatch.replay.files import replay_files
+    from vpcwatch.replay.template import load_plan
+
+    template = tmp_path / "template.json"
+    template.write_text(json.dumps(detector_template()))
+    traffic = tmp_path / "week.log"
+    with traffic.open("w") as out:
+        for line in generate(FMT, minutes=7 * 1440, seed=5):
+            out.write(line + "\n")
+    result = replay_files(load_plan(template), [traffic])
+    assert result.events > 7 * 1440 * 10
+    assert result.fired() == set()
+
+
+def test_lasting_incidents_go_on_from_their_minute_within_the_trace():
+    lines = list(generate(FMT, minutes=200, seed=3, incidents={100: ("slow-scan",)}))
+    probes = [line.split() for line in lines if " 45.155.205.233 " in line]
+    minutes = {(int(f[FMT.index("start")]) - DEFAULT_START) // 60 for f in probes}
+    assert minutes == set(range(100, 200))  # 120 minutes from 100, cut at the trace's end
+    assert len(probes) == 4 * 100 and all(f[FMT.index("dstport")] == "22" for f in probes)

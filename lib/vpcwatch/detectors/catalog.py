@@ -13,7 +13,6 @@ from vpcwatch.detectors.model import (
     AlarmSettings,
     Comparison,
     Detector,
-    ExtraMetric,
     MissingData,
     Severity,
     SilenceDetector,
@@ -158,7 +157,7 @@ def exfiltration(
     trusted_ranges: Sequence[str] = PRIVATE_RANGES,
 ) -> Detector:
     """Egress over ``min_bytes`` in one flow record to a destination outside the allowed
-    list. Also publishes ``ExfiltrationBytes`` (the bytes of such flows).
+    list (:func:`egress_volume` sums the bytes of every such flow, large or small).
 
     Args:
         allowed_destinations: CIDRs data may leave for (S3 ranges, partners). Default: none.
@@ -194,9 +193,74 @@ def exfiltration(
         mitre=("T1048", "T1041"),
         required_fields=("flow_direction", "action", "bytes", "dstaddr"),
         build_filter=build,
-        extra_metrics=(ExtraMetric("ExfiltrationBytes", "$bytes", default_value=0),),
         alarm=AlarmSettings(threshold=1),
         internal_address="srcaddr",  # egress: the sender is ours
+    )
+
+
+SERVED_PORTS: tuple[int, ...] = (80, 443)
+"""Ports the VPC serves the internet on: egress from them is answers, not uploads."""
+
+
+def egress_volume(
+    *,
+    threshold_bytes: int = 10_000_000,
+    period_minutes: int = 60,
+    allowed_destinations: Sequence[str] = (),
+    trusted_ranges: Sequence[str] = PRIVATE_RANGES,
+    served_ports: Sequence[int] = SERVED_PORTS,
+) -> Detector:
+    """Bytes of every accepted egress flow to a destination outside the trusted and
+    allowed ranges, summed over a sliding window (no per-flow minimum): data leaving in
+    pieces that :func:`exfiltration`'s per-flow threshold never sees (150 uploads of 90 KB
+    in 30 minutes, 13.5 MB, raise it after about 23 minutes). Its metric is the volume
+    that ``ExfiltrationBytes`` measured for large flows only (replaced by this one:
+    CloudWatch Logs allows 5 filters with a regex per log group).
+
+    Args:
+        threshold_bytes: bytes in one window that raise the alarm. Default: 10,000,000.
+        period_minutes: the window, in minutes (the alarm's period; CloudWatch evaluates
+            it every minute). Default: 60.
+        allowed_destinations: CIDRs data may leave for. Default: none.
+        trusted_ranges: destinations inside your network. Default: RFC 1918.
+        served_ports: source ports of the services you offer to the internet: egress
+            from them is answers to visitors, not counted (an empty list counts them).
+            Default: 80 and 443.
+    """
+    for name, value in (("threshold_bytes", threshold_bytes), ("period_minutes", period_minutes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if period_minutes > 1440:
+        raise ValueError(f"period_minutes must be 1440 (one day) or less; got {period_minutes}")
+    allowed = cidr_list(allowed_destinations, "allowed_destinations") + cidr_list(
+        trusted_ranges, "trusted_ranges"
+    )
+    refuse_everything(allowed, "allowed_destinations with trusted_ranges", "EgressVolume")
+    served = () if not tuple(served_ports) else port_list(served_ports, "served_ports")
+
+    def build(fmt: FlowLogFormat) -> FlowFilter:
+        flt = fmt.filter().where("flow_direction", "=", "egress").where("action", "=", "ACCEPT")
+        if served:
+            flt = flt.where("srcport", "not in", served)
+        return flt.where("dstaddr", "not in", allowed) if allowed else flt
+
+    return Detector(
+        name="EgressVolume",
+        title="Data leaving in small pieces",
+        description=(
+            f"More than {threshold_bytes:,} bytes in {period_minutes} minutes left for "
+            "addresses that are neither internal nor on the allowed list, however small each "
+            "flow (answers from the served ports not counted). Respond: run the 'top talkers' "
+            "saved query for the window, find the instance, and compare with its normal "
+            "traffic; add legitimate destinations to allowed_destinations."
+        ),
+        severity=Severity.HIGH,
+        mitre=("T1030", "T1048"),
+        required_fields=("flow_direction", "action", "srcport", "dstaddr"),
+        build_filter=build,
+        metric_value="$bytes",
+        alarm=AlarmSettings(threshold=threshold_bytes, period=60 * period_minutes),
+        internal_address="srcaddr",
     )
 
 
@@ -248,12 +312,14 @@ def default_detectors(
     """The whole catalog with default settings.
 
     Args:
-        allowed_destinations: passed to :func:`exfiltration`. Default: none.
+        allowed_destinations: passed to :func:`exfiltration` and :func:`egress_volume`.
+            Default: none.
     """
     return (
         rejected_flows(),
         *admin_port_probes(),
         sensitive_port_probes(),
         exfiltration(allowed_destinations=allowed_destinations),
+        egress_volume(allowed_destinations=allowed_destinations),
         *flow_log_health(),
     )

@@ -131,13 +131,7 @@ def file_is_plain(path: Path, chunk_size: int = 1 << 24) -> bool:
     """True when the file is ASCII with no quote, bracket or blank other than space and
     newline: then splitting a line on ' ' is Python's split(), except for runs of spaces
     (and leading or trailing ones), which leave empty fields that the query detects."""
-    if path.suffix == ".gz":
-        return False
-    with path.open("rb") as stream:
-        while chunk := stream.read(chunk_size):
-            if not chunk.isascii() or any(needle in chunk for needle in _IRREGULAR_BYTES):
-                return False
-    return True
+    return path.suffix != ".gz" and file_is_regular(path, chunk_size=chunk_size)
 
 
 def file_is_regular(path: Path, gzipped: bool = False, chunk_size: int = 1 << 24) -> bool:

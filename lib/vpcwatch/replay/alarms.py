@@ -267,7 +267,7 @@ def evaluate_series(
     then order-dependent in floating point, and the loop's order is the reference).
     """
     if len(series) and not series.integral():
-        return evaluate_briefly(name, _as_minutes(series), settings, start, end)
+        return evaluate_briefly(name, series.accumulators(), settings, start, end)
     step = EVALUATION_INTERVAL
     first, last = start - start % step + step, end - end % step + step
     period = settings.period
@@ -291,16 +291,6 @@ def evaluate_series(
     ]  # fmt: skip
     peak = None if np.isnan(newest).all() else float(np.nanmax(newest))
     return Outcome(transitions, int(times[-1]), peak)
-
-
-def _as_minutes(series: MinuteSeries) -> dict[int, Accumulator]:
-    return {
-        int(slot): Accumulator(float(total), int(count), float(low), float(high))
-        for slot, total, count, low, high in zip(
-            series.slots, series.total, series.count, series.minimum, series.maximum,
-            strict=True,
-        )
-    }  # fmt: skip
 
 
 def _evaluation_times(slots: np.ndarray, span: int, first: int, last: int) -> np.ndarray:

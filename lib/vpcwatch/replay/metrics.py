@@ -121,6 +121,15 @@ class MinuteSeries:
     def __len__(self) -> int:
         return len(self.slots)
 
+    def accumulators(self) -> dict[int, Accumulator]:
+        """``{minute start: accumulator}``: the per-minute loop's input."""
+        return {
+            int(slot): Accumulator(float(total), int(count), float(low), float(high))
+            for slot, total, count, low, high in zip(
+                self.slots, self.total, self.count, self.minimum, self.maximum, strict=True
+            )
+        }
+
     def integral(self) -> bool:
         """True when every total is an integer and their sum stays below 2**53: then sums
         over windows are exact in any order (flow-log counters always are)."""
@@ -227,14 +236,7 @@ class MetricAggregator:
 
     def minutes(self, key: tuple[str, str]) -> dict[int, Accumulator]:
         """``{minute start: accumulator}`` for one metric (what alarms slide over)."""
-        series = self.series(key)
-        return {
-            int(slot): Accumulator(float(total), int(count), float(low), float(high))
-            for slot, total, count, low, high in zip(
-                series.slots, series.total, series.count, series.minimum, series.maximum,
-                strict=True,
-            )
-        }  # fmt: skip
+        return self.series(key).accumulators()
 
     def datapoints(self, key: tuple[str, str], statistic: str, period: int) -> dict[int, float]:
         """``{period start: statistic}`` for one metric, regrouped to ``period`` seconds."""

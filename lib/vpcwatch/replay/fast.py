@@ -268,49 +268,32 @@ class _Queries:
         self.matching: dict[tuple[str, str], int] = {}
         """Metric key -> index of its ``m<index>`` column (true where a record published
         a value because it matched: the records a timeline shows)."""
-        compiler = SqlCompiler("c", self.width)
-        self._values, self._matched = [], []
         for spec in plan.metrics:
-            if spec.pattern is None:
-                self._values.append("CASE WHEN delivered THEN CAST(1 AS DOUBLE) END")
-                continue
-            tree = compile_pattern(spec.pattern).tree
-            try:
-                predicate = compiler.predicate(tree)
-            except UnsupportedPattern:
-                raise _Unsupported(spec.name) from None
-            value = _value_sql(spec.value, tree, compiler)
-            default = "NULL" if spec.default_value is None else repr(float(spec.default_value))
-            self._values.append(
-                f"CAST(CASE WHEN NOT delivered THEN NULL WHEN {predicate} THEN {value} "
-                f"ELSE {default} END AS DOUBLE)"
-            )
-            self._matched.append(f"delivered AND ({predicate}) AND ({value}) IS NOT NULL")
-            self.matching[spec.key] = len(self._matched) - 1
-        self._ts_number = compiler.number(f"c{plan.log_format.index('start') + 1}")
-        self._numbers = "".join(f", {column}" for column in compiler.number_columns())
+            if spec.pattern is not None:
+                self.matching[spec.key] = len(self.matching)
+        self._columns = _MetricSql(plan, SqlCompiler("c", self.width))
         self._line = "concat_ws(' ', " + ", ".join(f"c{i}" for i in range(1, self.width + 1)) + ")"
 
-    def _rows(self, checked: bool, slots: list[int] | None = None) -> str:
+    def _rows(self, checked: bool) -> str:
         """Every line as a row: its fields ``c1``..., ``ts``, ``slot`` (NULL for a line set
-        aside), ``delivered``, the metric values ``v<i>`` and matches ``m<i>``. A line
-        with an empty field (a run of spaces) is set aside; ``checked``: test every line
-        for the other bytes that split differently in Python. ``slots``: only the records
-        of these minutes (chosen before anything else is computed)."""
+        aside), ``delivered``, the metric values ``v<i>`` and matches ``m<i>``.
+        ``checked``: test every line for what splits differently in Python (an empty
+        field, a tab, a quote ...); unchecked, only the columns the patterns use are
+        read (DuckDB's projection pushdown)."""
         width = self.width
-        every = " AND ".join(f"c{i} IS NOT NULL" for i in range(1, width + 1))
-        regular = f"{self._ts_number} IS NOT NULL AND {every}"
-        if checked:
-            regular += f" AND NOT regexp_matches({self._line}, {literal(not_plain_re2())})"
+        metric = self._columns
+        regular = f"{metric.ts_number} IS NOT NULL"
+        if checked:  # the file has runs of spaces (empty fields) or other irregular bytes
+            every = " AND ".join(f"c{i} IS NOT NULL" for i in range(1, width + 1))
+            regular += (
+                f" AND {every} AND NOT regexp_matches({self._line}, {literal(not_plain_re2())})"
+            )
         window = ""
         if self.start is not None:
             window += f" AND ts >= {int(self.start)}"
         if self.end is not None:
             window += f" AND ts <= {int(self.end)}"
-        if slots is not None:
-            window += f" AND slot IN ({', '.join(map(str, slots))})"
-        columns = "".join(f", {v} AS v{i}" for i, v in enumerate(self._values))
-        columns += "".join(f", {m} AS m{i}" for i, m in enumerate(self._matched))
+        columns = metric.projections()
         source = (
             f"read_csv({literal(str(self.path))}, delim=' ', header=false, quote='', "
             f"escape='', auto_detect=false, columns={{"
@@ -319,12 +302,12 @@ class _Queries:
             + (", compression='gzip'" if self.gzipped else "")
             + ")"
         )
-        keep = f"regular{window}" if slots is not None else f"NOT regular OR (true{window})"
+        keep = f"NOT regular OR (true{window})"
         return (
-            f"SELECT *{columns} FROM (SELECT *, {_delivered_sql(self.plan)} AS delivered FROM "
+            f"SELECT *{columns} FROM (SELECT *, {metric.delivered} AS delivered FROM "
             f"(SELECT *, CASE WHEN regular THEN ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) "
-            f"% {SLOT_SECONDS} END AS slot FROM (SELECT *, CAST(trunc({self._ts_number}) AS "
-            f"BIGINT) AS ts, {regular} AS regular FROM (SELECT *{self._numbers} FROM {source})"
+            f"% {SLOT_SECONDS} END AS slot FROM (SELECT *, CAST(trunc({metric.ts_number}) AS "
+            f"BIGINT) AS ts, {regular} AS regular FROM (SELECT *{metric.numbers} FROM {source})"
             f")) WHERE {keep})"
         )
 
@@ -333,7 +316,7 @@ class _Queries:
         set aside, counted in ``lines``)."""
         statistics = "".join(
             f", sum(v{i}) AS t{i}, count(v{i}) AS n{i}, min(v{i}) AS lo{i}, max(v{i}) AS hi{i}"
-            for i in range(len(self._values))
+            for i in range(len(self._columns.values))
         )
         return (
             "CREATE TABLE minutes AS SELECT slot, count(*) AS lines, "
@@ -345,18 +328,40 @@ class _Queries:
 
     def records(self, wanted: dict[int, set[int]], checked: bool) -> str:
         """Up to :data:`KEPT_RECORDS` matching records (earliest first) per metric (by its
-        ``m`` index) and minute in ``wanted``: one more scan, keeping only those minutes."""
+        ``m`` index) and minute in ``wanted``. One more read of the file, as whole lines
+        (no columns to build): a cheap superset of the wanted minutes is chosen first
+        from the ``start`` field, and only those lines are split and tested."""
         slots = sorted({slot for minutes in wanted.values() for slot in minutes})
+        listed = ", ".join(map(str, slots))
+        metric = _MetricSql(self.plan, SqlCompiler("f"))
+        position = self.plan.log_format.index("start") + 1
+        # DOUBLE reads every number the grammar reads, with the same value (and more):
+        # no record of a wanted minute is dropped by this first test.
+        superset = (
+            f"CAST(floor(TRY_CAST(split_part(line, ' ', {position}) AS DOUBLE) / "
+            f"{SLOT_SECONDS}) AS BIGINT) * {SLOT_SECONDS} IN ({listed})"
+        )
+        window = ""
+        if self.start is not None:
+            window += f" AND ts >= {int(self.start)}"
+        if self.end is not None:
+            window += f" AND ts <= {int(self.end)}"
+        chosen = (
+            f"SELECT *{metric.projections()} FROM (SELECT *, {metric.delivered} AS delivered, "
+            f"ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS} AS slot FROM "
+            f"(SELECT *, CAST(trunc({metric.ts_number}) AS BIGINT) AS ts FROM (SELECT *, "
+            f"{plain_sql(checked)} AS plain{metric.numbers} FROM (SELECT line, "
+            f"string_split(line, ' ') AS f FROM {read_lines_sql(self.path, self.gzipped)} "
+            f"WHERE line IS NOT NULL AND {superset})) WHERE plain AND len(f) = {self.width} "
+            f"AND ts IS NOT NULL{window})) WHERE slot IN ({listed})"
+        )
         branches = [
             f"SELECT {index} AS metric, slot, line FROM chosen WHERE m{index} AND slot IN "
             f"({', '.join(map(str, sorted(minutes)))}) QUALIFY row_number() OVER "
             f"(PARTITION BY slot ORDER BY ts, line) <= {KEPT_RECORDS}"
             for index, minutes in wanted.items()
         ]
-        return (
-            f"WITH chosen AS MATERIALIZED (SELECT *, {self._line} AS line FROM "
-            f"({self._rows(checked, slots)})) " + " UNION ALL ".join(branches)
-        )
+        return f"WITH chosen AS MATERIALIZED ({chosen}) " + " UNION ALL ".join(branches)
 
     def irregular(self, checked: bool) -> str:
         """The lines the table left out: not ``fields`` fields split on ' ', a ``start``
@@ -371,11 +376,54 @@ class _Queries:
         )
 
 
-def _delivered_sql(plan: ReplayPlan) -> str:
-    """True for the records the CloudWatch flow logs deliver (see ``ReplayPlan.delivers``)."""
+class _MetricSql:
+    """Each metric's value ``v<i>`` and, for those with a pattern, match ``m<i>`` (in the
+    order of :attr:`_Queries.matching`), as SQL over one compiler's fields (columns for
+    the scan, a list for the lines read again)."""
+
+    def __init__(self, plan: ReplayPlan, compiler: SqlCompiler) -> None:
+        self.values: list[str] = []
+        self.matched: list[str] = []
+        for spec in plan.metrics:
+            if spec.pattern is None:
+                self.values.append("CASE WHEN delivered THEN CAST(1 AS DOUBLE) END")
+                continue
+            tree = compile_pattern(spec.pattern).tree
+            try:
+                predicate = compiler.predicate(tree)
+            except UnsupportedPattern:
+                raise _Unsupported(spec.name) from None
+            value = _value_sql(spec.value, tree, compiler)
+            default = "NULL" if spec.default_value is None else repr(float(spec.default_value))
+            self.values.append(
+                f"CAST(CASE WHEN NOT delivered THEN NULL WHEN {predicate} THEN {value} "
+                f"ELSE {default} END AS DOUBLE)"
+            )
+            self.matched.append(f"delivered AND ({predicate}) AND ({value}) IS NOT NULL")
+        fmt = plan.log_format
+        start_token, action_token = _tokens(compiler, fmt.index("start"), fmt.index("action"))
+        self.ts_number = compiler.number(start_token)
+        self.numbers = "".join(f", {column}" for column in compiler.number_columns())
+        self.delivered = _delivered_sql(plan, action_token)
+
+    def projections(self) -> str:
+        return "".join(f", {v} AS v{i}" for i, v in enumerate(self.values)) + "".join(
+            f", {m} AS m{i}" for i, m in enumerate(self.matched)
+        )
+
+
+def _tokens(compiler: SqlCompiler, *positions: int) -> tuple[str, ...]:
+    """The SQL of the fields at these 0-based positions, in the compiler's form."""
+    if compiler.width is None:
+        return tuple(f"{compiler.fields}[{p + 1}]" for p in positions)
+    return tuple(f"{compiler.fields}{p + 1}" for p in positions)
+
+
+def _delivered_sql(plan: ReplayPlan, action: str) -> str:
+    """True for the records the CloudWatch flow logs deliver (see ``ReplayPlan.delivers``),
+    with ``action`` the SQL of the record's action field."""
     if not plan.filters_actions:
         return "true"
-    action = f"c{plan.log_format.index('action') + 1}"
     kept = ", ".join(literal(a) for a in sorted(plan.delivered_actions))
     every = ", ".join(literal(a) for a in ACTIONS)
     return f"({action} NOT IN ({every}) OR {action} IN ({kept}))"

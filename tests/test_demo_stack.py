@@ -125,7 +125,7 @@ def test_every_alarm_notifies_the_alert_topic(demo):
     _, t = demo
     topic = next(iter(t.find_resources("AWS::SNS::Topic")))
     alarms = t.find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 8 + 2  # the detectors, and the enricher's errors and failed events
+    assert len(alarms) == 10 + 2  # the detectors, and the enricher's errors and failed events
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}]
 

@@ -225,6 +225,7 @@ def test_importing_vpcwatch_or_its_constructs_does_not_load_duckdb_or_numpy():
 
     code = (
         "import sys, vpcwatch, vpcwatch.filterpattern, vpcwatch.detectors;"
+        "from vpcwatch import FlowLogMonitoring, FlowLogPipeline, FlowLogTable;"
         "vpcwatch.FlowLogFormat.default(); print({'duckdb', 'numpy'} & set(sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -160,17 +160,21 @@ def local_deploy(run: DemoRun) -> None:
 
 
 def rehearsal(run: DemoRun) -> None:
-    """An hour of sample traffic with two incidents, replayed through the template."""
+    """An hour of sample traffic with four incidents, replayed through the template."""
     from vpcwatch.replay.files import replay_files
     from vpcwatch.replay.plot import plot
     from vpcwatch.replay.report import as_text
     from vpcwatch.replay.template import load_plan
     from vpcwatch.traffic import generate
 
-    print("== rehearsal: an hour of traffic, an SSH scan at minute 20 and an exfiltration at 41")
+    print(
+        "== rehearsal: an hour of traffic; a slow scan from minute 5 (4 probes a minute), an "
+        "SSH scan at 20, an upload in 90 KB pieces from 25, an exfiltration at 41"
+    )
     plan = load_plan(run.template_path)
     traffic = run.work_dir / "traffic.log"
-    incidents = {20: ("ssh-scan",), 41: ("exfiltration",)}
+    incidents = {5: ("slow-scan",), 20: ("ssh-scan",), 25: ("chunked-exfil",),
+                 41: ("exfiltration",)}  # fmt: skip
     with traffic.open("w") as out:
         for line in generate(plan.log_format, minutes=60, seed=7, incidents=incidents):
             out.write(line + "\n")

@@ -27,6 +27,8 @@ DEFAULT_PRICES: dict[str, Any] = {
     "logs_storage_per_gb_month": 0.03,
     "custom_metric_per_month": 0.30,
     "standard_alarm_per_month": 0.10,
+    "insight_rule_per_month": 0.50,
+    "insight_matched_events_per_million": 0.02,
     "config_rule_evaluation": 0.001,
     "config_item": 0.003,
     "guardduty_per_gb": [[500, 1.00], [2000, 0.50], [7500, 0.25], [None, 0.15]],
@@ -44,12 +46,15 @@ class Assumptions:
         config_evaluations_per_rule: evaluations a month per Config rule. Default: 1000.
         config_items: configuration items recorded a month, if the template creates a
             recorder. Default: 2000.
+        insight_matched_events: log events a month that one Contributor Insights rule
+            matches (rejected probes on a closed group: ~250,000). Default: 1,000,000.
     """
 
     gb_per_day: float
     reject_share: float = 0.05
     config_evaluations_per_rule: int = 1000
     config_items: int = 2000
+    insight_matched_events: int = 1_000_000
 
     def __post_init__(self) -> None:
         if not _amount(self.gb_per_day):
@@ -58,6 +63,11 @@ class Assumptions:
             )
         if not _amount(self.reject_share) or self.reject_share > 1:
             raise ValueError(f"reject_share must be from 0 to 1; got {self.reject_share!r}")
+        matched = self.insight_matched_events
+        if isinstance(matched, bool) or not isinstance(matched, int) or matched < 0:
+            raise ValueError(
+                f"insight_matched_events must be an integer of 0 or more; got {matched!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,18 @@ def estimate(
     )
     alarms = len(by_type.get("AWS::CloudWatch::Alarm", []))
     lines.append(Line("standard alarms", f"{alarms}", alarms * prices["standard_alarm_per_month"]))
+    insight_rules = len(by_type.get("AWS::CloudWatch::InsightRule", []))
+    if insight_rules:
+        matched = insight_rules * assumptions.insight_matched_events
+        lines.append(
+            Line(
+                f"Contributor Insights rules ({insight_rules}, "
+                f"{assumptions.insight_matched_events:,} matched events each assumed)",
+                f"{insight_rules}",
+                insight_rules * prices["insight_rule_per_month"]
+                + matched / 1e6 * prices["insight_matched_events_per_million"],
+            )
+        )
     rules = len(by_type.get("AWS::Config::ConfigRule", []))
     if rules:
         evaluations = rules * assumptions.config_evaluations_per_rule

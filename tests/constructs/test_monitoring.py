@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import aws_cdk as cdk
 import pytest
@@ -67,8 +68,8 @@ def test_one_filter_per_metric_with_the_detectors_pattern(synthesized):
         for f in filters.values()
     }
     for detector in monitoring.detectors:
-        if detector.name == "FlowLogsStopped":
-            continue
+        if detector.name in ("FlowLogsStopped", "SlowScanSources", "EgressTopTalkers"):
+            continue  # no metric filter: the log group's own metric, insight rules
         pattern = by_metric[detector.name]["FilterPattern"]
         assert pattern == detector.pattern(FMT)
         assert compile_pattern(pattern).kind == "space-delimited"
@@ -100,7 +101,7 @@ def test_metric_values_and_defaults(synthesized):
 
 def test_alarms_count_with_sum_and_notify_the_topic(synthesized):
     t = synthesized["template"]
-    t.resource_count_is("AWS::CloudWatch::Alarm", 8)
+    t.resource_count_is("AWS::CloudWatch::Alarm", 10)
     topic = next(iter(t.find_resources("AWS::SNS::Topic")))
     t.has_resource_properties(
         "AWS::CloudWatch::Alarm",
@@ -265,3 +266,42 @@ def test_more_than_five_regex_filters_per_log_group(stack):
     with pytest.raises(ValueError, match="6 metric filters hold a regex .* allows 5"):
         FlowLogMonitoring(stack, "M", pipeline=pipeline, detectors=detectors)
     FlowLogMonitoring(stack, "Five", pipeline=pipeline, detectors=detectors[:5])
+
+
+def test_contributor_detectors_are_insight_rules_with_an_alarm_on_the_top_contributor(
+    synthesized,
+):
+    t, monitoring = synthesized["template"], synthesized["monitoring"]
+    rules = t.find_resources("AWS::CloudWatch::InsightRule")
+    assert len(rules) == 2 and set(monitoring.insight_rules) == {
+        "SlowScanSources",
+        "EgressTopTalkers",
+    }
+    for rule in rules.values():
+        props = rule["Properties"]
+        assert props["RuleState"] == "ENABLED"
+        separator, parts = props["RuleBody"]["Fn::Join"]
+        body = json.loads(separator.join(p if isinstance(p, str) else "LOG_GROUP" for p in parts))
+        name = props["RuleName"].removeprefix(f"vpcwatch-{monitoring.node.scope.stack_name}-")
+        detector = next(d for d in monitoring.detectors if d.name == name)
+        # The body is the detector's, on the pipeline's log group, with Fields derived from
+        # the format's positions (never written by hand).
+        assert body == detector.rule_body(FMT, "LOG_GROUP")
+        (reference,) = [p for p in parts if not isinstance(p, str)]
+        log_groups = t.find_resources("AWS::Logs::LogGroup")
+        assert reference["Ref"] in log_groups  # the flow-log group, by reference
+        alarm = next(
+            a["Properties"]
+            for a in t.find_resources("AWS::CloudWatch::Alarm").values()
+            if a["Properties"].get("AlarmName", "").endswith(f"-{name}")
+        )
+        (query,) = alarm["Metrics"]
+        assert query["Expression"] == (
+            f'INSIGHT_RULE_METRIC("{props["RuleName"]}", "MaxContributorValue")'
+        )
+        assert query["Period"] == detector.alarm.period == 3600
+        assert alarm["Threshold"] == detector.alarm.threshold
+    slow = next(d for d in monitoring.detectors if d.name == "SlowScanSources")
+    assert slow.rule_body(FMT, "g")["Fields"] == {
+        str(FMT.index(n) + 1): n for n in ("srcaddr", "dstport", "action")
+    }

@@ -62,7 +62,7 @@ def test_literal_exfiltration_pattern_on_all_fields():
 def test_catalog_consistency():
     detectors = default_detectors(allowed_destinations=["52.216.0.0/15"])
     names = [d.name for d in detectors]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 10
     for detector in detectors:
         assert set(detector.required_fields) <= set(FIELDS)
         assert detector.title and detector.description and detector.severity

@@ -17,7 +17,7 @@ from vpcwatch.traffic import DEFAULT_START, generate
 
 FMT = FlowLogFormat.all_fields()
 DETECTORS = default_detectors(allowed_destinations=S3_US_EAST_1)
-METRICS, ALARMS = specs_from_detectors(DETECTORS, FMT, "VpcWatch")
+METRICS, ALARMS, INSIGHTS = specs_from_detectors(DETECTORS, FMT, "VpcWatch")
 MINUTES = 40
 ATTACK_MINUTE = 15
 
@@ -28,6 +28,7 @@ def run(incidents, seed=11):
         flow_log_events(lines, FMT),
         METRICS,
         ALARMS,
+        INSIGHTS,
         start=DEFAULT_START,
         end=DEFAULT_START + MINUTES * 60 - 1,
     )
@@ -49,8 +50,8 @@ def test_normal_traffic_raises_no_alarm(seed):
 @pytest.mark.parametrize(
     ("incident", "detectors"),
     [
-        ("ssh-scan", {"RejectedFlows", "AdminPortProbes"}),
-        ("port-scan", {"SensitivePortProbes"}),
+        ("ssh-scan", {"RejectedFlows", "AdminPortProbes", "SlowScanSources"}),
+        ("port-scan", {"SensitivePortProbes", "SlowScanSources"}),
         ("rdp-accepted", {"AdminPortAccepted"}),
         ("exfiltration", {"Exfiltration"}),
         ("allowed-upload", set()),
@@ -62,6 +63,8 @@ def test_each_attack_fires_its_detectors_at_its_minute_only(incident, detectors)
     assert result.fired() == detectors
     for name in detectors:
         assert result.alarm_times(name) == [minute_end(ATTACK_MINUTE)]
+        if name == "SlowScanSources":  # an hour's window: the scanner stays in it
+            continue
         # ... and the alarm is back to OK the minute after.
         assert any(
             t.alarm == name and t.new.value == "OK" and t.time == minute_end(ATTACK_MINUTE + 1)
@@ -90,13 +93,19 @@ def test_the_exfiltration_byte_volume_is_published():
     assert "EgressVolume" not in result.fired()
 
 
-def test_an_upload_in_small_pieces_fires_egress_volume_only():
+def test_an_upload_in_small_pieces_fires_the_volume_detectors_only():
     """150 uploads of 90 KB over 30 minutes (13.5 MB): no flow reaches Exfiltration's
-    100 KB, the hourly sum crosses 10 MB in the 23rd minute (23 x 450 KB)."""
+    100 KB; the hourly sum crosses 10 MB in the 23rd minute (23 x 450 KB), and the
+    one pair's 5 MB in the 12th (12 x 450 KB), naming the pair."""
     result = run({5: ("chunked-exfil",)})
-    assert result.fired() == {"EgressVolume"}
+    assert result.fired() == {"EgressVolume", "EgressTopTalkers"}
     assert result.alarm_times("EgressVolume") == [minute_end(5 + 22)]
-    transition = next(t for t in result.transitions if t.new.value == "ALARM")
+    assert result.alarm_times("EgressTopTalkers") == [minute_end(5 + 11)]
+    (top,) = result.contributors[("EgressTopTalkers", minute_end(5 + 11))]
+    assert "10.0.0.199 198.51.100.77" in top and "5,400,000 bytes" in top
+    transition = next(
+        t for t in result.transitions if t.alarm == "EgressVolume" and t.new.value == "ALARM"
+    )
     records = result.contributors[("EgressVolume", transition.time)]
     assert records and all("198.51.100.77" in r and " 90000 " in r for r in records)
 
@@ -137,3 +146,13 @@ def test_lasting_incidents_go_on_from_their_minute_within_the_trace():
     minutes = {(int(f[FMT.index("start")]) - DEFAULT_START) // 60 for f in probes}
     assert minutes == set(range(100, 200))  # 120 minutes from 100, cut at the trace's end
     assert len(probes) == 4 * 100 and all(f[FMT.index("dstport")] == "22" for f in probes)
+
+
+def test_a_slow_scan_is_caught_by_its_source_only():
+    """One SSH probe every 15 seconds from one address: 4 a minute stays under every
+    per-minute threshold; the source's hourly count reaches 30 in the 8th minute."""
+    result = run({2: ("slow-scan",)})
+    assert result.fired() == {"SlowScanSources"}
+    assert result.alarm_times("SlowScanSources") == [minute_end(2 + 7)]
+    (top,) = result.contributors[("SlowScanSources", minute_end(2 + 7))]
+    assert "45.155.205.233" in top and "32 records in 60 min" in top

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from vpcwatch import FlowLogFormat
-from vpcwatch.detectors import S3_US_EAST_1, default_detectors
+from vpcwatch.detectors import S3_US_EAST_1, ContributorDetector, default_detectors
 from vpcwatch.replay.files import replay_files
 from vpcwatch.replay.template import load_plan
 from vpcwatch.traffic import generate
@@ -22,6 +22,24 @@ def detector_template() -> dict:
                              "Properties": {"LogFormat": FMT.log_format}}}  # fmt: skip
     for detector in default_detectors(allowed_destinations=S3_US_EAST_1):
         settings = detector.alarm
+        if isinstance(detector, ContributorDetector):
+            resources[f"{detector.name}Rule"] = {
+                "Type": "AWS::CloudWatch::InsightRule",
+                "Properties": {"RuleName": detector.name, "RuleState": "ENABLED",
+                               "RuleBody": json.dumps(detector.rule_body(FMT, "flow-logs"))},
+            }  # fmt: skip
+            expression = f'INSIGHT_RULE_METRIC("{detector.name}", "MaxContributorValue")'
+            resources[f"{detector.name}Alarm"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+                "AlarmName": detector.name,
+                "Metrics": [{"Id": "expr_1", "Expression": expression,
+                             "Period": settings.period, "ReturnData": True}],
+                "EvaluationPeriods": settings.evaluation_periods,
+                "DatapointsToAlarm": settings.datapoints_to_alarm,
+                "Threshold": settings.threshold,
+                "ComparisonOperator": settings.comparison.value,
+                "TreatMissingData": settings.treat_missing_data.value,
+            }}  # fmt: skip
+            continue
         alarm = {
             "MetricName": detector.name, "Namespace": "VpcWatch", "Statistic": "Sum",
             "Period": settings.period, "EvaluationPeriods": settings.evaluation_periods,

@@ -105,7 +105,9 @@ EXPECTED = [
 def test_transitions_match_the_hand_computed_expectation(tmp_path, template):
     plan = load_plan(template)
     assert [a.name for a in plan.alarms] == ["Quiet", "Strict"]  # shared prefix removed
-    assert plan.skipped == ("Math: metric math alarms are not simulated",)
+    assert plan.skipped == (
+        "Math: metric math alarms other than one MaxContributorValue are not simulated",
+    )
     result = replay_files(plan, [write(tmp_path, "plain.log", records())])
     assert sorted(transitions(result)) == sorted(EXPECTED)
     quiet = next(s for s in result.summaries if s.name == "Quiet")

@@ -8,6 +8,7 @@ series: sparse spans of months, M of N, every treatment, statistic and compariso
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +84,59 @@ def test_an_empty_series_evaluates_once():
     outcome = evaluate_series("A", MinuteSeries.empty(), alarm, 0, 10 * DAY)
     assert outcome == evaluate_briefly("A", {}, alarm, 0, 10 * DAY)
     assert [t.new.value for t in outcome.transitions] == ["OK"]
+
+
+@st.composite
+def contributions(draw) -> dict[int, dict[tuple[str, ...], float]]:
+    """A few contributors, active in bursts scattered over 30 days."""
+    minutes: dict[int, dict[tuple[str, ...], float]] = {}
+    names = [(f"10.0.0.{i}",) for i in range(draw(st.integers(1, 5)))]
+    for _ in range(draw(st.integers(0, 5))):
+        burst = draw(st.integers(0, 30 * 1440)) * 60
+        for offset in draw(st.lists(st.integers(0, 90), max_size=15)):
+            who = draw(st.sampled_from(names))
+            cell = minutes.setdefault(burst + offset * 60, {})
+            cell[who] = cell.get(who, 0.0) + draw(st.integers(1, 9))
+    return minutes
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(minutes=contributions(), alarm=alarm_settings(), data=st.data())
+def test_top_contributor_evaluation_is_the_loops(minutes, alarm, data):
+    from vpcwatch.replay.alarms import evaluate_contributions, evaluate_contributions_briefly
+    from vpcwatch.replay.insights import Contributions
+
+    low, high = min(minutes, default=0), max(minutes, default=0)
+    start = data.draw(st.integers(low - DAY, high))
+    end = data.draw(st.integers(max(start, low), high + DAY))
+    rows = [(who, slot, value) for slot, cell in minutes.items() for who, value in cell.items()]
+    table = Contributions.of([([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])])
+    expected = evaluate_contributions_briefly("A", minutes, alarm, start, end)
+    got, top = evaluate_contributions("A", table, alarm, start, end)
+    assert got.transitions == expected.transitions
+    assert got.last == expected.last
+    assert got.peak == expected.peak
+    for time, who in top.items():  # the named contributor holds the window's top value
+        window = [minutes[s].get(who, 0) for s in minutes if time - alarm.period <= s < time]
+        value = next(t.value for t in got.transitions if t.time == time)
+        assert sum(window) == value
+
+
+def test_window_max_in_small_chunks_is_the_same():
+    from vpcwatch.replay.insights import Contributions
+
+    table = Contributions.of([([("a",), ("b",), ("a",), ("b",)], [0, 60, 120, 120],
+                               [1.0, 5.0, 7.0, 1.0])])  # fmt: skip
+    ends = [60, 120, 180, 240, 3600]
+    values, who = table.window_max(ends, 120)
+    chunked_values, chunked_who = table.window_max(ends, 120, chunk=1)
+    np.testing.assert_array_equal(values, chunked_values)
+    np.testing.assert_array_equal(who, chunked_who)
+    np.testing.assert_array_equal(values, [1.0, 5.0, 7.0, 7.0, np.nan])
+    assert [table.names[w] if w >= 0 else None for w in who] == [
+        ("a",),
+        ("b",),
+        ("a",),
+        ("a",),
+        None,
+    ]

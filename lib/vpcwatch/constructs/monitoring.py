@@ -17,12 +17,16 @@ from vpcwatch.actions import delivered
 from vpcwatch.constructs._validation import claim_physical_name
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.pipeline import FlowLogPipeline
-from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
-from vpcwatch.detectors.model import AlarmSettings, Comparison, check_detectors
+from vpcwatch.detectors import ContributorDetector, Detector, SilenceDetector, default_detectors
+from vpcwatch.detectors.model import (
+    INCOMING_LOG_EVENTS,
+    AlarmSettings,
+    Comparison,
+    check_detectors,
+)
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern.syntax import count_regexes
 from vpcwatch.queries import investigations
-from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS
 
 MAX_FILTERS_PER_LOG_GROUP = 100
 MAX_REGEX_FILTERS_PER_LOG_GROUP = 5
@@ -35,6 +39,7 @@ _COMPARISONS = {
     Comparison.LESS_THAN_OR_EQUAL: _OPERATOR.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
 }
 _NAMESPACE = re.compile(r"[A-Za-z0-9.\-_/#: ]{1,255}")
+MAX_RULE_NAME = 128
 
 
 class FlowLogMonitoring(Construct):
@@ -106,6 +111,7 @@ class FlowLogMonitoring(Construct):
         self._metrics: dict[str, cloudwatch.Metric] = {}
         self._alarms: dict[str, cloudwatch.Alarm] = {}
         self._alarm_arns: dict[str, str] = {}
+        self._rules: dict[str, cloudwatch.CfnInsightRule] = {}
         for detector in self._detectors:
             self._add_detector(detector)
         self._add_queries()
@@ -130,6 +136,11 @@ class FlowLogMonitoring(Construct):
         """Alarm ARNs by detector name: built from the names when they are known, so
         references need no deploy-time lookup of the alarm."""
         return dict(self._alarm_arns)
+
+    @property
+    def insight_rules(self) -> dict[str, cloudwatch.CfnInsightRule]:
+        """Contributor Insights rules by detector name."""
+        return dict(self._rules)
 
     @property
     def metric_filters(self) -> dict[str, logs.MetricFilter]:
@@ -170,9 +181,18 @@ class FlowLogMonitoring(Construct):
 
     # -- resources -------------------------------------------------------------------------------
 
-    def _add_detector(self, detector: Detector | SilenceDetector) -> None:
+    def _add_detector(self, detector: Any) -> None:
         settings = detector.alarm
-        if isinstance(detector, SilenceDetector):
+        rule = None
+        if isinstance(detector, ContributorDetector):
+            rule = self._add_rule(detector)
+            metric = cloudwatch.MathExpression(
+                expression=f'INSIGHT_RULE_METRIC("{rule.rule_name}", "MaxContributorValue")',
+                using_metrics={},
+                label=f"{detector.name} top contributor",
+                period=cdk.Duration.seconds(settings.period),
+            )
+        elif isinstance(detector, SilenceDetector):
             metric = cloudwatch.Metric(
                 namespace="AWS/Logs",
                 metric_name=INCOMING_LOG_EVENTS,
@@ -207,6 +227,8 @@ class FlowLogMonitoring(Construct):
             alarm_description=alarm_description(detector),
             alarm_name=None if self._alarm_prefix is None else self._alarm_prefix + detector.name,
         )
+        if rule is not None:
+            alarm.node.add_dependency(rule)  # the expression names the rule
         self._alarm_arns[detector.name] = (
             alarm.alarm_arn
             if self._alarm_prefix is None
@@ -254,6 +276,29 @@ class FlowLogMonitoring(Construct):
         self._metrics[metric_name] = metric
         return metric
 
+    def _add_rule(self, detector: ContributorDetector) -> cloudwatch.CfnInsightRule:
+        prefix = self._alarm_prefix
+        if prefix is None:
+            prefix = f"vpcwatch-{cdk.Names.unique_id(self)[-40:]}-"
+        name = prefix + detector.name
+        if len(name) > MAX_RULE_NAME:
+            raise ValueError(
+                f"the Contributor Insights rule name {name!r} is {len(name)} characters; "
+                f"CloudWatch allows {MAX_RULE_NAME}: shorten alarm_name_prefix"
+            )
+        claim_physical_name(self, "insight rule", name, "alarm_name_prefix")
+        body = detector.rule_body(self._pipeline.log_format, "LOG_GROUP")
+        body["LogGroupNames"] = [self._pipeline.log_group.log_group_name]
+        rule = cloudwatch.CfnInsightRule(
+            self,
+            f"{detector.name}Rule",
+            rule_name=name,
+            rule_state="ENABLED",
+            rule_body=cdk.Stack.of(self).to_json_string(body),
+        )
+        self._rules[detector.name] = rule
+        return rule
+
     def _add_queries(self) -> None:
         stack_name = cdk.Stack.of(self).stack_name
         prefix = "vpcwatch" if cdk.Token.is_unresolved(stack_name) else f"vpcwatch/{stack_name}"
@@ -281,6 +326,31 @@ class FlowLogMonitoring(Construct):
         graphs: list[Any] = []
         for detector in self._detectors:
             settings = detector.alarm
+            if isinstance(detector, ContributorDetector):
+                # The rule's top contributor and how many contributors there are, as
+                # metric math (documented for dashboards; the top-N list itself is in the
+                # Contributor Insights console under the rule's name).
+                rule_name = self._rules[detector.name].rule_name
+                unique = cloudwatch.MathExpression(
+                    expression=f'INSIGHT_RULE_METRIC("{rule_name}", "UniqueContributors")',
+                    using_metrics={},
+                    label="contributors",
+                    period=cdk.Duration.seconds(settings.period),
+                )
+                graphs.append(
+                    cloudwatch.GraphWidget(
+                        title=f"{detector.title} ({detector.severity.value}): rule {rule_name}",
+                        left=[self._metrics[detector.name]],
+                        right=[unique],
+                        left_annotations=[
+                            cloudwatch.HorizontalAnnotation(
+                                value=settings.threshold, label="alarm threshold"
+                            )
+                        ],
+                        width=12,
+                    )
+                )
+                continue
             metrics = [self._metrics[detector.name]]
             if isinstance(detector, Detector):
                 metrics += [self._metrics[extra.name] for extra in detector.extra_metrics]
@@ -323,7 +393,7 @@ class FlowLogMonitoring(Construct):
             )
 
 
-def _check_traffic_type(detectors: Sequence[Detector | SilenceDetector], pipeline: Any) -> None:
+def _check_traffic_type(detectors: Sequence[Any], pipeline: Any) -> None:
     """Refuse detectors that the pipeline's CloudWatch flow logs can never feed."""
     if pipeline.traffic_type is None:
         picky = [d.name for d in detectors if d.required_actions]
@@ -348,7 +418,7 @@ def _check_traffic_type(detectors: Sequence[Detector | SilenceDetector], pipelin
         )
 
 
-def alarm_description(detector: Detector | SilenceDetector) -> str:
+def alarm_description(detector: Any) -> str:
     """Severity, title, what it means and how to respond, and the ATT&CK ids; cut to the
     1024 characters CloudWatch allows."""
     mitre = f" MITRE ATT&CK: {', '.join(detector.mitre)}." if detector.mitre else ""

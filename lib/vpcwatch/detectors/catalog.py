@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vpcwatch.detectors.contributors import ContributorDetector, contributor_filter
 from vpcwatch.detectors.model import (
     AlarmSettings,
     Comparison,
@@ -264,6 +265,108 @@ def egress_volume(
     )
 
 
+SCANNED_PORTS: tuple[int, ...] = (22, 3389, 23, 445, 1433, 3306, 5432, 6379, 9200, 27017)
+"""The admin and sensitive ports a slow scan is watched on (10: a rule's ``In`` limit)."""
+
+
+def slow_scan_sources(
+    *, threshold: int = 30, window_minutes: int = 60, ports: Sequence[int] = SCANNED_PORTS
+) -> ContributorDetector:
+    """One source address with many rejected probes on admin and sensitive ports over a
+    long window: a slow scan stays under every per-minute count (one probe every 15
+    seconds is 240 an hour), while the internet's background is many sources probing
+    once or twice each (the 0.0.0.0 study: 5.7 a minute, from everywhere).
+
+    Args:
+        threshold: rejected probes from one address in the window. Default: 30.
+        window_minutes: the window (the alarm's period). Default: 60.
+        ports: the destination ports watched (1 to 10). Default: :data:`SCANNED_PORTS`.
+    """
+    ports = port_list(ports, "ports")
+    if len(ports) > 10:
+        raise ValueError(f"ports must hold at most 10 ports (a Contributor Insights 'In' "
+                         f"filter); got {len(ports)}")  # fmt: skip
+    _check_window(window_minutes)
+    return ContributorDetector(
+        name="SlowScanSources",
+        title="One address probing for a long time",
+        description=(
+            f"One source address had {threshold} or more rejected flows to ports "
+            f"{'/'.join(map(str, ports))} within {window_minutes} minutes: a scan paced to "
+            "stay under per-minute thresholds. Respond: open the rule's top contributors, "
+            "block the address in a network ACL, and check that no security group admits "
+            "these ports from 0.0.0.0/0."
+        ),
+        severity=Severity.MEDIUM,
+        mitre=("T1046", "T1595.001"),
+        keys=("srcaddr",),
+        filters=(
+            contributor_filter("action", "In", ["REJECT"]),
+            contributor_filter("dstport", "In", ports),
+        ),
+        alarm=AlarmSettings(threshold=threshold, period=60 * window_minutes),
+    )
+
+
+def egress_top_talkers(
+    *,
+    threshold_bytes: int = 5_000_000,
+    window_minutes: int = 60,
+    served_ports: Sequence[int] = SERVED_PORTS,
+) -> ContributorDetector:
+    """One (internal source, destination) pair sending many bytes to the internet over a
+    long window, however small each flow: the per-contributor view of
+    :func:`egress_volume`. "To the internet" is ``traffic_path`` 2 or 8 (an internet
+    gateway; gateway endpoints to S3 and DynamoDB are 7), as a rule's filters cannot
+    exclude CIDR blocks.
+
+    Args:
+        threshold_bytes: bytes from one pair in the window. Default: 5,000,000.
+        window_minutes: the window (the alarm's period). Default: 60.
+        served_ports: source ports whose egress is answers to visitors, not counted
+            (at most 10; an empty list counts them). Default: 80 and 443.
+    """
+    for name, value in (("threshold_bytes", threshold_bytes),):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    _check_window(window_minutes)
+    served = () if not tuple(served_ports) else port_list(served_ports, "served_ports")
+    filters = [
+        contributor_filter("flow_direction", "In", ["egress"]),
+        contributor_filter("action", "In", ["ACCEPT"]),
+        contributor_filter("traffic_path", "In", ["2", "8"]),
+    ]
+    if served:
+        filters.append(contributor_filter("srcport", "NotIn", served))
+    return ContributorDetector(
+        name="EgressTopTalkers",
+        title="One pair sending much to the internet",
+        description=(
+            f"One internal address sent {threshold_bytes:,} bytes or more to one internet "
+            f"address within {window_minutes} minutes (answers from the served ports not "
+            "counted). Respond: open the rule's top contributors, identify the instance and "
+            "the destination, and compare with change tickets."
+        ),
+        severity=Severity.HIGH,
+        mitre=("T1030", "T1048", "T1041"),
+        keys=("srcaddr", "dstaddr"),
+        filters=tuple(filters),
+        value_of="bytes",
+        alarm=AlarmSettings(threshold=threshold_bytes, period=60 * window_minutes),
+    )
+
+
+def _check_window(window_minutes: int) -> None:
+    if (
+        isinstance(window_minutes, bool)
+        or not isinstance(window_minutes, int)
+        or not (1 <= window_minutes <= 1440)
+    ):
+        raise ValueError(
+            f"window_minutes must be an integer from 1 to 1440; got {window_minutes!r}"
+        )
+
+
 def flow_log_health() -> tuple[Detector, SilenceDetector]:
     """``SkippedRecords``: SKIPDATA records (flow logs lost records to capacity limits);
     ``FlowLogsStopped``: the log group received no events for about 17 minutes (15
@@ -308,7 +411,7 @@ def flow_log_health() -> tuple[Detector, SilenceDetector]:
 
 def default_detectors(
     *, allowed_destinations: Sequence[str] = ()
-) -> tuple[Detector | SilenceDetector, ...]:
+) -> tuple[Detector | ContributorDetector | SilenceDetector, ...]:
     """The whole catalog with default settings.
 
     Args:
@@ -321,5 +424,7 @@ def default_detectors(
         sensitive_port_probes(),
         exfiltration(allowed_destinations=allowed_destinations),
         egress_volume(allowed_destinations=allowed_destinations),
+        slow_scan_sources(),
+        egress_top_talkers(),
         *flow_log_health(),
     )

@@ -27,6 +27,8 @@ from vpcwatch.patterns import FlowFilter
 _NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
 _FIELD_REFERENCE = re.compile(r"\$[A-Za-z0-9_]+")
 MAX_ALARM_WINDOW_SECONDS = 7 * 24 * 3600  # period x evaluation periods
+INCOMING_LOG_EVENTS = "IncomingLogEvents"
+"""The AWS/Logs metric counting every event a log group receives (SilenceDetector's)."""
 
 
 class DetectorError(ValueError):
@@ -397,17 +399,16 @@ def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
         raise DetectorError(f"{name} must be {allowed}; got {value!r}")
 
 
-def check_detectors(detectors: Any) -> tuple[Detector | SilenceDetector, ...]:
+def check_detectors(detectors: Any) -> tuple[Any, ...]:
     """A non-empty tuple of detectors with unique names, or an error naming the problem."""
+    from vpcwatch.detectors.contributors import ContributorDetector
+
+    kinds = "Detector, ContributorDetector or SilenceDetector"
     if isinstance(detectors, (str, bytes)) or not isinstance(detectors, (list, tuple)):
-        raise TypeError(
-            f"detectors must be a list of Detector or SilenceDetector objects, got {detectors!r}"
-        )
+        raise TypeError(f"detectors must be a list of {kinds} objects, got {detectors!r}")
     for item in detectors:
-        if not isinstance(item, (Detector, SilenceDetector)):
-            raise TypeError(
-                f"detectors must hold Detector or SilenceDetector objects, got {item!r}"
-            )
+        if not isinstance(item, (Detector, ContributorDetector, SilenceDetector)):
+            raise TypeError(f"detectors must hold {kinds} objects, got {item!r}")
     names = [item.name for item in detectors]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from vpcwatch.detectors.model import AlarmSettings, MissingData
+from vpcwatch.replay.insights import Contributions
 from vpcwatch.replay.metrics import Accumulator, MinuteSeries
 
 EVALUATION_INTERVAL = 60
@@ -137,7 +138,7 @@ def evaluate(
         new alarm does).
     """
     evaluations: list[Evaluation] = []
-    transitions = _run(name, minutes, settings, start, end, evaluations.append)
+    transitions = _run(name, _Windows(minutes, settings), settings, start, end, evaluations.append)
     return evaluations, transitions
 
 
@@ -165,19 +166,20 @@ def evaluate_briefly(
         ):
             seen["peak"] = evaluation.value
 
-    transitions = _run(name, minutes, settings, start, end, keep)
+    transitions = _run(name, _Windows(minutes, settings), settings, start, end, keep)
     return Outcome(transitions, seen["last"], seen["peak"])
 
 
 def _run(
     name: str,
-    minutes: Mapping[int, Any],
+    windows: Any,
     settings: AlarmSettings,
     start: int,
     end: int,
     keep: Callable[[Evaluation], None],
 ) -> list[Transition]:
-    windows = _Windows(minutes, settings)
+    """The loop: ``windows`` gives the datapoint of a window by its end (``value``), and
+    the first minute with data after a time (``next_slot``)."""
     period, span = settings.period, settings.period * (settings.evaluation_periods + EXTRA_RANGE)
     decide_range = decider(settings)
     state = AlarmState.INSUFFICIENT_DATA
@@ -268,12 +270,97 @@ def evaluate_series(
     """
     if len(series) and not series.integral():
         return evaluate_briefly(name, series.accumulators(), settings, start, end)
+    return _evaluate(
+        name, series.slots, lambda ends: _window_values(series, settings, ends),
+        settings, start, end,
+    )  # fmt: skip
+
+
+def evaluate_contributions(
+    name: str, contributions: Contributions, settings: AlarmSettings, start: int, end: int
+) -> tuple[Outcome, dict[int, tuple[str, ...]]]:
+    """An alarm on a Contributor Insights rule's ``MaxContributorValue``, vectorised: the
+    outcome, and the top contributor of the newest window at each transition to ALARM."""
+    period = settings.period
+    outcome = _evaluate(
+        name, contributions.minutes(),
+        lambda ends: contributions.window_max(ends, period)[0], settings, start, end,
+    )  # fmt: skip
+    times = np.array([t.time for t in outcome.transitions if t.new is AlarmState.ALARM])
+    top: dict[int, tuple[str, ...]] = {}
+    if len(times):
+        _, who = contributions.window_max(times, period)
+        top = {int(t): contributions.names[w] for t, w in zip(times, who, strict=True) if w >= 0}
+    return outcome, top
+
+
+def evaluate_contributions_briefly(
+    name: str,
+    minutes: Mapping[int, Mapping[tuple[str, ...], float]],
+    settings: AlarmSettings,
+    start: int,
+    end: int,
+) -> Outcome:
+    """The per-minute loop over ``{minute: {contributor: value}}`` (the reference that
+    :func:`evaluate_contributions` is tested against)."""
+    seen: dict[str, Any] = {"last": None, "peak": None}
+
+    def keep(evaluation: Evaluation) -> None:
+        seen["last"] = evaluation.time
+        if evaluation.value is not None and (
+            seen["peak"] is None or evaluation.value > seen["peak"]
+        ):
+            seen["peak"] = evaluation.value
+
+    windows = _ContributorWindows(minutes, settings.period)
+    transitions = _run(name, windows, settings, start, end, keep)
+    return Outcome(transitions, seen["last"], seen["peak"])
+
+
+class _ContributorWindows:
+    """The loop's windows for a rule: the largest sum of one contributor over
+    [end - period, end), by brute force."""
+
+    def __init__(self, minutes: Mapping[int, Mapping[tuple[str, ...], float]], period: int):
+        self.minutes, self.period = minutes, period
+        self.slots = sorted(minutes)
+
+    def value(self, end: int) -> float | None:
+        low = bisect.bisect_left(self.slots, end - self.period)
+        high = bisect.bisect_left(self.slots, end)
+        if low == high:
+            return None
+        sums: dict[tuple[str, ...], float] = {}
+        for slot in self.slots[low:high]:
+            for contributor, value in self.minutes[slot].items():
+                sums[contributor] = sums.get(contributor, 0.0) + value
+        return max(sums.values())
+
+    def forget_before(self, end: int) -> None:
+        pass
+
+    def next_slot(self, after: int) -> int | None:
+        index = bisect.bisect_left(self.slots, after)
+        return self.slots[index] if index < len(self.slots) else None
+
+
+def _evaluate(
+    name: str,
+    slots: np.ndarray,
+    window_values: Callable[[np.ndarray], np.ndarray],
+    settings: AlarmSettings,
+    start: int,
+    end: int,
+) -> Outcome:
+    """The vectorised state machine: ``slots`` the minutes with data, ``window_values``
+    the datapoints of windows ending at an array of times (NaN where missing)."""
     step = EVALUATION_INTERVAL
     first, last = start - start % step + step, end - end % step + step
     period = settings.period
     span = period * (settings.evaluation_periods + EXTRA_RANGE)
-    times = _evaluation_times(series.slots, span, first, last)
-    values = _range_values(series, settings, times)  # (evaluations, N + 2), newest first
+    times = _evaluation_times(slots, span, first, last)
+    ends = times[:, None] - period * np.arange(settings.evaluation_periods + EXTRA_RANGE)
+    values = np.asarray(window_values(ends), dtype=np.float64)  # newest first
     decisions = _decisions(values, settings)
     # Forward-fill "keep the state" from the previous evaluation (a new alarm starts in
     # INSUFFICIENT_DATA).
@@ -316,12 +403,10 @@ def _evaluation_times(slots: np.ndarray, span: int, first: int, last: int) -> np
     return times
 
 
-def _range_values(series: MinuteSeries, settings: AlarmSettings, times: np.ndarray):
-    """The N + 2 datapoints of each evaluation's range (NaN where missing), newest first:
-    the statistic over the minutes in [end - period, end) for end = t, t - period, ..."""
+def _window_values(series: MinuteSeries, settings: AlarmSettings, ends: np.ndarray):
+    """The statistic over the minutes in [end - period, end) for each end (NaN where no
+    minute has data)."""
     period = settings.period
-    count = settings.evaluation_periods + EXTRA_RANGE
-    ends = times[:, None] - period * np.arange(count)[None, :]
     slots = series.slots
     high = np.searchsorted(slots, ends, side="left")
     low = np.searchsorted(slots, ends - period, side="left")

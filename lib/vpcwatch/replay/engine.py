@@ -11,9 +11,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpcwatch.detectors.model import AlarmSettings, Detector, SilenceDetector
+import numpy as np
+
+from vpcwatch.detectors.model import AlarmSettings, SilenceDetector
 from vpcwatch.fields import FlowLogFormat
-from vpcwatch.replay.alarms import AlarmState, Outcome, Transition, evaluate_series
+from vpcwatch.replay.alarms import (
+    AlarmState,
+    Outcome,
+    Transition,
+    evaluate_contributions,
+    evaluate_series,
+)
+from vpcwatch.replay.insights import INSIGHT_NAMESPACE, InsightSpec
 from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricAggregator, MetricSpec
 
 LOGS_NAMESPACE = "AWS/Logs"
@@ -68,11 +77,22 @@ class ReplayResult:
 
 
 def specs_from_detectors(
-    detectors: Sequence[Detector | SilenceDetector], log_format: FlowLogFormat, namespace: str
-) -> tuple[list[MetricSpec], list[AlarmSpec]]:
-    """The metrics and alarms that FlowLogMonitoring would create for ``detectors``."""
-    metrics, alarms = [], []
+    detectors: Sequence[Any], log_format: FlowLogFormat, namespace: str
+) -> tuple[list[MetricSpec], list[AlarmSpec], list[InsightSpec]]:
+    """The metrics, alarms and Contributor Insights rules that FlowLogMonitoring would
+    create for ``detectors``."""
+    from vpcwatch.detectors.contributors import ContributorDetector
+
+    metrics, alarms, insights = [], [], []
     for detector in detectors:
+        if isinstance(detector, ContributorDetector):
+            body = detector.rule_body(log_format, "LOG_GROUP")
+            insights.append(InsightSpec.from_body(detector.name, body, len(log_format)))
+            unit = "records" if detector.value_of is None else detector.value_of
+            alarms.append(AlarmSpec(detector.name, (INSIGHT_NAMESPACE, detector.name),
+                                    detector.alarm, detector.title, detector.severity.value,
+                                    unit))  # fmt: skip
+            continue
         if isinstance(detector, SilenceDetector):
             metric = MetricSpec(LOGS_NAMESPACE, INCOMING_LOG_EVENTS, None)
         else:
@@ -89,7 +109,7 @@ def specs_from_detectors(
         unit = "events" if metric.pattern is None else unit_of(metric.value)
         alarms.append(AlarmSpec(detector.name, metric.key, detector.alarm, detector.title,
                                 detector.severity.value, unit))  # fmt: skip
-    return metrics, alarms
+    return metrics, alarms, insights
 
 
 def unit_of(value: str) -> str:
@@ -102,6 +122,7 @@ def replay(
     events: Iterable[tuple[int, str]],
     metrics: Sequence[MetricSpec],
     alarms: Sequence[AlarmSpec],
+    insights: Sequence[InsightSpec] = (),
     *,
     start: int | None = None,
     end: int | None = None,
@@ -111,11 +132,12 @@ def replay(
     Args:
         events: log events in any order, timestamps in Unix seconds.
         metrics: the metric filters (and ``IncomingLogEvents``).
-        alarms: the alarms on those metrics.
+        alarms: the alarms on those metrics and rules.
+        insights: the Contributor Insights rules.
         start: first second to evaluate. Default: the first event's period.
         end: last second to evaluate. Default: the last event's period.
     """
-    aggregator = MetricAggregator(metrics)
+    aggregator = MetricAggregator(metrics, insights=insights)
     for timestamp, message in events:
         aggregator.add(timestamp, message)
     return evaluate_alarms(aggregator, alarms, start=start, end=end)
@@ -137,6 +159,9 @@ def evaluate_alarms(
         return result
     for alarm in alarms:
         settings = alarm.settings
+        if alarm.metric[0] == INSIGHT_NAMESPACE:
+            _evaluate_rule(result, aggregator, alarm, start, end)
+            continue
         points = aggregator.datapoints(alarm.metric, settings.statistic, settings.period)
         result.datapoints[alarm.name] = points
         outcome = evaluate_series(alarm.name, aggregator.series(alarm.metric), settings, start, end)
@@ -152,6 +177,29 @@ def evaluate_alarms(
         result.summaries.append(_summary(alarm, outcome, last))
     result.transitions.sort(key=lambda t: (t.time, t.alarm))
     return result
+
+
+def _evaluate_rule(
+    result: ReplayResult, aggregator: MetricAggregator, alarm: AlarmSpec, start: int, end: int
+) -> None:
+    """An alarm on a rule's MaxContributorValue: its transitions, the datapoints of whole
+    periods, and the top contributor behind each ALARM."""
+    settings, period = alarm.settings, alarm.settings.period
+    contributions = aggregator.contributions(alarm.metric[1])
+    outcome, top = evaluate_contributions(alarm.name, contributions, settings, start, end)
+    result.transitions += outcome.transitions
+    starts = np.unique(contributions.slots - contributions.slots % period)
+    values, _ = contributions.window_max(starts + period, period)
+    result.datapoints[alarm.name] = dict(zip(starts.tolist(), values.tolist(), strict=True))
+    for transition in outcome.transitions:
+        if transition.time in top:
+            who = " ".join(top[transition.time])
+            result.contributors[(alarm.name, transition.time)] = [
+                f"top contributor {who}: {transition.value:,.0f} {alarm.unit} in {period // 60} min"
+            ]
+    last = end if outcome.last is None else outcome.last
+    result.last_evaluation[alarm.name] = last
+    result.summaries.append(_summary(alarm, outcome, last))
 
 
 def _summary(alarm: AlarmSpec, outcome: Outcome, last: int) -> AlarmSummary:

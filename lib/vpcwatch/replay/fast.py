@@ -45,6 +45,7 @@ from vpcwatch.filterpattern.sql import (
     literal,
 )
 from vpcwatch.filterpattern.syntax import parse_number
+from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.metrics import MetricAggregator, MinuteSeries
 from vpcwatch.replay.readers import (
     MAX_LISTED,
@@ -123,8 +124,12 @@ def aggregate_file(
                 scanned = _scan(queries, True, header is not None, None)
     except (_Unsupported, duckdb.Error):
         return None
-    columns, irregular = scanned  # merged only now: a failed query leaves no trace
+    columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
     _merge(columns, plan, aggregator, stats)
+    for rule, rows in contributions.items():
+        aggregator.merge_contributions(
+            rule, [row[1:-1] for row in rows], [row[0] for row in rows], [row[-1] for row in rows]
+        )
     if irregular:
         _aggregate_irregular(irregular, path, plan, aggregator, stats, start, end, header)
     stats.bytes_read += path.stat().st_size
@@ -142,11 +147,15 @@ def _scan(queries: _Queries, checked: bool, has_header: bool, on_progress):
         rejected = connection.execute("SELECT count(*) FROM reject_errors").fetchone()[0]
         slot = columns["slot"]
         aside = int(np.ma.filled(columns["lines"], 0)[np.ma.getmaskarray(slot)].sum())
+        contributions = {
+            rule.name: connection.execute(queries.contributions(rule, checked)).fetchall()
+            for rule in queries.plan.insights
+        }
         irregular = []
         if rejected or aside > has_header:
             query = queries.irregular(checked)
             irregular = [line for (line,) in connection.execute(query).fetchall()]
-    return columns, irregular
+    return columns, irregular, contributions
 
 
 def _merge(columns: dict, plan: ReplayPlan, aggregator: MetricAggregator, stats: InputStats):
@@ -326,6 +335,33 @@ class _Queries:
             f"{statistics} FROM ({self._rows(checked)}) GROUP BY slot"
         )
 
+    def contributions(self, rule: InsightSpec, checked: bool) -> str:
+        """One Contributor Insights rule's (minute, key values..., value) rows: records
+        that pass its filters, summed per minute and contributor."""
+        conditions = ["regular", "delivered", "slot IS NOT NULL"]
+        for position, op, value in rule.filters:
+            column = f"c{position + 1}"
+            if op in ("In", "NotIn"):
+                listed = ", ".join(literal(v) for v in value)
+                conditions.append(f"{column} {'NOT ' if op == 'NotIn' else ''}IN ({listed})")
+            elif op == "StartsWith":
+                conditions.append(
+                    "(" + " OR ".join(f"starts_with({column}, {literal(v)})" for v in value) + ")"
+                )
+            else:
+                sign = {"GreaterThan": ">", "LessThan": "<", "EqualTo": "=", "NotEqualTo": "<>"}
+                conditions.append(f"coalesce({_number(column)} {sign[op]} {float(value)!r}, false)")
+        if rule.value_of is None:
+            amount = "1.0"
+        else:
+            amount = _number(f"c{rule.value_of + 1}")
+            conditions.append(f"{amount} IS NOT NULL")
+        keys = ", ".join(f"c{position + 1}" for position in rule.keys)
+        return (
+            f"SELECT slot, {keys}, sum({amount}) FROM ({self._rows(checked)}) "
+            f"WHERE {' AND '.join(conditions)} GROUP BY ALL"
+        )
+
     def records(self, wanted: dict[int, set[int]], checked: bool) -> str:
         """Up to :data:`KEPT_RECORDS` matching records (earliest first) per metric (by its
         ``m`` index) and minute in ``wanted``. One more read of the file, as whole lines
@@ -410,6 +446,14 @@ class _MetricSql:
         return "".join(f", {v} AS v{i}" for i, v in enumerate(self.values)) + "".join(
             f", {m} AS m{i}" for i, m in enumerate(self.matched)
         )
+
+
+def _number(column: str) -> str:
+    """The number in a text column (NULL when it is not one, as the grammar reads it)."""
+    return (
+        f"CASE WHEN regexp_full_match({column}, {literal(NUMBER_RE2)}) "
+        f"THEN CAST({column} AS DOUBLE) END"
+    )
 
 
 def _tokens(compiler: SqlCompiler, *positions: int) -> tuple[str, ...]:

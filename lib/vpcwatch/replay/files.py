@@ -51,7 +51,7 @@ def replay_files(
             raise ReplayInputError(f"{path}: no such file")
     stats = InputStats()
     bar = Progress(sum(p.stat().st_size for p in paths)) if progress else None
-    aggregator = MetricAggregator(plan.metrics)
+    aggregator = MetricAggregator(plan.metrics, insights=plan.insights)
     scans: list[FileScan] = []
     done = 0  # bytes of the files already read
     for path in paths:

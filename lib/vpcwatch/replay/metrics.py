@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from vpcwatch.detectors.model import INCOMING_LOG_EVENTS as INCOMING_LOG_EVENTS
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern.syntax import parse_number
-
-INCOMING_LOG_EVENTS = "IncomingLogEvents"
-"""The AWS/Logs metric counting every event a log group receives."""
 
 
 @dataclass(frozen=True)
@@ -158,9 +157,18 @@ class MetricAggregator:
     """Feeds events to metric filters and keeps per-period statistics (memory: one
     accumulator per metric and period, whatever the number of events)."""
 
-    def __init__(self, metrics: Iterable[MetricSpec], period: int = 60) -> None:
+    def __init__(
+        self, metrics: Iterable[MetricSpec], period: int = 60, insights: Iterable[Any] = ()
+    ) -> None:
         self.metrics = tuple(metrics)
+        self.insights = tuple(insights)  # vpcwatch.replay.insights.InsightSpec
         self.period = period
+        self._cells: dict[str, dict[tuple[int, tuple[str, ...]], float]] = {
+            rule.name: defaultdict(float) for rule in self.insights
+        }
+        self._contribution_parts: dict[str, list[tuple[Any, Any, Any]]] = {
+            rule.name: [] for rule in self.insights
+        }
         self._matchers = [
             (spec, None if spec.pattern is None else compile_pattern(spec.pattern).match)
             for spec in self.metrics
@@ -188,6 +196,12 @@ class MetricAggregator:
         period's top contributors."""
         self._saw(1, timestamp, timestamp)
         slot = timestamp - timestamp % self.period
+        if self.insights:
+            fields = message.split()
+            for rule in self.insights:
+                found = rule.contribution(fields)
+                if found is not None:
+                    self._cells[rule.name][(slot, found[0])] += found[1]
         for spec, match in self._matchers:
             if match is None:
                 self._values[spec.key][slot].add(1.0)
@@ -220,6 +234,23 @@ class MetricAggregator:
         path), kept as arrays."""
         if len(series):
             self._columns[key].append(series)
+
+    def merge_contributions(self, rule: str, contributors, slots, values) -> None:
+        """Add a rule's (contributor, minute, value) rows computed elsewhere (DuckDB)."""
+        if len(slots):
+            self._contribution_parts[rule].append((contributors, slots, values))
+
+    def contributions(self, rule: str):
+        """One rule's contributions from every path
+        (:class:`vpcwatch.replay.insights.Contributions`)."""
+        from vpcwatch.replay.insights import Contributions
+
+        cells = self._cells[rule]
+        parts = list(self._contribution_parts[rule])
+        if cells:
+            keys = list(cells)
+            parts.append(([k[1] for k in keys], [k[0] for k in keys], [cells[k] for k in keys]))
+        return Contributions.of(parts)
 
     def series(self, key: tuple[str, str]) -> MinuteSeries:
         """One metric's per-minute statistics, from every path, as arrays."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from vpcwatch import timeformat
 from vpcwatch.replay.engine import AlarmSpec, ReplayResult
+from vpcwatch.replay.insights import INSIGHT_NAMESPACE
 from vpcwatch.replay.template import ReplayPlan
 from vpcwatch.textable import table
 
@@ -74,9 +75,12 @@ def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
 
 
 def _label(alarm: AlarmSpec) -> str:
-    """The detector's name, with its severity and, where it differs, the metric."""
+    """The detector's name, with its severity and, where it differs, the metric (for a
+    Contributor Insights alarm: that it watches a rule's top contributor)."""
     metric = alarm.metric[1]
     beside = f", metric {metric}" if metric != alarm.name else ""
+    if alarm.metric[0] == INSIGHT_NAMESPACE:
+        beside = ", top contributor"
     severity = alarm.severity or "-"
     return f"{alarm.name} ({severity}{beside})"
 

@@ -18,6 +18,8 @@ from vpcwatch.detectors.model import AlarmSettings, Comparison, MissingData
 from vpcwatch.errors import FormatError
 from vpcwatch.fields import FlowLogFormat
 from vpcwatch.replay.engine import LOGS_NAMESPACE, AlarmSpec, unit_of
+from vpcwatch.replay.insights import INSIGHT_NAMESPACE, InsightSpec
+from vpcwatch.replay.insights import parse_expression as insight_expression
 from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricSpec
 
 _COMPARISONS = {c.value: c for c in Comparison}
@@ -39,6 +41,8 @@ class ReplayPlan:
     traffic_type: str = "ALL"
     """What the CloudWatch flow logs record (``ALL``, ``ACCEPT``, ``REJECT``): replay feeds
     the filters only what they would deliver."""
+    insights: tuple[InsightSpec, ...] = ()
+    """The Contributor Insights rules that alarms watch."""
 
     @property
     def delivered_actions(self) -> frozenset[str]:
@@ -69,9 +73,10 @@ def load_plan(path: str | Path) -> ReplayPlan:
     log_format = _format(resources, path)
     metrics = [_metric(logical_id, r) for logical_id, r in resources.items()
                if r.get("Type") == "AWS::Logs::MetricFilter"]  # fmt: skip
-    if not metrics:
+    rules, rule_problems = _insight_rules(resources, log_format)
+    if not metrics and not rules:
         raise TemplateError(f"{path} has no AWS::Logs::MetricFilter to replay")
-    known = {m.key for m in metrics}
+    known = {m.key for m in metrics} | {rule.key for rule in rules.values()}
     found: list[tuple[str, AlarmSpec]] = []
     skipped: list[str] = []
     for logical_id, resource in resources.items():
@@ -84,6 +89,15 @@ def load_plan(path: str | Path) -> ReplayPlan:
         if alarm.metric == (LOGS_NAMESPACE, INCOMING_LOG_EVENTS) and alarm.metric not in known:
             metrics.append(MetricSpec(LOGS_NAMESPACE, INCOMING_LOG_EVENTS, None))
             known.add(alarm.metric)
+        if alarm.metric[0] == INSIGHT_NAMESPACE and alarm.metric not in known:
+            reason = rule_problems.get(alarm.metric[1], "no AWS::CloudWatch::InsightRule")
+            skipped.append(f"{alarm.name}: its rule {alarm.metric[1]}: {reason}")
+            continue
+        if alarm.metric[0] == INSIGHT_NAMESPACE:
+            rule = rules[alarm.metric[1]]
+            unit = "records" if rule.value_of is None else log_format.names[rule.value_of]
+            found.append((logical_id, replace(alarm, unit=unit)))
+            continue
         if alarm.metric not in known:
             shown = alarm.name if alarm.name != alarm.metric[1] else logical_id
             skipped.append(
@@ -101,9 +115,43 @@ def load_plan(path: str | Path) -> ReplayPlan:
         )
     prefix = _shared_prefix([alarm.name for _, alarm in found])
     skipped = [reason.removeprefix(prefix) if prefix else reason for reason in skipped]
+    watched = {alarm.metric[1] for _, alarm in found if alarm.metric[0] == INSIGHT_NAMESPACE}
     return ReplayPlan(
-        log_format, tuple(metrics), tuple(_named(found)), tuple(skipped), _traffic_type(resources)
-    )
+        log_format, tuple(metrics), tuple(_named(found)), tuple(skipped), _traffic_type(resources),
+        tuple(rule for name, rule in rules.items() if name in watched),
+    )  # fmt: skip
+
+
+def _insight_rules(
+    resources: dict[str, Any], log_format: FlowLogFormat
+) -> tuple[dict[str, InsightSpec], dict[str, str]]:
+    """The template's Contributor Insights rules by name, and why others cannot be read."""
+    rules: dict[str, InsightSpec] = {}
+    problems: dict[str, str] = {}
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::CloudWatch::InsightRule":
+            continue
+        props = resource.get("Properties", {})
+        name = props.get("RuleName")
+        if not isinstance(name, str):
+            continue  # alarms name rules by their literal name
+        try:
+            body = json.loads(_joined(props.get("RuleBody")))
+            rules[name] = InsightSpec.from_body(name, body, len(log_format))
+        except (ValueError, TypeError, KeyError) as error:  # InsightRuleError, bad JSON
+            problems[name] = f"{logical_id} cannot be replayed ({error})"
+    return rules, problems
+
+
+def _joined(value: Any) -> str:
+    """A string property, with the references of an ``Fn::Join`` left as placeholders
+    (the rule's log group name, which replay does not need)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(p if isinstance(p, str) else "REFERENCE" for p in parts)
+    raise TypeError("RuleBody is neither a string nor an Fn::Join")
 
 
 def read_template(path: str | Path) -> dict[str, Any]:
@@ -213,7 +261,9 @@ def _metric(logical_id: str, resource: dict[str, Any]) -> MetricSpec:
 
 
 def _alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
-    if "Metrics" in props or "MetricName" not in props:
+    if "Metrics" in props:
+        return _insight_alarm(props)
+    if "MetricName" not in props:
         return None, "metric math alarms are not simulated"
     comparison = _COMPARISONS.get(props.get("ComparisonOperator", ""))
     if comparison is None:
@@ -231,6 +281,28 @@ def _alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
     severity, title = _described(props.get("AlarmDescription"))
     name = name if isinstance(name, str) else props["MetricName"]
     return AlarmSpec(name, metric, settings, title, severity), ""
+
+
+def _insight_alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
+    """An alarm on ``INSIGHT_RULE_METRIC(rule, "MaxContributorValue")`` alone."""
+    queries = props.get("Metrics") or []
+    returned = [q for q in queries if q.get("ReturnData", True)]
+    parsed = insight_expression(returned[0].get("Expression", "")) if len(returned) == 1 else None
+    if len(queries) != 1 or parsed is None or parsed[1] != "MaxContributorValue":
+        return None, "metric math alarms other than one MaxContributorValue are not simulated"
+    comparison = _COMPARISONS.get(props.get("ComparisonOperator", ""))
+    if comparison is None:
+        return None, f"comparison {props.get('ComparisonOperator')} is not simulated"
+    evaluation = int(props.get("EvaluationPeriods", 1))
+    period = {"Period": int(queries[0].get("Period", 60))}
+    try:
+        settings = _settings({**props, **period}, "Maximum", evaluation, comparison)
+    except ValueError as error:
+        return None, f"its settings cannot be simulated ({error})"
+    severity, title = _described(props.get("AlarmDescription"))
+    name = props.get("AlarmName")
+    name = name if isinstance(name, str) else parsed[0]
+    return AlarmSpec(name, (INSIGHT_NAMESPACE, parsed[0]), settings, title, severity), ""
 
 
 _DESCRIBED = re.compile(r"\[(LOW|MEDIUM|HIGH|CRITICAL)\] (.+?)\. ")

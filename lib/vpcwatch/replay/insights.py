@@ -1,0 +1,220 @@
+"""Contributor Insights rules replayed: contributions per minute and contributor, and the
+top contributor's value over a sliding window (``MaxContributorValue``).
+
+A rule (``AWS::CloudWatch::InsightRule``, CLF) is read from the template as positions:
+its keys, its filters and the field it sums. Each record that passes the filters adds
+1 (``Count``) or the field's number (``Sum``) to its contributor (the values of the keys)
+in its minute. An alarm on ``INSIGHT_RULE_METRIC(rule, "MaxContributorValue")`` with a
+period of P seconds sees, at each evaluation, the largest sum of one contributor over
+the window's minutes; a window where no record passed has no datapoint.
+
+Rulings where the rule syntax page is silent (docs/alarm-simulation.md): fields are
+split at blanks as the metric filters' space-delimited patterns split them; a numeric
+filter (``GreaterThan`` ...) or ``ValueOf`` on a field that is not a number leaves the
+record out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vpcwatch.filterpattern.syntax import parse_number
+
+INSIGHT_NAMESPACE = "INSIGHT_RULE"
+"""The pseudo-namespace of a rule's metric in a replay plan: (INSIGHT_NAMESPACE, rule name)."""
+
+_EXPRESSION = re.compile(
+    r"""\s*INSIGHT_RULE_METRIC\(\s*(["'])(?P<rule>[^"']+)\1\s*,\s*(["'])"""
+    r"""(?P<metric>[A-Za-z]+)\3\s*\)\s*"""
+)
+_NUMERIC = {"GreaterThan", "LessThan", "EqualTo", "NotEqualTo"}
+_STRINGS = {"In", "NotIn", "StartsWith"}
+
+
+class InsightRuleError(ValueError):
+    """A rule or an alarm expression that replay cannot read."""
+
+
+def parse_expression(expression: str) -> tuple[str, str] | None:
+    """``(rule name, metric)`` of ``INSIGHT_RULE_METRIC("rule", "Metric")``, else ``None``."""
+    found = _EXPRESSION.fullmatch(expression) if isinstance(expression, str) else None
+    return (found.group("rule"), found.group("metric")) if found else None
+
+
+@dataclass(frozen=True)
+class InsightSpec:
+    """A rule as positions in the record (0-based)."""
+
+    name: str
+    keys: tuple[int, ...]
+    filters: tuple[tuple[int, str, Any], ...]
+    value_of: int | None
+    width: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (INSIGHT_NAMESPACE, self.name)
+
+    @classmethod
+    def from_body(cls, name: str, body: Mapping[str, Any], width: int) -> InsightSpec:
+        """Read a CLF rule body (``Fields`` aliases or numbered positions).
+
+        Raises:
+            InsightRuleError: not a CLF rule, or a field it names is not a position of a
+                record of ``width`` fields.
+        """
+        if body.get("LogFormat") != "CLF":
+            raise InsightRuleError(f"rule {name}: only CLF rules are replayed")
+        aliases = {str(alias): int(position) for position, alias in body.get("Fields", {}).items()}
+
+        def position(field: Any) -> int:
+            number = aliases.get(str(field))
+            if number is None and str(field).isdigit():
+                number = int(field)
+            if number is None or not 1 <= number <= width:
+                raise InsightRuleError(
+                    f"rule {name}: field {field!r} is not a position of the records"
+                )
+            return number - 1
+
+        contribution = body.get("Contribution", {})
+        keys = tuple(position(k) for k in contribution.get("Keys", []))
+        if not keys:
+            raise InsightRuleError(f"rule {name}: no Keys")
+        filters = []
+        for item in contribution.get("Filters", []):
+            operators = [op for op in item if op != "Match"]
+            if len(operators) != 1 or operators[0] not in _NUMERIC | _STRINGS:
+                raise InsightRuleError(f"rule {name}: filter {item!r} is not replayed")
+            op = operators[0]
+            value = item[op]
+            value = tuple(str(v) for v in value) if op in _STRINGS else float(value)
+            filters.append((position(item["Match"]), op, value))
+        sums = body.get("AggregateOn") == "Sum"
+        value_of = position(contribution["ValueOf"]) if sums else None
+        return cls(name, keys, tuple(filters), value_of, width)
+
+    def contribution(self, fields: Sequence[str]) -> tuple[tuple[str, ...], float] | None:
+        """The record's contributor and value, or ``None`` when it does not pass."""
+        if len(fields) != self.width:
+            return None
+        for index, op, value in self.filters:
+            text = fields[index]
+            if op == "In":
+                ok = text in value
+            elif op == "NotIn":
+                ok = text not in value
+            elif op == "StartsWith":
+                ok = text.startswith(value)
+            else:
+                number = parse_number(text)
+                if number is None:
+                    return None
+                ok = {
+                    "GreaterThan": number > value,
+                    "LessThan": number < value,
+                    "EqualTo": number == value,
+                    "NotEqualTo": number != value,
+                }[op]
+            if not ok:
+                return None
+        if self.value_of is None:
+            amount = 1.0
+        else:
+            number = parse_number(fields[self.value_of])
+            if number is None:
+                return None
+            amount = float(number)
+        return tuple(fields[i] for i in self.keys), amount
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """One rule's contributions as arrays: contributor id, minute start, value (one row
+    per contributor and minute), and each id's key values."""
+
+    ids: np.ndarray
+    slots: np.ndarray
+    values: np.ndarray
+    names: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def of(cls, parts: Sequence[tuple[Sequence[tuple[str, ...]], Any, Any]]) -> Contributions:
+        """From ``(contributors, minute starts, values)`` parts (from any path), merged."""
+        index: dict[tuple[str, ...], int] = {}
+        ids, slots, values = [], [], []
+        for contributors, part_slots, part_values in parts:
+            ids.append(np.fromiter((index.setdefault(c, len(index)) for c in contributors),
+                                   dtype=np.int64, count=len(contributors)))  # fmt: skip
+            slots.append(np.asarray(part_slots, dtype=np.int64))
+            values.append(np.asarray(part_values, dtype=np.float64))
+        if not ids:
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), ())
+        ids_all, slots_all = np.concatenate(ids), np.concatenate(slots)
+        values_all = np.concatenate(values)
+        order = np.lexsort((slots_all, ids_all))
+        ids_all, slots_all, values_all = ids_all[order], slots_all[order], values_all[order]
+        if len(ids_all):  # one row per contributor and minute
+            new = np.r_[True, (ids_all[1:] != ids_all[:-1]) | (slots_all[1:] != slots_all[:-1])]
+            starts = np.flatnonzero(new)
+            ids_all, slots_all = ids_all[starts], slots_all[starts]
+            values_all = np.add.reduceat(values_all, starts)
+        return cls(ids_all, slots_all, values_all, tuple(index))
+
+    def minutes(self) -> np.ndarray:
+        """The distinct minutes with a contribution (what evaluation times derive from)."""
+        return np.unique(self.slots)
+
+    def window_max(self, ends: np.ndarray, period: int, chunk: int = 1 << 20):
+        """``MaxContributorValue`` of the windows ``[end - period, end)``: for each end, the
+        largest sum of one contributor's values in it (NaN where nobody contributed), and
+        that contributor's id (-1 there).
+
+        Each contribution belongs to the windows ending in ``(slot, slot + period]``;
+        the (contributor, window) pairs are built from it in chunks (memory stays
+        bounded), summed with prefix sums over the rows sorted by contributor and minute.
+        """
+        unique_ends, back = np.unique(ends, return_inverse=True)
+        best = np.full(len(unique_ends), -np.inf)
+        who = np.full(len(unique_ends), -1, dtype=np.int64)
+        if len(self.ids) and len(unique_ends):
+            scale = np.int64(1) << 34  # minute starts stay below 2**34 seconds (year 2514)
+            combined = self.ids * scale + self.slots
+            prefix = np.r_[0.0, np.cumsum(self.values)]
+            low = np.searchsorted(unique_ends, self.slots, side="right")
+            high = np.searchsorted(unique_ends, self.slots + period, side="right")
+            counts = high - low
+            rows = np.flatnonzero(counts)
+            pieces = max(1, -(-int(counts.sum()) // chunk))  # about ``chunk`` pairs each
+            for part in np.array_split(rows, pieces):
+                if not len(part):
+                    continue
+                lengths = counts[part]
+                offsets = np.repeat(low[part] - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+                window = offsets + np.arange(lengths.sum())
+                owner = np.repeat(self.ids[part], lengths)
+                end_time = unique_ends[window]
+                first = np.searchsorted(combined, owner * scale + (end_time - period), "left")
+                last = np.searchsorted(combined, owner * scale + end_time, "left")
+                sums = prefix[last] - prefix[first]
+                order = np.lexsort((-sums, window))  # per window, the largest sum first
+                window, sums, owner = window[order], sums[order], owner[order]
+                head = np.r_[True, window[1:] != window[:-1]]
+                window, sums, owner = window[head], sums[head], owner[head]
+                better = sums > best[window]
+                best[window[better]] = sums[better]
+                who[window[better]] = owner[better]
+        best[who < 0] = np.nan
+        return best[back].reshape(np.shape(ends)), who[back].reshape(np.shape(ends))
+
+    def as_minutes(self) -> dict[int, dict[tuple[str, ...], float]]:
+        """``{minute start: {contributor: value}}``: the per-minute loop's input."""
+        minutes: dict[int, dict[tuple[str, ...], float]] = {}
+        for contributor, slot, value in zip(self.ids, self.slots, self.values, strict=True):
+            minutes.setdefault(int(slot), {})[self.names[contributor]] = float(value)
+        return minutes

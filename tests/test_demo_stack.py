@@ -143,3 +143,20 @@ def test_the_demo_closes_its_default_security_group(demo):
     """vpc-default-security-group-closed, one of its own Config rules, must pass."""
     _, t = demo
     t.resource_count_is("Custom::VpcRestrictDefaultSG", 1)
+
+
+def test_thresholds_from_context_tune_the_demo_detectors():
+    """`vpcwatch tune --format context` output, given with -c, reaches the alarms."""
+    context = {"vpcwatch:thresholds": '{"RejectedFlows": 16, "SlowScanSources": 12}'}
+    settings = DemoSettings.from_context(context.get)
+    assert dict(settings.thresholds) == {"RejectedFlows": 16, "SlowScanSources": 12}
+    app = new_app({**DEMO_CONTEXT, "vpcwatch:thresholds": {"RejectedFlows": 16}})
+    stack = DemoStack(app, "Tuned", settings=DemoSettings.from_context(app.node.try_get_context))
+    assert stack.monitoring.alarms["RejectedFlows"] is not None
+    tuned = next(d for d in stack.monitoring.detectors if d.name == "RejectedFlows")
+    assert tuned.alarm.threshold == 16
+    with pytest.raises(ValueError, match="vpcwatch:thresholds must be a JSON object"):
+        DemoSettings.from_context({"vpcwatch:thresholds": "[1, 2]"}.get)
+    with pytest.raises(ValueError, match="thresholds name no detector Nope"):
+        bad = new_app({**DEMO_CONTEXT, "vpcwatch:thresholds": {"Nope": 1}})
+        DemoStack(bad, "Bad", settings=DemoSettings.from_context(bad.node.try_get_context))

@@ -188,6 +188,32 @@ def rehearsal(run: DemoRun) -> None:
     )
 
 
+def tuning(run: DemoRun) -> None:
+    """Thresholds from history: a day of background traffic (no incident) through
+    ``vpcwatch tune``, as a user would run it on a day of their own flow logs."""
+    from vpcwatch.replay.files import aggregate_files
+    from vpcwatch.replay.template import load_plan
+    from vpcwatch.replay.tune import as_context, as_rows, tune
+    from vpcwatch.textable import table
+    from vpcwatch.traffic import generate
+
+    plan = load_plan(run.template_path)
+    background = run.work_dir / "background.log"
+    with background.open("w") as out:
+        for line in generate(plan.log_format, minutes=1440, seed=3):
+            out.write(line + "\n")
+    print(f"== vpcwatch tune --template {run.template_path.relative_to(ROOT)} "
+          f"{background.relative_to(ROOT)}  (a day of background, no incident)")  # fmt: skip
+    aggregator, _, _ = aggregate_files(plan, [background])
+    tunings = tune(aggregator, plan.alarms, start=aggregator.first, end=aggregator.last)
+    right = (False,) + (True,) * 9 + (False,)
+    print("\n".join(table(as_rows(tunings), right=right)))
+    rejected = as_context(tunings)["vpcwatch:thresholds"]["RejectedFlows"]
+    print("   --format context prints a cdk.json block the demo app reads, e.g. "
+          f'{{"vpcwatch:thresholds": {{"RejectedFlows": {rejected}, ...}}}}; the suggestions '
+          "are floors (quiet over this history): keep a margin")  # fmt: skip
+
+
 def cost(run: DemoRun) -> None:
     """What the demo stack would cost a month at 20 GB/day of flow logs."""
     from vpcwatch.cost import Assumptions, estimate, load_prices, render
@@ -198,7 +224,9 @@ def cost(run: DemoRun) -> None:
     print("\n".join("  " + line for line in render(lines, alternatives, assumptions).splitlines()))
 
 
-STEPS: list[Callable[[DemoRun], None]] = [synth, summary, cost, local_deploy, rehearsal]
+STEPS: list[Callable[[DemoRun], None]] = [
+    synth, summary, cost, local_deploy, rehearsal, tuning,
+]  # fmt: skip
 
 
 def main() -> None:

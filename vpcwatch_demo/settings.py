@@ -14,6 +14,7 @@ DEFAULTS: dict[str, Any] = {
     "vpcwatch:allowedDestinations": ["52.216.0.0/15", "3.5.0.0/19"],
     "vpcwatch:openSshToTheWorld": False,
     "vpcwatch:archive": False,
+    "vpcwatch:thresholds": {},
 }
 
 
@@ -29,6 +30,8 @@ class DemoSettings:
         open_ssh_to_the_world: add the classic mistake (22 open to 0.0.0.0/0) to the web
             servers' group, to watch OpenIngressGuard stop the synth.
         archive: also deliver flow logs to S3, with a Glue table and Athena workgroup.
+        thresholds: detector name -> threshold, as ``vpcwatch tune --format context``
+            prints them (a ``cdk.json`` context block).
     """
 
     stack_name: str
@@ -37,6 +40,7 @@ class DemoSettings:
     allowed_destinations: tuple[str, ...]
     open_ssh_to_the_world: bool = False
     archive: bool = False
+    thresholds: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_context(cls, get: Any) -> DemoSettings:
@@ -53,6 +57,17 @@ class DemoSettings:
                 if destinations.startswith("[")
                 else [d.strip() for d in destinations.split(",") if d.strip()]
             )
+        thresholds = value("vpcwatch:thresholds")
+        if isinstance(thresholds, str):  # `-c vpcwatch:thresholds={...}` arrives as a string
+            try:
+                thresholds = json.loads(thresholds)
+            except ValueError:
+                thresholds = None
+        if not isinstance(thresholds, dict):
+            raise ValueError(
+                "context vpcwatch:thresholds must be a JSON object of detector name -> number "
+                "(vpcwatch tune --format context prints one)"
+            )
         settings = cls(
             stack_name=value("vpcwatch:stackName"),
             alert_email=value("vpcwatch:alertEmail"),
@@ -60,6 +75,7 @@ class DemoSettings:
             allowed_destinations=tuple(destinations),
             open_ssh_to_the_world=str(value("vpcwatch:openSshToTheWorld")).lower() == "true",
             archive=str(value("vpcwatch:archive")).lower() == "true",
+            thresholds=tuple(thresholds.items()),
         )
         _network("context vpcwatch:adminCidr", settings.admin_cidr)
         for cidr in settings.allowed_destinations:

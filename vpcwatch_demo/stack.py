@@ -26,7 +26,7 @@ from vpcwatch import (
     PortProbeFindings,
 )
 from vpcwatch.constructs._validation import acknowledge, acknowledge_rules
-from vpcwatch.detectors import default_detectors
+from vpcwatch.detectors import default_detectors, with_thresholds
 from vpcwatch_demo.settings import DemoSettings
 
 
@@ -95,7 +95,10 @@ class DemoStack(cdk.Stack):
             "Monitoring",
             pipeline=self.pipeline,
             alerts=self.alerts,
-            detectors=default_detectors(allowed_destinations=settings.allowed_destinations),
+            detectors=with_thresholds(
+                default_detectors(allowed_destinations=settings.allowed_destinations),
+                dict(settings.thresholds),
+            ),
         )
         self.enricher = AlarmEnricher(
             self, "Enricher", monitoring=self.monitoring, alerts=self.alerts

@@ -122,6 +122,41 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace, out: TextIO) -> int:
+    """Each alarm's metric over recorded history, and the threshold it suggests."""
+    from vpcwatch.replay.files import aggregate_files
+    from vpcwatch.replay.template import load_plan
+    from vpcwatch.replay.tune import as_context, as_json, as_python, as_rows, tune
+    from vpcwatch.textable import table
+
+    plan = load_plan(args.template)
+    if args.alarms_per_week < 0:
+        raise InputError(f"--alarms-per-week must be 0 or more; got {args.alarms_per_week:g}")
+    aggregator, stats, _ = aggregate_files(plan, args.files, progress=True)
+    if aggregator.first is None or aggregator.last is None:
+        raise InputError("the files hold no record of the template's format to tune on")
+    tunings = tune(aggregator, plan.alarms, start=aggregator.first, end=aggregator.last,
+                   alarms_per_week=args.alarms_per_week)  # fmt: skip
+    seconds = aggregator.last - aggregator.first
+    days = seconds / 86400
+    span = f"{days:.1f} days" if days >= 1 else f"{seconds / 3600:.1f} hours"
+    if args.format == "json":
+        out.write(json.dumps({"days": round(days, 3), "events": stats.events,
+                              "alarms": as_json(tunings)}, indent=1) + "\n")  # fmt: skip
+    elif args.format == "context":
+        out.write(json.dumps(as_context(tunings), indent=1) + "\n")
+    elif args.format == "python":
+        out.write("\n".join(as_python(tunings)) + "\n")
+    else:
+        out.write(
+            f"{stats.events:,} events over {span}; suggested: the lowest threshold "
+            f"with at most {args.alarms_per_week:g} alarms a week over this history\n"
+        )
+        right = (False,) + (True,) * 9 + (False,)
+        out.write("\n".join(table(as_rows(tunings), right=right)) + "\n")
+    return 0
+
+
 def _cost(args: argparse.Namespace, out: TextIO) -> int:
     """An itemised monthly estimate of what the template switches on."""
     from vpcwatch.cost import Assumptions, estimate, gb_per_day_from_sample, load_prices, render
@@ -258,6 +293,25 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: count, report and skip them)",
     )
     replay.set_defaults(run=_replay)
+
+    tune = commands.add_parser(
+        "tune",
+        help="thresholds from recorded history: each alarm's metric and the lowest quiet one",
+        description="Replay recorded flow logs through the template's metric filters and "
+        "rules, and for each alarm report its values (median, p99, maximum), how often the "
+        "current threshold fires, and the lowest threshold that fires at most N times a "
+        "week. --format context prints a cdk.json context block the demo app reads; python "
+        "prints the with_() calls. Exit 2 on unusable input.",
+    )
+    tune.add_argument("--template", required=True, help="cdk.out/<Stack>.template.json")
+    tune.add_argument("files", nargs="+", metavar="FILE", help="recorded flow logs")
+    tune.add_argument(
+        "--alarms-per-week", type=float, default=0,
+        help="alarms a week the suggestion may raise over the history (default 0)",
+    )  # fmt: skip
+    tune.add_argument("--format", choices=("table", "json", "context", "python"),
+                      default="table")  # fmt: skip
+    tune.set_defaults(run=_tune)
 
     cost = commands.add_parser(
         "cost",

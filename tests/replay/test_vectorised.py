@@ -128,15 +128,37 @@ def test_window_max_in_small_chunks_is_the_same():
     table = Contributions.of([([("a",), ("b",), ("a",), ("b",)], [0, 60, 120, 120],
                                [1.0, 5.0, 7.0, 1.0])])  # fmt: skip
     ends = [60, 120, 180, 240, 3600]
-    values, who = table.window_max(ends, 120)
-    chunked_values, chunked_who = table.window_max(ends, 120, chunk=1)
-    np.testing.assert_array_equal(values, chunked_values)
-    np.testing.assert_array_equal(who, chunked_who)
+    values = table.window_max(ends, 120)
+    np.testing.assert_array_equal(values, table.window_max(ends, 120, chunk=1))
     np.testing.assert_array_equal(values, [1.0, 5.0, 7.0, 7.0, np.nan])
-    assert [table.names[w] if w >= 0 else None for w in who] == [
-        ("a",),
-        ("b",),
-        ("a",),
-        ("a",),
-        None,
-    ]
+    assert [table.top(end, 120) for end in ends] == [("a",), ("b",), ("a",), ("a",), None]
+
+
+def test_single_minute_contributors_take_the_range_maximum():
+    from vpcwatch.replay.insights import Contributions
+
+    # "n*" appear once (the noise); "s" twice: both kinds in one window.
+    table = Contributions.of([([("n1",), ("n2",), ("s",), ("s",), ("n3",)],
+                               [0, 60, 60, 180, 240], [4.0, 2.0, 3.0, 3.0, 9.0])])  # fmt: skip
+    np.testing.assert_array_equal(table.window_max([120, 240, 300, 400], 180), [4.0, 6.0, 9.0, 9.0])
+
+
+def test_every_kind_of_contributor_against_brute_force():
+    """Noise (one minute each), occasional sources (paired row by row) and one source
+    present in nearly every minute (slid over every window at once), in one table."""
+    from vpcwatch.replay.alarms import _ContributorWindows
+    from vpcwatch.replay.insights import Contributions
+
+    rng = np.random.default_rng(7)
+    rows = [((f"noise{i}",), int(rng.integers(0, 600)) * 60, 1.0) for i in range(300)]
+    rows += [((f"some{i % 7}",), int(rng.integers(0, 600)) * 60, float(rng.integers(1, 5)))
+             for i in range(60)]  # fmt: skip
+    rows += [(("loud",), minute * 60, 2.0) for minute in range(0, 600, 2)]
+    table = Contributions.of([([r[0] for r in rows], [r[1] for r in rows],
+                               [r[2] for r in rows])])  # fmt: skip
+    ends = np.arange(60, 700 * 60, 60)
+    for period in (60, 300, 3600):
+        brute = _ContributorWindows(table.as_minutes(), period)
+        expected = [brute.value(int(end)) for end in ends]
+        got = table.window_max(ends, period)
+        assert [None if np.isnan(v) else v for v in got] == expected, period

@@ -32,6 +32,7 @@ from vpcwatch.detectors.model import (
     MissingData,
     Severity,
     SilenceDetector,
+    with_thresholds,
 )
 
 __all__ = [
@@ -62,4 +63,5 @@ __all__ = [
     "rejected_flows",
     "sensitive_port_probes",
     "slow_scan_sources",
+    "with_thresholds",
 ]

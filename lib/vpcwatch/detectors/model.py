@@ -416,3 +416,25 @@ def check_detectors(detectors: Any) -> tuple[Any, ...]:
     if not detectors:
         raise ValueError("detectors is empty: give at least one detector")
     return tuple(detectors)
+
+
+def with_thresholds(detectors: Any, thresholds: Mapping[str, Any]) -> tuple[Any, ...]:
+    """``detectors`` with the thresholds of ``thresholds`` (detector name -> value, as
+    ``vpcwatch tune --format context`` prints them) applied through ``with_()``.
+
+    Raises:
+        DetectorError: a name that is not one of the detectors (the message lists them),
+            or a threshold the detector refuses.
+    """
+    chosen = check_detectors(detectors)
+    if not isinstance(thresholds, Mapping):
+        raise DetectorError(f"thresholds must map detector names to numbers; got {thresholds!r}")
+    names = [d.name for d in chosen]
+    unknown = sorted(set(thresholds) - set(names))
+    if unknown:
+        raise DetectorError(
+            f"thresholds name no detector {', '.join(unknown)}; detectors: {', '.join(names)}"
+        )
+    return tuple(
+        d.with_(threshold=thresholds[d.name]) if d.name in thresholds else d for d in chosen
+    )

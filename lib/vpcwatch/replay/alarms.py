@@ -271,7 +271,7 @@ def evaluate_series(
     if len(series) and not series.integral():
         return evaluate_briefly(name, series.accumulators(), settings, start, end)
     return _evaluate(
-        name, series.slots, lambda ends: _window_values(series, settings, ends),
+        name, series.slots, lambda ends: window_values(series, settings, ends),
         settings, start, end,
     )  # fmt: skip
 
@@ -284,13 +284,14 @@ def evaluate_contributions(
     period = settings.period
     outcome = _evaluate(
         name, contributions.minutes(),
-        lambda ends: contributions.window_max(ends, period)[0], settings, start, end,
+        lambda ends: contributions.window_max(ends, period), settings, start, end,
     )  # fmt: skip
-    times = np.array([t.time for t in outcome.transitions if t.new is AlarmState.ALARM])
     top: dict[int, tuple[str, ...]] = {}
-    if len(times):
-        _, who = contributions.window_max(times, period)
-        top = {int(t): contributions.names[w] for t, w in zip(times, who, strict=True) if w >= 0}
+    for transition in outcome.transitions:
+        if transition.new is AlarmState.ALARM:
+            who = contributions.top(transition.time, period)
+            if who is not None:
+                top[transition.time] = who
     return outcome, top
 
 
@@ -358,7 +359,7 @@ def _evaluate(
     first, last = start - start % step + step, end - end % step + step
     period = settings.period
     span = period * (settings.evaluation_periods + EXTRA_RANGE)
-    times = _evaluation_times(slots, span, first, last)
+    times = evaluation_times(slots, span, first, last)
     ends = times[:, None] - period * np.arange(settings.evaluation_periods + EXTRA_RANGE)
     values = np.asarray(window_values(ends), dtype=np.float64)  # newest first
     decisions = _decisions(values, settings)
@@ -380,7 +381,7 @@ def _evaluate(
     return Outcome(transitions, int(times[-1]), peak)
 
 
-def _evaluation_times(slots: np.ndarray, span: int, first: int, last: int) -> np.ndarray:
+def evaluation_times(slots: np.ndarray, span: int, first: int, last: int) -> np.ndarray:
     """The evaluations that can change the state: the first one, every one whose range
     [t - span, t) holds a minute with data, and the one just after each such stretch
     (its range empty: the all-missing rule applies once)."""
@@ -403,7 +404,7 @@ def _evaluation_times(slots: np.ndarray, span: int, first: int, last: int) -> np
     return times
 
 
-def _window_values(series: MinuteSeries, settings: AlarmSettings, ends: np.ndarray):
+def window_values(series: MinuteSeries, settings: AlarmSettings, ends: np.ndarray):
     """The statistic over the minutes in [end - period, end) for each end (NaN where no
     minute has data)."""
     period = settings.period
@@ -414,7 +415,7 @@ def _window_values(series: MinuteSeries, settings: AlarmSettings, ends: np.ndarr
     statistic = settings.statistic
     if statistic in ("Minimum", "Maximum"):
         extreme = series.minimum if statistic == "Minimum" else series.maximum
-        values = _window_extreme(extreme, low, high, np.minimum if statistic == "Minimum"
+        values = window_extreme(extreme, low, high, np.minimum if statistic == "Minimum"
                                  else np.maximum)  # fmt: skip
     else:
         totals = _window_sum(series.total, low, high)
@@ -427,7 +428,7 @@ def _window_sum(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.nda
     return cumulative[high] - cumulative[low]
 
 
-def _window_extreme(values: np.ndarray, low: np.ndarray, high: np.ndarray, pick) -> np.ndarray:
+def window_extreme(values: np.ndarray, low: np.ndarray, high: np.ndarray, pick) -> np.ndarray:
     """``pick`` (np.minimum or np.maximum) over values[low:high] for every pair, with a
     sparse table (log2(n) levels); an empty window gives NaN."""
     if not len(values):

@@ -189,7 +189,7 @@ def _evaluate_rule(
     outcome, top = evaluate_contributions(alarm.name, contributions, settings, start, end)
     result.transitions += outcome.transitions
     starts = np.unique(contributions.slots - contributions.slots % period)
-    values, _ = contributions.window_max(starts + period, period)
+    values = contributions.window_max(starts + period, period)
     result.datapoints[alarm.name] = dict(zip(starts.tolist(), values.tolist(), strict=True))
     for transition in outcome.transitions:
         if transition.time in top:

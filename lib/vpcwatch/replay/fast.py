@@ -126,10 +126,12 @@ def aggregate_file(
         return None
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
     _merge(columns, plan, aggregator, stats)
+    separator = chr(31)
     for rule, rows in contributions.items():
         aggregator.merge_contributions(
-            rule, [row[1:-1] for row in rows], [row[0] for row in rows], [row[-1] for row in rows]
-        )
+            rule, [tuple(row[1].split(separator)) for row in rows], [row[0] for row in rows],
+            [row[2] for row in rows],
+        )  # fmt: skip
     if irregular:
         _aggregate_irregular(irregular, path, plan, aggregator, stats, start, end, header)
     stats.bytes_read += path.stat().st_size
@@ -148,8 +150,8 @@ def _scan(queries: _Queries, checked: bool, has_header: bool, on_progress):
         slot = columns["slot"]
         aside = int(np.ma.filled(columns["lines"], 0)[np.ma.getmaskarray(slot)].sum())
         contributions = {
-            rule.name: connection.execute(queries.contributions(rule, checked)).fetchall()
-            for rule in queries.plan.insights
+            rule.name: connection.execute(queries.contributions(index)).fetchall()
+            for index, rule in enumerate(queries.plan.insights)
         }
         irregular = []
         if rejected or aside > has_header:
@@ -327,6 +329,8 @@ class _Queries:
             f", sum(v{i}) AS t{i}, count(v{i}) AS n{i}, min(v{i}) AS lo{i}, max(v{i}) AS hi{i}"
             for i in range(len(self._columns.values))
         )
+        for index, rule in enumerate(self.plan.insights):
+            statistics += f", {self._rule_aggregate(rule)} AS r{index}"
         return (
             "CREATE TABLE minutes AS SELECT slot, count(*) AS lines, "
             "count(*) FILTER (WHERE delivered) AS events, "
@@ -335,10 +339,11 @@ class _Queries:
             f"{statistics} FROM ({self._rows(checked)}) GROUP BY slot"
         )
 
-    def contributions(self, rule: InsightSpec, checked: bool) -> str:
-        """One Contributor Insights rule's (minute, key values..., value) rows: records
-        that pass its filters, summed per minute and contributor."""
-        conditions = ["regular", "delivered", "slot IS NOT NULL"]
+    def _rule_aggregate(self, rule: InsightSpec) -> str:
+        """A rule's contributions in one minute, gathered in the same scan: a histogram of
+        contributors (``Count``) or their (contributor, value) pairs (``Sum``); a
+        contributor is its key values joined by U+001F (never in a regular record)."""
+        conditions = ["regular", "delivered"]
         for position, op, value in rule.filters:
             column = f"c{position + 1}"
             if op in ("In", "NotIn"):
@@ -351,15 +356,31 @@ class _Queries:
             else:
                 sign = {"GreaterThan": ">", "LessThan": "<", "EqualTo": "=", "NotEqualTo": "<>"}
                 conditions.append(f"coalesce({_number(column)} {sign[op]} {float(value)!r}, false)")
+        condition = " AND ".join(conditions)
+        columns = [f"c{position + 1}" for position in rule.keys]
+        key = columns[0] if len(columns) == 1 else f"concat_ws(chr(31), {', '.join(columns)})"
+        # CASE: the key is built only for the records that pass (a FILTER alone builds it
+        # for every record).
+        key = f"CASE WHEN {condition} THEN {key} END"
         if rule.value_of is None:
-            amount = "1.0"
-        else:
-            amount = _number(f"c{rule.value_of + 1}")
-            conditions.append(f"{amount} IS NOT NULL")
-        keys = ", ".join(f"c{position + 1}" for position in rule.keys)
+            return f"histogram({key}) FILTER (WHERE {condition})"
+        amount = _number(f"c{rule.value_of + 1}")
         return (
-            f"SELECT slot, {keys}, sum({amount}) FROM ({self._rows(checked)}) "
-            f"WHERE {' AND '.join(conditions)} GROUP BY ALL"
+            f"list(struct_pack(k := {key}, v := {amount})) "
+            f"FILTER (WHERE {condition} AND {amount} IS NOT NULL)"
+        )
+
+    def contributions(self, index: int) -> str:
+        """Rule ``index``'s (minute, contributor, value) rows from the minutes table."""
+        rule = self.plan.insights[index]
+        if rule.value_of is None:
+            return (
+                f"SELECT slot, unnest(map_keys(r{index})), unnest(map_values(r{index})) "
+                f"FROM minutes WHERE slot IS NOT NULL AND r{index} IS NOT NULL"
+            )
+        return (
+            f"SELECT slot, e.k, sum(e.v) FROM (SELECT slot, unnest(r{index}) AS e FROM minutes "
+            f"WHERE slot IS NOT NULL AND r{index} IS NOT NULL) GROUP BY ALL"
         )
 
     def records(self, wanted: dict[int, set[int]], checked: bool) -> str:

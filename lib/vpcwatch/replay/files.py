@@ -43,6 +43,29 @@ def replay_files(
         ReplayInputError: a file cannot be read or does not fit the format; with
             ``strict``, any unreadable line or byte.
     """
+    aggregator, stats, scans = aggregate_files(
+        plan, paths, start=start, end=end, progress=progress, fast=fast, strict=strict
+    )
+    result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end)
+    result.undelivered = stats.undelivered
+    result.input = stats
+    if scans:
+        _add_contributors(result, plan, scans)
+    return result
+
+
+def aggregate_files(
+    plan: ReplayPlan,
+    paths: Iterable[str | Path],
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    progress: bool = False,
+    fast: bool = True,
+    strict: bool = False,
+) -> tuple[MetricAggregator, InputStats, list[FileScan]]:
+    """The first half of :func:`replay_files` (same arguments): every file through the
+    plan's metric filters and rules, without running the alarms."""
     paths = [Path(p) for p in paths]
     for path in paths:
         if path.is_dir():
@@ -87,12 +110,7 @@ def replay_files(
             f"{stats.malformed:,} lines are not records of the stack's format (first: "
             f"{', '.join(stats.malformed_at)}); --strict refuses them"
         )
-    result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end)
-    result.undelivered = stats.undelivered
-    result.input = stats
-    if scans:
-        _add_contributors(result, plan, scans)
-    return result
+    return aggregator, stats, scans
 
 
 def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileScan]) -> None:

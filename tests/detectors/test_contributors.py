@@ -112,3 +112,36 @@ def test_cost_prices_the_rules_and_their_matched_events():
     assert line.quantity == "2" and line.usd == pytest.approx(2 * 0.50 + 2 * 0.02)
     with pytest.raises(ValueError, match="insight_matched_events must be an integer"):
         Assumptions(gb_per_day=1, insight_matched_events=-5)
+
+
+def test_replay_reads_a_unique_contributors_alarm_from_a_template(tmp_path):
+    """A hand-made alarm on how many sources probe in an hour (not in the catalog) is
+    replayed too: the internet's background is ~300 sources an hour."""
+    from vpcwatch.replay.files import replay_files
+    from vpcwatch.replay.template import load_plan
+    from vpcwatch.traffic import generate
+
+    rule = slow_scan_sources()
+    template = {"Resources": {
+        "FlowLog": {"Type": "AWS::EC2::FlowLog", "Properties": {"LogFormat": ALL.log_format}},
+        "Rule": {"Type": "AWS::CloudWatch::InsightRule", "Properties": {
+            "RuleName": "Sources", "RuleState": "ENABLED",
+            "RuleBody": json.dumps(rule.rule_body(ALL, "flow-logs"))}},
+        "Alarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmName": "ManySources", "EvaluationPeriods": 1, "Threshold": 100,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Metrics": [{"Id": "m", "Period": 3600, "ReturnData": True,
+                         "Expression": "INSIGHT_RULE_METRIC('Sources', 'UniqueContributors')"}]}},
+    }}  # fmt: skip
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    plan = load_plan(path)
+    assert [(a.name, a.insight_metric, a.unit) for a in plan.alarms] == [
+        ("ManySources", "UniqueContributors", "contributors")]  # fmt: skip
+    traffic = tmp_path / "flows.log"
+    traffic.write_text("\n".join(generate(ALL, minutes=90, seed=2)) + "\n")
+    fast = replay_files(plan, [traffic])
+    slow = replay_files(plan, [traffic], fast=False)
+    assert fast.transitions == slow.transitions and fast.datapoints == slow.datapoints
+    assert fast.fired() == {"ManySources"}  # ~4 sources a minute reach 100 within the hour
+    assert 150 < max(fast.datapoints["ManySources"].values()) < 400

@@ -101,8 +101,13 @@ def contributions(draw) -> dict[int, dict[tuple[str, ...], float]]:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(minutes=contributions(), alarm=alarm_settings(), data=st.data())
-def test_top_contributor_evaluation_is_the_loops(minutes, alarm, data):
+@given(
+    minutes=contributions(),
+    alarm=alarm_settings(),
+    metric=st.sampled_from(["MaxContributorValue", "UniqueContributors"]),
+    data=st.data(),
+)
+def test_top_contributor_evaluation_is_the_loops(minutes, alarm, metric, data):
     from vpcwatch.replay.alarms import evaluate_contributions, evaluate_contributions_briefly
     from vpcwatch.replay.insights import Contributions
 
@@ -111,12 +116,13 @@ def test_top_contributor_evaluation_is_the_loops(minutes, alarm, data):
     end = data.draw(st.integers(max(start, low), high + DAY))
     rows = [(who, slot, value) for slot, cell in minutes.items() for who, value in cell.items()]
     table = Contributions.of([([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])])
-    expected = evaluate_contributions_briefly("A", minutes, alarm, start, end)
-    got, top = evaluate_contributions("A", table, alarm, start, end)
+    expected = evaluate_contributions_briefly("A", minutes, alarm, start, end, metric=metric)
+    got, top = evaluate_contributions("A", table, alarm, start, end, metric=metric)
     assert got.transitions == expected.transitions
     assert got.last == expected.last
     assert got.peak == expected.peak
-    for time, who in top.items():  # the named contributor holds the window's top value
+    for time, who in top.items() if metric == "MaxContributorValue" else ():
+        # the named contributor holds the window's top value
         window = [minutes[s].get(who, 0) for s in minutes if time - alarm.period <= s < time]
         value = next(t.value for t in got.transitions if t.time == time)
         assert sum(window) == value
@@ -162,3 +168,8 @@ def test_every_kind_of_contributor_against_brute_force():
         expected = [brute.value(int(end)) for end in ends]
         got = table.window_max(ends, period)
         assert [None if np.isnan(v) else v for v in got] == expected, period
+        unique = _ContributorWindows(table.as_minutes(), period, "UniqueContributors")
+        got = table.window_unique(ends, period)
+        assert [None if np.isnan(v) else v for v in got] == [
+            unique.value(int(end)) for end in ends
+        ], period

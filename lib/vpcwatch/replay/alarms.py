@@ -277,14 +277,21 @@ def evaluate_series(
 
 
 def evaluate_contributions(
-    name: str, contributions: Contributions, settings: AlarmSettings, start: int, end: int
+    name: str,
+    contributions: Contributions,
+    settings: AlarmSettings,
+    start: int,
+    end: int,
+    *,
+    metric: str = "MaxContributorValue",
 ) -> tuple[Outcome, dict[int, tuple[str, ...]]]:
-    """An alarm on a Contributor Insights rule's ``MaxContributorValue``, vectorised: the
-    outcome, and the top contributor of the newest window at each transition to ALARM."""
+    """An alarm on a Contributor Insights rule's ``MaxContributorValue`` (or
+    ``UniqueContributors``), vectorised: the outcome, and the top contributor of the
+    newest window at each transition to ALARM."""
     period = settings.period
     outcome = _evaluate(
         name, contributions.minutes(),
-        lambda ends: contributions.window_max(ends, period), settings, start, end,
+        lambda ends: contributions.window_values(ends, period, metric), settings, start, end,
     )  # fmt: skip
     top: dict[int, tuple[str, ...]] = {}
     for transition in outcome.transitions:
@@ -301,6 +308,8 @@ def evaluate_contributions_briefly(
     settings: AlarmSettings,
     start: int,
     end: int,
+    *,
+    metric: str = "MaxContributorValue",
 ) -> Outcome:
     """The per-minute loop over ``{minute: {contributor: value}}`` (the reference that
     :func:`evaluate_contributions` is tested against)."""
@@ -313,7 +322,7 @@ def evaluate_contributions_briefly(
         ):
             seen["peak"] = evaluation.value
 
-    windows = _ContributorWindows(minutes, settings.period)
+    windows = _ContributorWindows(minutes, settings.period, metric)
     transitions = _run(name, windows, settings, start, end, keep)
     return Outcome(transitions, seen["last"], seen["peak"])
 
@@ -322,8 +331,13 @@ class _ContributorWindows:
     """The loop's windows for a rule: the largest sum of one contributor over
     [end - period, end), by brute force."""
 
-    def __init__(self, minutes: Mapping[int, Mapping[tuple[str, ...], float]], period: int):
-        self.minutes, self.period = minutes, period
+    def __init__(
+        self,
+        minutes: Mapping[int, Mapping[tuple[str, ...], float]],
+        period: int,
+        metric: str = "MaxContributorValue",
+    ):
+        self.minutes, self.period, self.metric = minutes, period, metric
         self.slots = sorted(minutes)
 
     def value(self, end: int) -> float | None:
@@ -335,6 +349,8 @@ class _ContributorWindows:
         for slot in self.slots[low:high]:
             for contributor, value in self.minutes[slot].items():
                 sums[contributor] = sums.get(contributor, 0.0) + value
+        if self.metric == "UniqueContributors":
+            return float(len(sums))
         return max(sums.values())
 
     def forget_before(self, end: int) -> None:

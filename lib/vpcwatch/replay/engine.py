@@ -39,6 +39,9 @@ class AlarmSpec:
     title: str = ""
     severity: str = ""
     unit: str = "records"
+    insight_metric: str = "MaxContributorValue"
+    """For an alarm on a Contributor Insights rule: ``MaxContributorValue`` (the top
+    contributor's total) or ``UniqueContributors`` (how many there are)."""
 
 
 @dataclass(frozen=True)
@@ -186,13 +189,16 @@ def _evaluate_rule(
     periods, and the top contributor behind each ALARM."""
     settings, period = alarm.settings, alarm.settings.period
     contributions = aggregator.contributions(alarm.metric[1])
-    outcome, top = evaluate_contributions(alarm.name, contributions, settings, start, end)
+    metric = alarm.insight_metric
+    outcome, top = evaluate_contributions(
+        alarm.name, contributions, settings, start, end, metric=metric
+    )
     result.transitions += outcome.transitions
     starts = np.unique(contributions.slots - contributions.slots % period)
-    values = contributions.window_max(starts + period, period)
+    values = contributions.window_values(starts + period, period, metric)
     result.datapoints[alarm.name] = dict(zip(starts.tolist(), values.tolist(), strict=True))
     for transition in outcome.transitions:
-        if transition.time in top:
+        if transition.time in top and metric == "MaxContributorValue":
             who = " ".join(top[transition.time])
             result.contributors[(alarm.name, transition.time)] = [
                 f"top contributor {who}: {transition.value:,.0f} {alarm.unit} in {period // 60} min"

@@ -25,6 +25,9 @@ import numpy as np
 
 from vpcwatch.filterpattern.syntax import parse_number
 
+METRICS = ("MaxContributorValue", "UniqueContributors")
+"""The rule metrics replay simulates."""
+
 INSIGHT_NAMESPACE = "INSIGHT_RULE"
 """The pseudo-namespace of a rule's metric in a replay plan: (INSIGHT_NAMESPACE, rule name)."""
 
@@ -169,6 +172,37 @@ class Contributions:
     def minutes(self) -> np.ndarray:
         """The distinct minutes with a contribution (what evaluation times derive from)."""
         return np.unique(self.slots)
+
+    def window_values(self, ends: Any, period: int, metric: str) -> np.ndarray:
+        """``metric`` (:data:`METRICS`) of the windows ``[end - period, end)``."""
+        if metric == "UniqueContributors":
+            return self.window_unique(ends, period)
+        return self.window_max(ends, period)
+
+    def window_unique(self, ends: Any, period: int) -> np.ndarray:
+        """``UniqueContributors`` of the windows ``[end - period, end)``: how many
+        contributors have a row in each (NaN where none). Each row covers the windows
+        ending in ``(slot, slot + period]``; a contributor's covers are merged into runs,
+        and the runs counted with a difference array over the windows."""
+        shape = np.shape(ends)
+        unique_ends, back = np.unique(np.asarray(ends, dtype=np.int64), return_inverse=True)
+        counts = np.zeros(len(unique_ends) + 1, dtype=np.int64)
+        if len(self.ids) and len(unique_ends):
+            low = np.searchsorted(unique_ends, self.slots, side="right")
+            high = np.searchsorted(unique_ends, self.slots + period, side="right")
+            # Rows are by contributor, then minute: within a contributor ``high`` never
+            # falls, so a row joins the run before it when it starts inside its reach.
+            new_id = np.r_[True, self.ids[1:] != self.ids[:-1]]
+            starts_run = new_id | (low > np.r_[0, high[:-1]])
+            run = np.cumsum(starts_run) - 1
+            run_low = low[starts_run]
+            run_high = np.zeros(len(run_low), dtype=np.int64)
+            np.maximum.at(run_high, run, high)
+            np.add.at(counts, run_low, 1)
+            np.add.at(counts, run_high, -1)
+        values = np.cumsum(counts)[:-1].astype(np.float64)
+        values[values == 0] = np.nan
+        return values[back].reshape(shape)
 
     def window_max(self, ends: Any, period: int, chunk: int = 1 << 20) -> np.ndarray:
         """``MaxContributorValue`` of the windows ``[end - period, end)``: for each end, the

@@ -19,6 +19,7 @@ from vpcwatch.errors import FormatError
 from vpcwatch.fields import FlowLogFormat
 from vpcwatch.replay.engine import LOGS_NAMESPACE, AlarmSpec, unit_of
 from vpcwatch.replay.insights import INSIGHT_NAMESPACE, InsightSpec
+from vpcwatch.replay.insights import METRICS as INSIGHT_METRICS
 from vpcwatch.replay.insights import parse_expression as insight_expression
 from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricSpec
 
@@ -96,6 +97,8 @@ def load_plan(path: str | Path) -> ReplayPlan:
         if alarm.metric[0] == INSIGHT_NAMESPACE:
             rule = rules[alarm.metric[1]]
             unit = "records" if rule.value_of is None else log_format.names[rule.value_of]
+            if alarm.insight_metric == "UniqueContributors":
+                unit = "contributors"
             found.append((logical_id, replace(alarm, unit=unit)))
             continue
         if alarm.metric not in known:
@@ -284,12 +287,16 @@ def _alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
 
 
 def _insight_alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
-    """An alarm on ``INSIGHT_RULE_METRIC(rule, "MaxContributorValue")`` alone."""
+    """An alarm on ``INSIGHT_RULE_METRIC(rule, "MaxContributorValue")`` (or
+    ``"UniqueContributors"``) alone."""
     queries = props.get("Metrics") or []
     returned = [q for q in queries if q.get("ReturnData", True)]
     parsed = insight_expression(returned[0].get("Expression", "")) if len(returned) == 1 else None
-    if len(queries) != 1 or parsed is None or parsed[1] != "MaxContributorValue":
-        return None, "metric math alarms other than one MaxContributorValue are not simulated"
+    if len(queries) != 1 or parsed is None or parsed[1] not in INSIGHT_METRICS:
+        return None, (
+            "metric math alarms other than one INSIGHT_RULE_METRIC of "
+            f"{' or '.join(INSIGHT_METRICS)} are not simulated"
+        )
     comparison = _COMPARISONS.get(props.get("ComparisonOperator", ""))
     if comparison is None:
         return None, f"comparison {props.get('ComparisonOperator')} is not simulated"
@@ -302,7 +309,9 @@ def _insight_alarm(props: dict[str, Any]) -> tuple[AlarmSpec | None, str]:
     severity, title = _described(props.get("AlarmDescription"))
     name = props.get("AlarmName")
     name = name if isinstance(name, str) else parsed[0]
-    return AlarmSpec(name, (INSIGHT_NAMESPACE, parsed[0]), settings, title, severity), ""
+    spec = AlarmSpec(name, (INSIGHT_NAMESPACE, parsed[0]), settings, title, severity,
+                     insight_metric=parsed[1])  # fmt: skip
+    return spec, ""
 
 
 _DESCRIBED = re.compile(r"\[(LOW|MEDIUM|HIGH|CRITICAL)\] (.+?)\. ")

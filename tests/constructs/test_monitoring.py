@@ -305,3 +305,18 @@ def test_contributor_detectors_are_insight_rules_with_an_alarm_on_the_top_contri
     assert slow.rule_body(FMT, "g")["Fields"] == {
         str(FMT.index(n) + 1): n for n in ("srcaddr", "dstport", "action")
     }
+
+
+def test_the_dashboard_lists_each_rules_top_contributors(synthesized):
+    t = synthesized["template"]
+    (dashboard,) = t.find_resources("AWS::CloudWatch::Dashboard").values()
+    separator, parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"]
+    # References sit inside JSON strings (ARNs, the region): a placeholder keeps it JSON.
+    body = json.loads(separator.join(p if isinstance(p, str) else "REF" for p in parts))
+    rules = [w["properties"]["insightRule"] for w in body["widgets"]
+             if "insightRule" in w.get("properties", {})]  # fmt: skip
+    names = {r["ruleName"] for r in rules}
+    assert {n.rsplit("-", 1)[-1] for n in names} == {"SlowScanSources", "EgressTopTalkers"}
+    assert {(r["orderBy"], r["maxContributorCount"]) for r in rules} == {("Count", 10), ("Sum", 10)}
+    positions = [(w["x"], w["y"]) for w in body["widgets"]]
+    assert len(positions) == len(set(positions))  # laid out, not stacked at (0, 0)

@@ -37,7 +37,8 @@ CONSUMER_APP = textwrap.dedent(
     from aws_cdk import aws_ec2 as ec2
     import vpcwatch
     from vpcwatch import (AlarmEnricher, AlertTopic, ExposureRules, FlowLogMonitoring,
-                          FlowLogPipeline, FlowLogTable, OpenIngressGuard, PortProbeFindings)
+                          FlowLogPipeline, FlowLogTable, OpenIngressGuard, PortProbeFindings,
+                          VpcEnrollment)
 
     app = cdk.App(outdir="cdk.out")
     stack = cdk.Stack(app, "Consumer")
@@ -50,6 +51,7 @@ CONSUMER_APP = textwrap.dedent(
                   create_recorder=True)
     PortProbeFindings(stack, "PortProbes", alerts=alerts, enable_detector=True)
     FlowLogTable(stack, "Table", pipeline=pipeline)
+    VpcEnrollment(stack, "Enrollment", pipeline=pipeline)
     OpenIngressGuard.protect(app)
     assembly = app.synth()
     artifact = assembly.get_stack_by_name("Consumer")
@@ -104,11 +106,12 @@ def _run(bin_dir: Path, cwd: Path, *argv: str, stdin: str | None = None, depreca
 
 def test_the_wheel_carries_the_lambda_code_and_no_byte_code(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert "vpcwatch/functions/enricher/handler.py" in names
     assert "vpcwatch/py.typed" in names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
-    source = (ROOT / "lambda" / "enricher" / "handler.py").read_bytes()
-    assert zipfile.ZipFile(wheel).read("vpcwatch/functions/enricher/handler.py") == source
+    for function in ("enricher", "enroller"):
+        source = (ROOT / "lambda" / function / "handler.py").read_bytes()
+        inside = f"vpcwatch/functions/{function}/handler.py"
+        assert inside in names and zipfile.ZipFile(wheel).read(inside) == source
 
 
 def test_pyproject_lists_every_package():
@@ -142,10 +145,10 @@ def test_an_app_outside_the_repository_synthesizes_every_construct(synthesized, 
                           "AWS::Config::ConfigRule", "AWS::Glue::Table", "AWS::SNS::Topic",
                           "AWS::Events::Rule"):  # fmt: skip
         assert resource_type in report["types"]
-    handlers = list((work / "cdk.out").glob("asset.*/handler.py"))
-    assert (
-        len(handlers) == 1
-        and handlers[0].read_bytes() == (ROOT / "lambda" / "enricher" / "handler.py").read_bytes()
+    handlers = sorted(path.read_bytes() for path in (work / "cdk.out").glob("asset.*/handler.py"))
+    assert handlers == sorted(
+        (ROOT / "lambda" / function / "handler.py").read_bytes()
+        for function in ("enricher", "enroller")
     )
 
 

@@ -17,6 +17,7 @@ from vpcwatch.patterns import FilterOperator, FlowFilter, Regex
 if TYPE_CHECKING:
     from vpcwatch.constructs.alerts import AlertTopic
     from vpcwatch.constructs.enricher import AlarmEnricher
+    from vpcwatch.constructs.enrollment import VpcEnrollment
     from vpcwatch.constructs.exposure import ExposureRules
     from vpcwatch.constructs.guardduty import PortProbeFindings
     from vpcwatch.constructs.ingress_guard import OpenIngressGuard
@@ -37,6 +38,7 @@ _LAZY = {
     "FlowLogPipeline": "vpcwatch.constructs.pipeline",
     "FlowLogTable": "vpcwatch.constructs.table",
     "TrafficType": "vpcwatch.constructs.pipeline",
+    "VpcEnrollment": "vpcwatch.constructs.enrollment",
 }
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "PortProbeFindings",
     "Regex",
     "TrafficType",
+    "VpcEnrollment",
 ]
 
 

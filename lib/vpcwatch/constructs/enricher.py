@@ -13,7 +13,6 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
@@ -21,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from vpcwatch.constructs._pipeline_args import logs_key_statement
+from vpcwatch.constructs._functions import function_code, function_log_group
 from vpcwatch.constructs._validation import (
     acknowledge,
     acknowledge_role_policy,
@@ -32,11 +31,7 @@ from vpcwatch.constructs._validation import (
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.monitoring import FlowLogMonitoring
 from vpcwatch.detectors import Detector
-from vpcwatch.functions import path as function_path
 from vpcwatch.queries import enrichment_query
-
-ASSET_EXCLUDE = ["__pycache__", "*.pyc"]
-"""Byte code is not code: leave it out, so the asset hash is the source's."""
 
 DELIVERY_DELAY_SECONDS = 600
 """Flow logs reach CloudWatch Logs within about 5 minutes, after up to 1 minute of
@@ -81,7 +76,7 @@ class AlarmEnricher(Construct):
             raise ValueError(f"max_rows must be an integer from 1 to 50; got {max_rows!r}")
         stack = cdk.Stack.of(self)
         log_group = monitoring.pipeline.log_group
-        self._log_group = self._create_log_group(stack, monitoring.pipeline.encryption_key)
+        self._log_group = function_log_group(self, "enricher", monitoring.pipeline.encryption_key)
         self._role = self._create_role(stack, log_group, alerts)
         self._failures = sqs.Queue(
             self, "Failures", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
@@ -93,7 +88,7 @@ class AlarmEnricher(Construct):
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_12,
             handler="handler.handler",
-            code=lambda_.Code.from_asset(str(function_path("enricher")), exclude=ASSET_EXCLUDE),
+            code=function_code("enricher"),
             timeout=cdk.Duration.seconds(60),
             memory_size=256,
             reserved_concurrent_executions=2,
@@ -193,32 +188,6 @@ class AlarmEnricher(Construct):
     def failures(self) -> sqs.IQueue:
         """Events the function failed on after its retries."""
         return self._failures
-
-    def _create_log_group(self, stack: cdk.Stack, key: kms.IKey | None) -> logs.LogGroup:
-        """The function's logs, a month, encrypted with the flow-log group's key when the
-        pipeline has one (a key it created admits this group too; an imported one gets a
-        warning that its policy must)."""
-        name = "/vpcwatch/enricher/" + cdk.Names.unique_resource_name(
-            self, max_length=200, separator="-"
-        )
-        if isinstance(key, kms.Key):
-            key.add_to_resource_policy(
-                logs_key_statement(stack, name, sid="AllowCloudWatchLogsForEnricherLogs")
-            )
-        elif key is not None:
-            cdk.Annotations.of(self).add_warning_v2(
-                "vpcwatch:imported-key",
-                "the pipeline's encryption_key is imported, so vpcwatch cannot edit its key "
-                "policy: it must also allow logs.<region>.amazonaws.com to use the key for "
-                f"log group {name} (the enricher's logs)",
-            )
-        group = logs.LogGroup(
-            self, "FunctionLogs", log_group_name=name, retention=logs.RetentionDays.ONE_MONTH,
-            encryption_key=key, removal_policy=cdk.RemovalPolicy.DESTROY,
-        )  # fmt: skip
-        if key is not None:
-            group.node.add_dependency(key)
-        return group
 
     def _config(self, monitoring: FlowLogMonitoring, max_rows: int) -> dict:
         """The literal part of the configuration: queries made by the library, titles,

@@ -16,6 +16,7 @@ from vpcwatch.patterns import FilterOperator, FlowFilter, Regex
 
 if TYPE_CHECKING:
     from vpcwatch.constructs.alerts import AlertTopic
+    from vpcwatch.constructs.central import AlertForwarder, CentralAlertBus
     from vpcwatch.constructs.enricher import AlarmEnricher
     from vpcwatch.constructs.enrollment import VpcEnrollment
     from vpcwatch.constructs.exposure import ExposureRules
@@ -30,7 +31,9 @@ __version__ = "0.2.0"
 # public name -> module that defines it; loaded on first access.
 _LAZY = {
     "AlarmEnricher": "vpcwatch.constructs.enricher",
+    "AlertForwarder": "vpcwatch.constructs.central",
     "AlertTopic": "vpcwatch.constructs.alerts",
+    "CentralAlertBus": "vpcwatch.constructs.central",
     "ExposureRules": "vpcwatch.constructs.exposure",
     "OpenIngressGuard": "vpcwatch.constructs.ingress_guard",
     "PortProbeFindings": "vpcwatch.constructs.guardduty",
@@ -44,7 +47,9 @@ _LAZY = {
 __all__ = [
     "FIELDS",
     "AlarmEnricher",
+    "AlertForwarder",
     "AlertTopic",
+    "CentralAlertBus",
     "ExposureRules",
     "FieldError",
     "FieldKind",

@@ -59,6 +59,7 @@ class AlertTopic(Construct):
         addresses = require_sequence("emails", emails, "e-mail addresses")
         if topic is not None:
             require_interface("topic", topic, "topic_arn", "an sns.ITopic")
+            _refuse_other_account(self, topic)
             self._key: kms.IKey | None = None
             self._topic: sns.ITopic = topic
             self._adopt(topic)
@@ -98,10 +99,13 @@ class AlertTopic(Construct):
         description: str,
         event_pattern: events.EventPattern,
         message: str,
+        event_bus: events.IEventBus | None = None,
     ) -> events.Rule:
         """An EventBridge rule in ``scope`` that sends matching events to this topic as
-        ``message`` (a text with ``EventField`` placeholders: an input transformer)."""
-        rule = events.Rule(scope, id, description=description, event_pattern=event_pattern)
+        ``message`` (a text with ``EventField`` placeholders: an input transformer), on
+        ``event_bus`` (default: the account's default bus)."""
+        rule = events.Rule(scope, id, description=description, event_pattern=event_pattern,
+                           event_bus=event_bus)  # fmt: skip
         rule.add_target(_TopicTarget(self._topic, events.RuleTargetInput.from_text(message)))
         return rule
 
@@ -188,6 +192,24 @@ class AlertTopic(Construct):
                 resources=[topic.topic_arn],
                 conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
             )
+        )
+
+
+def _refuse_other_account(scope: Construct, topic: sns.ITopic) -> None:
+    """A topic of another account would drop every alert: CloudWatch and EventBridge
+    publish with this account as the source, which the topic's own policy does not
+    admit (an AlertTopic admits its own account only)."""
+    stack = cdk.Stack.of(scope)
+    arn = topic.topic_arn
+    if is_token(arn) or is_token(stack.account):
+        return
+    parts = arn.split(":")
+    if len(parts) >= 6 and parts[4] and parts[4] != stack.account:
+        raise ValueError(
+            f"alerts is a topic of account {parts[4]} ({arn}), and this stack is in "
+            f"{stack.account}: its alarms and rules could not publish to it. Across "
+            "accounts, forward events instead: AlertForwarder(central_bus_arn=...) here, "
+            "and CentralAlertBus with the topic in its own account."
         )
 
 

@@ -1,0 +1,259 @@
+"""Many accounts, one alert path: member accounts forward vpcwatch's events to an
+EventBridge bus in the security account (``AlertForwarder``), where one set of rules
+publishes them to the central :class:`AlertTopic` (``CentralAlertBus``).
+
+Nothing is referenced across stacks: the member side takes the bus's ARN as text, so
+member stacks deploy to any account (CDK Pipelines stages, StackSets) without a
+cross-stack or cross-stage reference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from vpcwatch.constructs._validation import is_token
+from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
+
+_ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")
+_ACCOUNT = re.compile(r"\d{12}")
+_BUS_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}")
+_BUS_NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
+
+ALARM_PREFIX = "vpcwatch-"
+"""vpcwatch's alarm names start with it (FlowLogMonitoring's default alarm_name_prefix)."""
+
+
+def forwarded_patterns(alarm_prefix: str = ALARM_PREFIX) -> dict[str, events.EventPattern]:
+    """What a member account forwards, by kind: vpcwatch's alarms going to ALARM,
+    GuardDuty findings, and AWS Config finding a vpcwatch rule non-compliant."""
+    return {
+        "Alarms": events.EventPattern(
+            source=["aws.cloudwatch"],
+            detail_type=["CloudWatch Alarm State Change"],
+            detail={"alarmName": [{"prefix": alarm_prefix}], "state": {"value": ["ALARM"]}},
+        ),
+        "GuardDuty": events.EventPattern(
+            source=["aws.guardduty"], detail_type=["GuardDuty Finding"]
+        ),
+        "Config": events.EventPattern(
+            source=["aws.config"],
+            detail_type=["Config Rules Compliance Change"],
+            detail={
+                "configRuleName": [{"prefix": "vpcwatch"}],
+                "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]},
+            },
+        ),
+    }
+
+
+MESSAGES = {
+    "Alarms": "vpcwatch alarm in account <account>, <region>: <alarm> is <state>. <reason>",
+    "GuardDuty": "GuardDuty finding in account <account>, <region>: <type> (severity "
+    "<severity>): <title>",
+    "Config": "AWS Config in account <account>, <region>: <resource> is NON_COMPLIANT with <rule>",
+}
+_FIELDS = {
+    "Alarms": {"alarm": "$.detail.alarmName", "state": "$.detail.state.value",
+               "reason": "$.detail.state.reason"},
+    "GuardDuty": {"type": "$.detail.type", "severity": "$.detail.severity",
+                  "title": "$.detail.title"},
+    "Config": {"resource": "$.detail.resourceId", "rule": "$.detail.configRuleName"},
+}  # fmt: skip
+
+
+class CentralAlertBus(Construct):
+    """The security account's end: an EventBridge bus that the organization's accounts
+    (or listed accounts) may put events on, and rules that publish vpcwatch's alarms,
+    GuardDuty findings and Config findings from it to one :class:`AlertTopic`, naming
+    the account and region they came from.
+
+    Example::
+
+        alerts = AlertTopic(self, "Alerts", emails=["secops@example.com"])
+        bus = CentralAlertBus(self, "CentralAlerts", alerts=alerts,
+                              organization_id="o-a1b2c3d4e5")
+        bus.event_bus_arn  # give it to each member's AlertForwarder
+
+    Args:
+        scope: the parent construct.
+        id: the construct id.
+        alerts: the central :class:`AlertTopic` (or an ``sns.ITopic`` of this account).
+        organization_id: admit every account of this AWS Organization
+            (``aws:PrincipalOrgID``). Give this or ``account_ids``.
+        account_ids: admit these 12-digit accounts only.
+        bus_name: the bus's name. Default: ``"vpcwatch-alerts"``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        alerts: AlertTopic | sns.ITopic,
+        organization_id: str | None = None,
+        account_ids: Sequence[str] = (),
+        bus_name: str = "vpcwatch-alerts",
+    ) -> None:
+        super().__init__(scope, id)
+        alerts = alert_topic_of(self, alerts, required=True)
+        accounts = _members(organization_id, account_ids)
+        if (
+            not isinstance(bus_name, str)
+            or not _BUS_NAME.fullmatch(bus_name)
+            or (bus_name == "default")
+        ):
+            raise ValueError(
+                "bus_name must be 1-256 letters, digits, '.', '-' or '_', not 'default'; "
+                f"got {bus_name!r}"
+            )
+        self._bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
+        if organization_id is not None:
+            principals: list[iam.IPrincipal] = [iam.AnyPrincipal()]
+            condition: dict[str, Any] | None = {
+                "StringEquals": {"aws:PrincipalOrgID": organization_id}
+            }
+        else:
+            principals, condition = [iam.AccountPrincipal(a) for a in accounts], None
+        self._bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="MembersPutEvents",
+                principals=principals,
+                actions=["events:PutEvents"],
+                resources=[self._bus.event_bus_arn],
+                conditions=condition,
+            )
+        )
+        self._rules = [
+            alerts.route(
+                self,
+                f"{kind}Rule",
+                description=f"vpcwatch: {kind.lower()} forwarded by member accounts, to "
+                "the alert topic",
+                event_pattern=pattern,
+                message=_message(kind),
+                event_bus=self._bus,
+            )
+            for kind, pattern in forwarded_patterns().items()
+        ]
+
+    @property
+    def event_bus(self) -> events.IEventBus:
+        return self._bus
+
+    @property
+    def event_bus_arn(self) -> str:
+        """The bus's ARN: give it to every member account's :class:`AlertForwarder`."""
+        return self._bus.event_bus_arn
+
+    @property
+    def rules(self) -> tuple[events.Rule, ...]:
+        return tuple(self._rules)
+
+
+class AlertForwarder(Construct):
+    """A member account's end: rules on the default bus that forward vpcwatch's alarms
+    going to ALARM, GuardDuty findings and vpcwatch's Config findings to the central
+    bus (:class:`CentralAlertBus`), by ARN.
+
+    Example::
+
+        AlertForwarder(self, "Forward",
+                       central_bus_arn="arn:aws:events:us-east-1:111111111111:event-bus/vpcwatch-alerts")
+
+    Args:
+        scope: the parent construct.
+        id: the construct id.
+        central_bus_arn: the central bus's ARN (text: no cross-stack reference).
+        alarm_prefix: the prefix of the alarm names to forward. Default: ``"vpcwatch-"``
+            (FlowLogMonitoring's default names).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        central_bus_arn: str,
+        alarm_prefix: str = ALARM_PREFIX,
+    ) -> None:
+        super().__init__(scope, id)
+        if not isinstance(central_bus_arn, str) or not (
+            is_token(central_bus_arn) or _BUS_ARN.fullmatch(central_bus_arn)
+        ):
+            raise ValueError(
+                "central_bus_arn must be an event bus ARN "
+                f"(arn:aws:events:<region>:<account>:event-bus/<name>); got {central_bus_arn!r}"
+            )
+        if not isinstance(alarm_prefix, str) or not alarm_prefix or len(alarm_prefix) > 180:
+            raise ValueError(f"alarm_prefix must be text of 1-180 characters; got {alarm_prefix!r}")
+        stack = cdk.Stack.of(self)
+        bus = events.EventBus.from_event_bus_arn(self, "CentralBus", central_bus_arn)
+        self._role = iam.Role(
+            self,
+            "Role",
+            description="vpcwatch: EventBridge puts forwarded events on the central bus",
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+        )
+        self._role.add_to_policy(
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[central_bus_arn])
+        )
+        self._rules = []
+        for kind, pattern in forwarded_patterns(alarm_prefix).items():
+            rule = events.Rule(
+                self,
+                f"{kind}Rule",
+                description=f"vpcwatch: {kind.lower()} to the central alert bus",
+                event_pattern=pattern,
+            )
+            rule.add_target(targets.EventBus(bus, role=self._role))
+            self._rules.append(rule)
+
+    @property
+    def role(self) -> iam.IRole:
+        return self._role
+
+    @property
+    def rules(self) -> tuple[events.Rule, ...]:
+        return tuple(self._rules)
+
+
+def _message(kind: str) -> str:
+    text = MESSAGES[kind]
+    fields = {"account": "$.account", "region": "$.region", **_FIELDS[kind]}
+    for name, path in fields.items():
+        text = text.replace(f"<{name}>", events.EventField.from_path(path))
+    return text
+
+
+def _members(organization_id: Any, account_ids: Any) -> tuple[str, ...]:
+    accounts = tuple(account_ids) if not isinstance(account_ids, str) else None
+    if accounts is None:
+        raise TypeError(f"account_ids must be a list of account ids, not {account_ids!r}")
+    if (organization_id is None) == (not accounts):
+        raise ValueError(
+            "give organization_id (every account of the organization) or account_ids "
+            "(listed accounts), exactly one of them"
+        )
+    if organization_id is not None and not (
+        is_token(organization_id)
+        or (isinstance(organization_id, str) and _ORGANIZATION.fullmatch(organization_id))
+    ):
+        raise ValueError(f"organization_id must look like o-a1b2c3d4e5; got {organization_id!r}")
+    bad = [
+        a for a in accounts if not (is_token(a) or (isinstance(a, str) and _ACCOUNT.fullmatch(a)))
+    ]
+    if bad:
+        raise ValueError(f"account_ids must be 12-digit account ids; got {bad!r}")
+    return accounts

@@ -1,0 +1,134 @@
+"""Many accounts, one alert path: members forward to a central bus by ARN, the security
+account publishes to its topic; a topic of another account is refused at synth."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_sns as sns
+
+from support import checked_template, new_app
+from vpcwatch import (
+    AlertForwarder,
+    AlertTopic,
+    CentralAlertBus,
+    ExposureRules,
+    FlowLogMonitoring,
+    FlowLogPipeline,
+)
+
+SECURITY = cdk.Environment(account="111111111111", region="us-east-1")
+MEMBERS = [cdk.Environment(account=a, region=r) for a, r in
+           (("222222222222", "us-east-1"), ("333333333333", "eu-west-1"))]  # fmt: skip
+BUS_ARN = "arn:aws:events:us-east-1:111111111111:event-bus/vpcwatch-alerts"
+
+
+@pytest.fixture(scope="module")
+def organization():
+    """A security account and two member accounts, in one app and in one Stage each
+    (the CDK Pipelines shape): no reference crosses a stack or a stage."""
+    app = new_app()
+    security = cdk.Stack(cdk.Stage(app, "Security", env=SECURITY), "Alerts")
+    alerts = AlertTopic(security, "Alerts", emails=["secops@example.com"])
+    central = CentralAlertBus(security, "Central", alerts=alerts,
+                              organization_id="o-a1b2c3d4e5")  # fmt: skip
+    members = []
+    for index, env in enumerate(MEMBERS):
+        stage = cdk.Stage(app, f"Member{index}", env=env)
+        stack = cdk.Stack(stage, "Baseline")
+        vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
+        pipeline = FlowLogPipeline(stack, "FlowLogs", vpc=vpc)
+        FlowLogMonitoring(stack, "Monitoring", pipeline=pipeline)  # alarms, no local topic
+        AlertForwarder(stack, "Forward", central_bus_arn=BUS_ARN)
+        members.append(stack)
+    return central, checked_template(security), [checked_template(m) for m in members]
+
+
+def test_the_bus_admits_the_organization_and_publishes_to_the_topic(organization):
+    central, security, _ = organization
+    assert central.event_bus_arn is not None
+    (policy,) = security.find_resources("AWS::Events::EventBusPolicy").values()
+    statement = policy["Properties"]["Statement"]
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
+    rules = security.find_resources("AWS::Events::Rule")
+    assert len(rules) == 3 and all(
+        r["Properties"]["EventBusName"] == {"Ref": security_bus(security)} for r in rules.values()
+    )
+    for rule in rules.values():
+        (target,) = rule["Properties"]["Targets"]
+        template = target["InputTransformer"]["InputTemplate"]
+        assert "account <account>, <region>" in template  # who it came from
+
+
+def security_bus(template) -> str:
+    (logical_id,) = template.find_resources("AWS::Events::EventBus")
+    return logical_id
+
+
+def test_members_forward_by_arn_with_a_conditioned_role(organization):
+    *_, members = organization
+    for member, env in zip(members, MEMBERS, strict=True):
+        rules = member.find_resources("AWS::Events::Rule")
+        forwarding = [r for r in rules.values()
+                      if r["Properties"]["Targets"][0]["Arn"] == BUS_ARN]  # fmt: skip
+        assert len(forwarding) == 3
+        patterns = [r["Properties"]["EventPattern"] for r in forwarding]
+        assert {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
+                "detail": {"alarmName": [{"prefix": "vpcwatch-"}],
+                           "state": {"value": ["ALARM"]}}} in patterns  # fmt: skip
+        (role,) = [r for r in member.find_resources("AWS::IAM::Role").values()
+                   if "central bus" in r["Properties"].get("Description", "")]  # fmt: skip
+        (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": env.account}}
+        policies = json.dumps(member.find_resources("AWS::IAM::Policy"))
+        assert BUS_ARN in policies
+
+
+def test_a_topic_of_another_account_is_refused_with_the_way_out():
+    stack = cdk.Stack(new_app(), "Member", env=MEMBERS[0])
+    topic = sns.Topic.from_topic_arn(stack, "Central", "arn:aws:sns:us-east-1:111111111111:t")
+    with pytest.raises(ValueError, match="topic of account 111111111111.*AlertForwarder"):
+        ExposureRules(stack, "Exposure", alerts=topic)
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
+    pipeline = FlowLogPipeline(stack, "FlowLogs", vpc=vpc)
+    with pytest.raises(ValueError, match="could not publish to it"):
+        FlowLogMonitoring(stack, "Monitoring", pipeline=pipeline, alerts=topic)
+    # The same account's imported topic is fine.
+    own = sns.Topic.from_topic_arn(stack, "Own", "arn:aws:sns:us-east-1:222222222222:t")
+    FlowLogMonitoring(stack, "Own Monitoring", pipeline=pipeline, alerts=own)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "give organization_id .* or account_ids"),
+        ({"organization_id": "o-a1b2c3d4e5", "account_ids": ["222222222222"]}, "exactly one"),
+        ({"organization_id": "org-1"}, "organization_id must look like o-a1b2c3d4e5"),
+        ({"account_ids": ["2222"]}, "12-digit account ids"),
+        ({"account_ids": ["222222222222"], "bus_name": "default"}, "not 'default'"),
+    ],
+)
+def test_bad_central_arguments(kwargs, message):
+    stack = cdk.Stack(new_app(), "Security", env=SECURITY)
+    alerts = AlertTopic(stack, "Alerts")
+    with pytest.raises(ValueError, match=message):
+        CentralAlertBus(stack, "Central", alerts=alerts, **kwargs)
+
+
+def test_listed_accounts_instead_of_an_organization():
+    stack = cdk.Stack(new_app(), "Security", env=SECURITY)
+    CentralAlertBus(stack, "Central", alerts=AlertTopic(stack, "Alerts"),
+                    account_ids=["222222222222", "333333333333"])  # fmt: skip
+    (policy,) = checked_template(stack).find_resources("AWS::Events::EventBusPolicy").values()
+    assert "Condition" not in policy["Properties"]["Statement"]
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:sns:us-east-1:111111111111:t", "bus", ""])
+def test_the_forwarder_needs_a_bus_arn(arn):
+    stack = cdk.Stack(new_app(), "Member", env=MEMBERS[0])
+    with pytest.raises(ValueError, match="central_bus_arn must be an event bus ARN"):
+        AlertForwarder(stack, "Forward", central_bus_arn=arn)

@@ -16,7 +16,7 @@ from vpcwatch.patterns import FilterOperator, FlowFilter, Regex
 
 if TYPE_CHECKING:
     from vpcwatch.constructs.alerts import AlertTopic
-    from vpcwatch.constructs.central import AlertForwarder, CentralAlertBus
+    from vpcwatch.constructs.central import AlertForwarder, CentralAlertBus, CentralArchive
     from vpcwatch.constructs.enricher import AlarmEnricher
     from vpcwatch.constructs.enrollment import VpcEnrollment
     from vpcwatch.constructs.exposure import ExposureRules
@@ -34,6 +34,7 @@ _LAZY = {
     "AlertForwarder": "vpcwatch.constructs.central",
     "AlertTopic": "vpcwatch.constructs.alerts",
     "CentralAlertBus": "vpcwatch.constructs.central",
+    "CentralArchive": "vpcwatch.constructs.central",
     "ExposureRules": "vpcwatch.constructs.exposure",
     "OpenIngressGuard": "vpcwatch.constructs.ingress_guard",
     "PortProbeFindings": "vpcwatch.constructs.guardduty",
@@ -50,6 +51,7 @@ __all__ = [
     "AlertForwarder",
     "AlertTopic",
     "CentralAlertBus",
+    "CentralArchive",
     "ExposureRules",
     "FieldError",
     "FieldKind",

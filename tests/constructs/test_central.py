@@ -132,3 +132,54 @@ def test_the_forwarder_needs_a_bus_arn(arn):
     stack = cdk.Stack(new_app(), "Member", env=MEMBERS[0])
     with pytest.raises(ValueError, match="central_bus_arn must be an event bus ARN"):
         AlertForwarder(stack, "Forward", central_bus_arn=arn)
+
+
+def test_the_central_archive_admits_each_member_to_its_own_prefix():
+    from aws_cdk import aws_s3 as s3
+
+    from vpcwatch import CentralArchive
+
+    app = new_app()
+    log_archive = cdk.Environment(account="444444444444", region="us-east-1")
+    archive_stack = cdk.Stack(app, "LogArchive", env=log_archive)
+    archive = CentralArchive(archive_stack, "Archive",
+                             member_account_ids=["222222222222", "333333333333"],
+                             reader_account_ids=["111111111111"])  # fmt: skip
+    template = checked_template(archive_stack)
+    (policy,) = [p for p in template.find_resources("AWS::S3::BucketPolicy").values()
+                 if "DeliveryWrite" in json.dumps(p)]  # fmt: skip
+    statements = {s.get("Sid"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    for account in ("222222222222", "333333333333"):
+        write = statements[f"DeliveryWrite{account}"]
+        assert write["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+        assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == account
+        assert f"/AWSLogs/{account}/*" in json.dumps(write["Resource"])
+    readers = statements["Readers"]
+    assert "s3:PutObject" not in readers["Action"] and "111111111111" in json.dumps(readers)
+    # A member delivers to it by ARN (no reference across accounts).
+    member = cdk.Stack(new_app(), "Member", env=MEMBERS[0])
+    vpc = ec2.Vpc(member, "Vpc", max_azs=1, nat_gateways=0)
+    arn = "arn:aws:s3:::vpcwatch-central-archive"
+    FlowLogPipeline(member, "FlowLogs", vpc=vpc, destinations=("cloudwatch", "s3"),
+                    archive_bucket=s3.Bucket.from_bucket_arn(member, "Central", arn))  # fmt: skip
+    flow_logs = checked_template(member).find_resources("AWS::EC2::FlowLog")
+    assert arn in [f["Properties"].get("LogDestination") for f in flow_logs.values()]
+    assert archive.bucket is not None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"member_account_ids": []}, ValueError, "at least one account"),
+        ({"member_account_ids": "222222222222"}, TypeError, "list of 12-digit"),
+        ({"member_account_ids": ["22"]}, ValueError, "12-digit account ids"),
+        ({"member_account_ids": ["222222222222"] * 2}, ValueError, "repeats an account"),
+        ({"member_account_ids": ["222222222222"], "expiration": 30}, TypeError, "expiration"),
+    ],
+)
+def test_bad_archive_arguments(kwargs, error, message):
+    from vpcwatch import CentralArchive
+
+    stack = cdk.Stack(new_app(), "LogArchive", env=SECURITY)
+    with pytest.raises(error, match=message):
+        CentralArchive(stack, "Archive", **kwargs)

@@ -17,11 +17,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from vpcwatch.constructs._validation import is_token
+from vpcwatch.constructs._buckets import private_bucket
+from vpcwatch.constructs._validation import is_token, require_instance
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
+from vpcwatch.constructs.archive import DELIVERY
 
 _ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -227,6 +230,116 @@ class AlertForwarder(Construct):
     @property
     def rules(self) -> tuple[events.Rule, ...]:
         return tuple(self._rules)
+
+
+class CentralArchive(Construct):
+    """The log-archive account's end: one evidence bucket that the flow logs of listed
+    member accounts deliver to, in AWS's own key layout
+    (``AWSLogs/<account>/vpcflowlogs/<region>/...``), readable by the accounts that
+    query it (the security account's Athena).
+
+    Each member writes only under its own ``AWSLogs/<account>/`` prefix: the delivery
+    service is admitted per account, with ``aws:SourceAccount`` and ``aws:SourceArn``
+    of that account's log deliveries. Members pass the bucket's ARN to their
+    ``FlowLogPipeline(destinations=("cloudwatch", "s3"), archive_bucket=...)`` as an
+    imported bucket.
+
+    Example::
+
+        archive = CentralArchive(self, "Archive",
+                                 member_account_ids=["222222222222", "333333333333"],
+                                 reader_account_ids=["111111111111"])
+        archive.bucket.bucket_arn  # for the members' pipelines
+
+    Args:
+        scope: the parent construct.
+        id: the construct id.
+        member_account_ids: the accounts whose flow logs it receives (12 digits each).
+        reader_account_ids: accounts that may read and list it (the security account's
+            Athena). Default: none.
+        expiration: delete records after this long. Default: 365 days.
+        object_lock: an ``s3.ObjectLockRetention`` (WORM), or ``None``. Default: ``None``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        member_account_ids: Sequence[str],
+        reader_account_ids: Sequence[str] = (),
+        expiration: cdk.Duration | None = None,
+        object_lock: s3.ObjectLockRetention | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        members = _accounts("member_account_ids", member_account_ids, required=True)
+        readers = _accounts("reader_account_ids", reader_account_ids, required=False)
+        expiration = cdk.Duration.days(365) if expiration is None else expiration
+        require_instance("expiration", expiration, cdk.Duration, "a cdk.Duration")
+        self._bucket = private_bucket(
+            self,
+            "Bucket",
+            lifecycle_rules=[s3.LifecycleRule(expiration=expiration)],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            object_lock=object_lock,
+        )
+        stack = cdk.Stack.of(self)
+        for account in members:
+            deliveries = f"arn:{stack.partition}:logs:*:{account}:*"
+            source = {"aws:SourceAccount": account}
+            self._bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"DeliveryWrite{account}",
+                    principals=[iam.ServicePrincipal(DELIVERY)],
+                    actions=["s3:PutObject"],
+                    resources=[self._bucket.arn_for_objects(f"AWSLogs/{account}/*")],
+                    conditions={
+                        "StringEquals": {**source, "s3:x-amz-acl": "bucket-owner-full-control"},
+                        "ArnLike": {"aws:SourceArn": deliveries},
+                    },
+                )
+            )
+        self._bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DeliveryAclCheck",
+                principals=[iam.ServicePrincipal(DELIVERY)],
+                actions=["s3:GetBucketAcl", "s3:ListBucket"],
+                resources=[self._bucket.bucket_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": list(members)},
+                    "ArnLike": {"aws:SourceArn": [
+                        f"arn:{stack.partition}:logs:*:{account}:*" for account in members
+                    ]},
+                },
+            )
+        )  # fmt: skip
+        if readers:
+            self._bucket.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="Readers",
+                    principals=[iam.AccountPrincipal(account) for account in readers],
+                    actions=["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"],
+                    resources=[self._bucket.bucket_arn, self._bucket.arn_for_objects("AWSLogs/*")],
+                )
+            )
+
+    @property
+    def bucket(self) -> s3.IBucket:
+        return self._bucket
+
+
+def _accounts(name: str, value: Any, *, required: bool) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list of 12-digit account ids, got {value!r}")
+    accounts = tuple(value)
+    if required and not accounts:
+        raise ValueError(f"{name} must name at least one account")
+    bad = [a for a in accounts if not (isinstance(a, str) and _ACCOUNT.fullmatch(a))]
+    if bad:
+        raise ValueError(f"{name} must be 12-digit account ids (literal); got {bad!r}")
+    if len(set(accounts)) != len(accounts):
+        raise ValueError(f"{name} repeats an account: {sorted(accounts)}")
+    return accounts
 
 
 def _message(kind: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -9,15 +11,38 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from vpcwatch.constructs._pipeline_args import logs_key_statement
+from vpcwatch.constructs._validation import acknowledge
 from vpcwatch.functions import path as function_path
 
 ASSET_EXCLUDE = ["__pycache__", "*.pyc"]
 """Byte code is not code: leave it out, so the asset hash is the source's."""
 
 
+PINNED_RUNTIME = (
+    "Pinned to Python 3.12 so the deployed runtime does not change with the "
+    "aws-cdk-lib version; the handler needs only the standard library and boto3."
+)
+
+
 def function_code(name: str) -> lambda_.Code:
     """The asset of the function ``name`` (a folder of the top-level ``lambda/``)."""
     return lambda_.Code.from_asset(str(function_path(name)), exclude=ASSET_EXCLUDE)
+
+
+def vpcwatch_function(scope: Construct, name: str, **props: Any) -> lambda_.Function:
+    """The Lambda function of ``lambda/<name>/handler.py``: Python 3.12 (acknowledged as
+    pinned), ``handler.handler``, the folder as its asset; ``props`` are the rest of
+    ``lambda_.Function``'s (role, log group, environment, limits)."""
+    function = lambda_.Function(
+        scope,
+        "Function",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="handler.handler",
+        code=function_code(name),
+        **props,
+    )
+    acknowledge(function, [("L1", PINNED_RUNTIME)])
+    return function
 
 
 def function_log_group(scope: Construct, purpose: str, key: kms.IKey | None) -> logs.LogGroup:

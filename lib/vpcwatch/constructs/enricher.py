@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from vpcwatch.constructs._functions import function_code, function_log_group
+from vpcwatch.constructs._functions import function_log_group, vpcwatch_function
 from vpcwatch.constructs._validation import (
     acknowledge,
     acknowledge_role_policy,
@@ -83,12 +83,9 @@ class AlarmEnricher(Construct):
             retention_period=cdk.Duration.days(14),
         )  # fmt: skip
         acknowledge(self._failures, [("SQS3", "It is the function's dead-letter queue.")])
-        self._function = lambda_.Function(
+        self._function = vpcwatch_function(
             self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            handler="handler.handler",
-            code=function_code("enricher"),
+            "enricher",
             timeout=cdk.Duration.seconds(60),
             memory_size=256,
             reserved_concurrent_executions=2,
@@ -104,11 +101,6 @@ class AlarmEnricher(Construct):
             retry_attempts=2,
             description="vpcwatch: adds flows, instances and open rules to alarm notifications",
         )
-        pinned = (
-            "Pinned to Python 3.12 so the deployed runtime does not change with the "
-            "aws-cdk-lib version; the handler needs only the standard library and boto3."
-        )
-        acknowledge(self._function, [("L1", pinned)])
         acknowledge_rules(self._function, "NIST.800.53.R5", [
             ("LambdaDLQ", "Failed asynchronous invocations go to an encrypted SQS queue "
              "through the on-failure destination (EventInvokeConfig), which keeps the event "

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from vpcwatch.constructs._functions import function_code, function_log_group
+from vpcwatch.constructs._functions import function_log_group, vpcwatch_function
 from vpcwatch.constructs._validation import (
     acknowledge,
     acknowledge_role_policy,
@@ -81,12 +81,9 @@ class VpcEnrollment(Construct):
         flow_log = pipeline.flow_logs[0]
         self._log_group = function_log_group(self, "enroller", pipeline.encryption_key)
         self._role = self._create_role(stack, pipeline)
-        self._function = lambda_.Function(
+        self._function = vpcwatch_function(
             self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            handler="handler.handler",
-            code=function_code("enroller"),
+            "enroller",
             timeout=cdk.Duration.minutes(5),
             memory_size=256,
             reserved_concurrent_executions=1,  # one sweep at a time: no duplicate creates
@@ -103,11 +100,6 @@ class VpcEnrollment(Construct):
             retry_attempts=2,
             description="vpcwatch: flow logs for the VPCs that CDK does not create",
         )
-        pinned = (
-            "Pinned to Python 3.12 so the deployed runtime does not change with the "
-            "aws-cdk-lib version; the handler needs only the standard library and boto3."
-        )
-        acknowledge(self._function, [("L1", pinned)])
         acknowledge_rules(self._function, "NIST.800.53.R5", [
             ("LambdaDLQ", "A failed sweep is retried twice and logged; the next sweep "
              "(sweep_every) redoes it from the current state, so a failed event loses "

@@ -29,6 +29,14 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def number_sql(token: str) -> str:
+    """The number in a field's text (NULL when the grammar reads no number there)."""
+    return (
+        f"CASE WHEN regexp_full_match({token}, {literal(NUMBER_RE2)}) "
+        f"THEN CAST({token} AS DOUBLE) END"
+    )
+
+
 def field_count_sql(tree: s.SpaceDelimited, fields: str, width: int | None = None) -> str:
     """The field-count rule: at least as many fields as the pattern names (R2: without
     ``...`` the last field takes the rest of the line; R3: ``...`` takes any number).
@@ -106,11 +114,7 @@ class SqlCompiler:
 
     def number_columns(self) -> list[str]:
         """``<number of a field> AS <alias>`` for every field a numeric comparison uses."""
-        return [
-            f"CASE WHEN regexp_full_match({token}, {literal(NUMBER_RE2)}) "
-            f"THEN CAST({token} AS DOUBLE) END AS {alias}"
-            for token, alias in self._numbers.items()
-        ]
+        return [f"{number_sql(token)} AS {alias}" for token, alias in self._numbers.items()]
 
     def condition(self, condition: s.AnyOf, token: str) -> str:
         """OR of ANDs of comparisons on one field's text."""

@@ -43,6 +43,7 @@ from vpcwatch.filterpattern.sql import (
     SqlCompiler,
     UnsupportedPattern,
     literal,
+    number_sql,
 )
 from vpcwatch.filterpattern.syntax import parse_number
 from vpcwatch.replay.insights import InsightSpec
@@ -58,6 +59,8 @@ from vpcwatch.replay.readers import (
 from vpcwatch.replay.template import ReplayPlan
 
 SLOT_SECONDS = 60
+_SLOT = f"ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS}"
+"""The minute holding ``ts``, as Python's ``ts - ts % 60`` (floored, for any sign)."""
 KEPT_RECORDS = 3
 """Matching records kept per metric and minute, for the timeline's top records."""
 
@@ -299,11 +302,7 @@ class _Queries:
             regular += (
                 f" AND {every} AND NOT regexp_matches({self._line}, {literal(not_plain_re2())})"
             )
-        window = ""
-        if self.start is not None:
-            window += f" AND ts >= {int(self.start)}"
-        if self.end is not None:
-            window += f" AND ts <= {int(self.end)}"
+        window = self._window()
         columns = metric.projections()
         source = (
             f"read_csv({literal(str(self.path))}, delim=' ', header=false, quote='', "
@@ -316,11 +315,20 @@ class _Queries:
         keep = f"NOT regular OR (true{window})"
         return (
             f"SELECT *{columns} FROM (SELECT *, {metric.delivered} AS delivered FROM "
-            f"(SELECT *, CASE WHEN regular THEN ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) "
-            f"% {SLOT_SECONDS} END AS slot FROM (SELECT *, CAST(trunc({metric.ts_number}) AS "
-            f"BIGINT) AS ts, {regular} AS regular FROM (SELECT *{metric.numbers} FROM {source})"
+            f"(SELECT *, CASE WHEN regular THEN {_SLOT} END AS slot FROM (SELECT *, "
+            f"CAST(trunc({metric.ts_number}) AS BIGINT) AS ts, {regular} AS regular FROM "
+            f"(SELECT *{metric.numbers} FROM {source})"
             f")) WHERE {keep})"
         )
+
+    def _window(self) -> str:
+        """`` AND ...`` conditions on ``ts`` for --from and --to (empty without them)."""
+        window = ""
+        if self.start is not None:
+            window += f" AND ts >= {int(self.start)}"
+        if self.end is not None:
+            window += f" AND ts <= {int(self.end)}"
+        return window
 
     def minutes(self, *, checked: bool) -> str:
         """CREATE TABLE minutes: one row per minute of records (``slot`` NULL for the lines
@@ -355,7 +363,9 @@ class _Queries:
                 )
             else:
                 sign = {"GreaterThan": ">", "LessThan": "<", "EqualTo": "=", "NotEqualTo": "<>"}
-                conditions.append(f"coalesce({_number(column)} {sign[op]} {float(value)!r}, false)")
+                conditions.append(
+                    f"coalesce({number_sql(column)} {sign[op]} {float(value)!r}, false)"
+                )
         condition = " AND ".join(conditions)
         columns = [f"c{position + 1}" for position in rule.keys]
         key = columns[0] if len(columns) == 1 else f"concat_ws(chr(31), {', '.join(columns)})"
@@ -364,7 +374,7 @@ class _Queries:
         key = f"CASE WHEN {condition} THEN {key} END"
         if rule.value_of is None:
             return f"histogram({key}) FILTER (WHERE {condition})"
-        amount = _number(f"c{rule.value_of + 1}")
+        amount = number_sql(f"c{rule.value_of + 1}")
         return (
             f"list(struct_pack(k := {key}, v := {amount})) "
             f"FILTER (WHERE {condition} AND {amount} IS NOT NULL)"
@@ -398,14 +408,10 @@ class _Queries:
             f"CAST(floor(TRY_CAST(split_part(line, ' ', {position}) AS DOUBLE) / "
             f"{SLOT_SECONDS}) AS BIGINT) * {SLOT_SECONDS} IN ({listed})"
         )
-        window = ""
-        if self.start is not None:
-            window += f" AND ts >= {int(self.start)}"
-        if self.end is not None:
-            window += f" AND ts <= {int(self.end)}"
+        window = self._window()
         chosen = (
             f"SELECT *{metric.projections()} FROM (SELECT *, {metric.delivered} AS delivered, "
-            f"ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS} AS slot FROM "
+            f"{_SLOT} AS slot FROM "
             f"(SELECT *, CAST(trunc({metric.ts_number}) AS BIGINT) AS ts FROM (SELECT *, "
             f"{plain_sql(checked)} AS plain{metric.numbers} FROM (SELECT line, "
             f"string_split(line, ' ') AS f FROM {read_lines_sql(self.path, self.gzipped)} "
@@ -467,14 +473,6 @@ class _MetricSql:
         return "".join(f", {v} AS v{i}" for i, v in enumerate(self.values)) + "".join(
             f", {m} AS m{i}" for i, m in enumerate(self.matched)
         )
-
-
-def _number(column: str) -> str:
-    """The number in a text column (NULL when it is not one, as the grammar reads it)."""
-    return (
-        f"CASE WHEN regexp_full_match({column}, {literal(NUMBER_RE2)}) "
-        f"THEN CAST({column} AS DOUBLE) END"
-    )
 
 
 def _tokens(compiler: SqlCompiler, *positions: int) -> tuple[str, ...]:

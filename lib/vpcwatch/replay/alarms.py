@@ -157,7 +157,12 @@ def evaluate_briefly(
 ) -> Outcome:
     """:func:`evaluate` without the list of every evaluation (a 90-day span is 129,600 of
     them per alarm): the same transitions, the last time and the peak."""
-    seen = {"last": None, "peak": None}
+    return _briefly(name, _Windows(minutes, settings), settings, start, end)
+
+
+def _briefly(name: str, windows: Any, settings: AlarmSettings, start: int, end: int) -> Outcome:
+    """:func:`_run`, keeping only the last evaluation's time and the peak value."""
+    seen: dict[str, Any] = {"last": None, "peak": None}
 
     def keep(evaluation: Evaluation) -> None:
         seen["last"] = evaluation.time
@@ -166,7 +171,7 @@ def evaluate_briefly(
         ):
             seen["peak"] = evaluation.value
 
-    transitions = _run(name, _Windows(minutes, settings), settings, start, end, keep)
+    transitions = _run(name, windows, settings, start, end, keep)
     return Outcome(transitions, seen["last"], seen["peak"])
 
 
@@ -313,18 +318,8 @@ def evaluate_contributions_briefly(
 ) -> Outcome:
     """The per-minute loop over ``{minute: {contributor: value}}`` (the reference that
     :func:`evaluate_contributions` is tested against)."""
-    seen: dict[str, Any] = {"last": None, "peak": None}
-
-    def keep(evaluation: Evaluation) -> None:
-        seen["last"] = evaluation.time
-        if evaluation.value is not None and (
-            seen["peak"] is None or evaluation.value > seen["peak"]
-        ):
-            seen["peak"] = evaluation.value
-
     windows = _ContributorWindows(minutes, settings.period, metric)
-    transitions = _run(name, windows, settings, start, end, keep)
-    return Outcome(transitions, seen["last"], seen["peak"])
+    return _briefly(name, windows, settings, start, end)
 
 
 class _ContributorWindows:

@@ -163,18 +163,17 @@ def evaluate_alarms(
     for alarm in alarms:
         settings = alarm.settings
         if alarm.metric[0] == INSIGHT_NAMESPACE:
-            _evaluate_rule(result, aggregator, alarm, start, end)
-            continue
-        points = aggregator.datapoints(alarm.metric, settings.statistic, settings.period)
-        result.datapoints[alarm.name] = points
-        outcome = evaluate_series(alarm.name, aggregator.series(alarm.metric), settings, start, end)
-        transitions = outcome.transitions
-        result.transitions += transitions
-        for transition in transitions:
-            kept: list[str] = []
-            for slot in range(transition.time - settings.period, transition.time, 60):
-                kept += aggregator.contributors[alarm.metric].get(slot, [])
-            result.contributors[(alarm.name, transition.time)] = kept[:3]
+            outcome = _evaluate_rule(result, aggregator, alarm, start, end)
+        else:
+            series = aggregator.series(alarm.metric)
+            result.datapoints[alarm.name] = series.datapoints(settings.statistic, settings.period)
+            outcome = evaluate_series(alarm.name, series, settings, start, end)
+            for transition in outcome.transitions:
+                kept: list[str] = []
+                for slot in range(transition.time - settings.period, transition.time, 60):
+                    kept += aggregator.contributors[alarm.metric].get(slot, [])
+                result.contributors[(alarm.name, transition.time)] = kept[:3]
+        result.transitions += outcome.transitions
         last = end if outcome.last is None else outcome.last
         result.last_evaluation[alarm.name] = last
         result.summaries.append(_summary(alarm, outcome, last))
@@ -184,16 +183,16 @@ def evaluate_alarms(
 
 def _evaluate_rule(
     result: ReplayResult, aggregator: MetricAggregator, alarm: AlarmSpec, start: int, end: int
-) -> None:
-    """An alarm on a rule's MaxContributorValue: its transitions, the datapoints of whole
-    periods, and the top contributor behind each ALARM."""
+) -> Outcome:
+    """An alarm on a rule's MaxContributorValue (or UniqueContributors): its outcome, and
+    into ``result`` the datapoints of whole periods and the top contributor behind each
+    ALARM."""
     settings, period = alarm.settings, alarm.settings.period
     contributions = aggregator.contributions(alarm.metric[1])
     metric = alarm.insight_metric
     outcome, top = evaluate_contributions(
         alarm.name, contributions, settings, start, end, metric=metric
     )
-    result.transitions += outcome.transitions
     starts = np.unique(contributions.slots - contributions.slots % period)
     values = contributions.window_values(starts + period, period, metric)
     result.datapoints[alarm.name] = dict(zip(starts.tolist(), values.tolist(), strict=True))
@@ -203,9 +202,7 @@ def _evaluate_rule(
             result.contributors[(alarm.name, transition.time)] = [
                 f"top contributor {who}: {transition.value:,.0f} {alarm.unit} in {period // 60} min"
             ]
-    last = end if outcome.last is None else outcome.last
-    result.last_evaluation[alarm.name] = last
-    result.summaries.append(_summary(alarm, outcome, last))
+    return outcome
 
 
 def _summary(alarm: AlarmSpec, outcome: Outcome, last: int) -> AlarmSummary:

@@ -120,6 +120,16 @@ class MinuteSeries:
     def __len__(self) -> int:
         return len(self.slots)
 
+    def datapoints(self, statistic: str, period: int) -> dict[int, float]:
+        """``{period start: statistic}``, the minutes regrouped to ``period`` seconds."""
+        if not len(self):
+            return {}
+        regrouped = MinuteSeries.of(self.slots - self.slots % period, self.total, self.count,
+                                    self.minimum, self.maximum)  # fmt: skip
+        values = MinuteSeries.statistic(statistic, regrouped.total, regrouped.count,
+                                        regrouped.minimum, regrouped.maximum)  # fmt: skip
+        return dict(zip(regrouped.slots.tolist(), values.tolist(), strict=True))
+
     def accumulators(self) -> dict[int, Accumulator]:
         """``{minute start: accumulator}``: the per-minute loop's input."""
         return {
@@ -273,14 +283,7 @@ class MetricAggregator:
         """``{period start: statistic}`` for one metric, regrouped to ``period`` seconds."""
         if period % self.period:
             raise ValueError(f"period {period} is not a multiple of {self.period}")
-        series = self.series(key)
-        if not len(series):
-            return {}
-        regrouped = MinuteSeries.of(series.slots - series.slots % period, series.total,
-                                    series.count, series.minimum, series.maximum)  # fmt: skip
-        values = series.statistic(statistic, regrouped.total, regrouped.count,
-                                  regrouped.minimum, regrouped.maximum)  # fmt: skip
-        return dict(zip(regrouped.slots.tolist(), values.tolist(), strict=True))
+        return self.series(key).datapoints(statistic, period)
 
 
 def metric_value(value: str, extracted: Mapping[str, str]) -> float | None:

@@ -9,6 +9,21 @@ from typing import Any
 from vpcwatch import cidr
 
 
+def whole_number(
+    value: Any, name: str, *, minimum: int, maximum: int | None = None, allowed: str
+) -> int:
+    """``value`` when it is an integer (not a bool) from ``minimum`` to ``maximum``, or a
+    ``ValueError`` saying ``{name} must be {allowed}``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+    return value
+
+
 def port_list(value: Any, name: str) -> tuple[int, ...]:
     """A non-empty tuple of ports (0 to 65535), or a ``ValueError`` naming ``name``."""
     ports = (

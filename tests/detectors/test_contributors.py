@@ -145,3 +145,30 @@ def test_replay_reads_a_unique_contributors_alarm_from_a_template(tmp_path):
     assert fast.transitions == slow.transitions and fast.datapoints == slow.datapoints
     assert fast.fired() == {"ManySources"}  # ~4 sources a minute reach 100 within the hour
     assert 150 < max(fast.datapoints["ManySources"].values()) < 400
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold_bytes": 0}, "threshold_bytes must be a positive integer"),
+        ({"threshold_bytes": True}, "threshold_bytes must be a positive integer"),
+        ({"period_minutes": 0}, "period_minutes must be a positive integer"),
+        ({"period_minutes": 1441}, "period_minutes must be 1440 .one day. or less"),
+        ({"served_ports": [70000]}, "served_ports must be a non-empty list of ports"),
+        ({"allowed_destinations": ["0.0.0.0/0"]}, "EgressVolume could never fire"),
+    ],
+)
+def test_egress_volume_arguments_name_the_setting(kwargs, message):
+    from vpcwatch.detectors import egress_volume
+
+    with pytest.raises(ValueError, match=message):
+        egress_volume(**kwargs)
+
+
+def test_egress_volume_without_served_ports_counts_answers_too():
+    from vpcwatch.detectors import egress_volume
+
+    assert "srcport !=" in egress_volume().pattern(ALL)
+    assert "srcport !=" not in egress_volume(served_ports=[]).pattern(ALL)
+    with pytest.raises(ValueError, match="served_ports must be"):
+        egress_top_talkers(served_ports=["http"])

@@ -8,6 +8,7 @@ Each factory returns detectors with sensible defaults; tune one with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from vpcwatch.detectors.contributors import ContributorDetector, contributor_filter
 from vpcwatch.detectors.model import (
@@ -20,7 +21,7 @@ from vpcwatch.detectors.model import (
 )
 from vpcwatch.fields import FlowLogFormat
 from vpcwatch.patterns import FlowFilter
-from vpcwatch.values import cidr_list, port_list, refuse_everything
+from vpcwatch.values import cidr_list, port_list, refuse_everything, whole_number
 
 PRIVATE_RANGES: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 """RFC 1918: the default "inside" for probes and the default trusted side of egress."""
@@ -165,12 +166,8 @@ def exfiltration(
         min_bytes: bytes in one flow record that count. Default: 100,000.
         trusted_ranges: destinations inside your network, never counted. Default: RFC 1918.
     """
-    if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 0:
-        raise ValueError(f"min_bytes must be a non-negative integer; got {min_bytes!r}")
-    allowed = cidr_list(allowed_destinations, "allowed_destinations") + cidr_list(
-        trusted_ranges, "trusted_ranges"
-    )
-    refuse_everything(allowed, "allowed_destinations with trusted_ranges", "Exfiltration")
+    whole_number(min_bytes, "min_bytes", minimum=0, allowed="a non-negative integer")
+    allowed = _outside(allowed_destinations, trusted_ranges, "Exfiltration")
 
     def build(fmt: FlowLogFormat) -> FlowFilter:
         flt = (
@@ -228,16 +225,12 @@ def egress_volume(
             from them is answers to visitors, not counted (an empty list counts them).
             Default: 80 and 443.
     """
-    for name, value in (("threshold_bytes", threshold_bytes), ("period_minutes", period_minutes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    whole_number(threshold_bytes, "threshold_bytes", minimum=1, allowed="a positive integer")
+    whole_number(period_minutes, "period_minutes", minimum=1, allowed="a positive integer")
     if period_minutes > 1440:
         raise ValueError(f"period_minutes must be 1440 (one day) or less; got {period_minutes}")
-    allowed = cidr_list(allowed_destinations, "allowed_destinations") + cidr_list(
-        trusted_ranges, "trusted_ranges"
-    )
-    refuse_everything(allowed, "allowed_destinations with trusted_ranges", "EgressVolume")
-    served = () if not tuple(served_ports) else port_list(served_ports, "served_ports")
+    allowed = _outside(allowed_destinations, trusted_ranges, "EgressVolume")
+    served = _served(served_ports)
 
     def build(fmt: FlowLogFormat) -> FlowFilter:
         flt = fmt.filter().where("flow_direction", "=", "egress").where("action", "=", "ACCEPT")
@@ -326,11 +319,9 @@ def egress_top_talkers(
         served_ports: source ports whose egress is answers to visitors, not counted
             (at most 10; an empty list counts them). Default: 80 and 443.
     """
-    for name, value in (("threshold_bytes", threshold_bytes),):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    whole_number(threshold_bytes, "threshold_bytes", minimum=1, allowed="a positive integer")
     _check_window(window_minutes)
-    served = () if not tuple(served_ports) else port_list(served_ports, "served_ports")
+    served = _served(served_ports)
     filters = [
         contributor_filter("flow_direction", "In", ["egress"]),
         contributor_filter("action", "In", ["ACCEPT"]),
@@ -357,14 +348,23 @@ def egress_top_talkers(
 
 
 def _check_window(window_minutes: int) -> None:
-    if (
-        isinstance(window_minutes, bool)
-        or not isinstance(window_minutes, int)
-        or not (1 <= window_minutes <= 1440)
-    ):
-        raise ValueError(
-            f"window_minutes must be an integer from 1 to 1440; got {window_minutes!r}"
-        )
+    whole_number(window_minutes, "window_minutes", minimum=1, maximum=1440,
+                 allowed="an integer from 1 to 1440")  # fmt: skip
+
+
+def _outside(allowed_destinations: Any, trusted_ranges: Any, detector: str) -> tuple[str, ...]:
+    """The destinations that are not "outside": allowed and trusted, refused when together
+    they cover every address (``detector`` could never fire)."""
+    allowed = cidr_list(allowed_destinations, "allowed_destinations") + cidr_list(
+        trusted_ranges, "trusted_ranges"
+    )
+    refuse_everything(allowed, "allowed_destinations with trusted_ranges", detector)
+    return allowed
+
+
+def _served(served_ports: Any) -> tuple[int, ...]:
+    """The served ports (an empty list: none, so answers count too)."""
+    return () if not tuple(served_ports) else port_list(served_ports, "served_ports")
 
 
 def flow_log_health() -> tuple[Detector, SilenceDetector]:

@@ -9,6 +9,7 @@ A saved investigation exists only when the format holds the fields it needs.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vpcwatch.fields import FieldKind, FlowLogFormat
@@ -161,3 +162,18 @@ def athena_query(
             where.append(f'"start" {operator} {seconds}')
     quoted = ".".join(f'"{part}"' for part in table.split("."))
     return f"SELECT * FROM {quoted}\nWHERE " + "\n  AND ".join(where)
+
+
+def athena_counts_by_partition(
+    named_queries: Sequence[tuple[str, str]], partitions: Sequence[str]
+) -> str:
+    """How many records each ``(name, SELECT * ...)`` query selects, per value of the
+    ``partitions`` columns (a central archive's account and region): one query, one
+    row per name and partition, most records first."""
+    columns = ", ".join(f'"{p}"' for p in partitions)
+    parts = [
+        f"SELECT '{name}' AS detector, {columns}, COUNT(*) AS records FROM (\n{sql}\n) "
+        f"GROUP BY {columns}"
+        for name, sql in named_queries
+    ]
+    return "\nUNION ALL\n".join(parts) + "\nORDER BY records DESC, detector"

@@ -13,10 +13,14 @@ benchmarks and ``vpcwatch sample``.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import math
 import random
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vpcwatch.fields import FlowLogFormat
 
@@ -233,10 +237,12 @@ def generate(
     seed: int = 0,
     incidents: Mapping[int, tuple[str, ...]] | None = None,
     start: int = DEFAULT_START,
+    lab: Lab | None = None,
 ) -> Iterator[str]:
     """Lines for ``minutes`` minutes of traffic, incidents at the given minutes (the
-    :data:`LASTING` ones start there and go on, within ``minutes``)."""
-    generator = TrafficGenerator(log_format, seed=seed, start=start)
+    :data:`LASTING` ones start there and go on, within ``minutes``), in ``lab`` (its
+    account and region fill those fields). Default lab: :class:`Lab`."""
+    generator = TrafficGenerator(log_format, seed=seed, start=start, lab=lab)
     incidents = {} if incidents is None else incidents
     for unknown in {kind for kinds in incidents.values() for kind in kinds} - set(INCIDENTS):
         raise ValueError(f"incident must be one of {', '.join(INCIDENTS)}; got {unknown!r}")
@@ -245,6 +251,78 @@ def generate(
         for record in sorted(generator.minute(minute, incidents.get(minute, ())),
                              key=lambda r: int(r["start"])):  # fmt: skip
             yield generator.line(record)
+
+
+def archive_key(
+    account_id: str,
+    region: str,
+    at: int,
+    *,
+    flow_log_id: str = "fl-0123456789abcdef0",
+    file_format: str = "plain-text",
+    hive_partitions: bool = False,
+    per_hour_partitions: bool = False,
+) -> str:
+    """The S3 key VPC Flow Logs gives a file delivered at Unix second ``at`` (AWS's layout,
+    "Flow log files" in the VPC user guide): ``AWSLogs/<account>/vpcflowlogs/<region>/
+    <yyyy>/<mm>/<dd>/[<hh>/]<account>_vpcflowlogs_<region>_<flow log>_<time>_<hash>``,
+    ``.log.gz`` or ``.log.parquet``; with Hive prefixes, ``aws-account-id=<account>/...``."""
+    moment = time.gmtime(at)
+    parts = [("year", "%Y"), ("month", "%m"), ("day", "%d")]
+    parts += [("hour", "%H")] if per_hour_partitions else []
+    if hive_partitions:
+        prefix = [f"aws-account-id={account_id}", "aws-service=vpcflowlogs",
+                  f"aws-region={region}"]  # fmt: skip
+        prefix += [f"{name}={time.strftime(code, moment)}" for name, code in parts]
+    else:
+        prefix = [account_id, "vpcflowlogs", region]
+        prefix += [time.strftime(code, moment) for _, code in parts]
+    digest = hashlib.sha256(f"{account_id}{region}{flow_log_id}{at}".encode()).hexdigest()[:8]
+    suffix = "parquet" if file_format == "parquet" else "gz"
+    name = (
+        f"{account_id}_vpcflowlogs_{region}_{flow_log_id}_"
+        f"{time.strftime('%Y%m%dT%H%MZ', moment)}_{digest}.log.{suffix}"
+    )
+    return "/".join(["AWSLogs", *prefix, name])
+
+
+def write_archive(
+    root: str | Path,
+    log_format: FlowLogFormat,
+    places: Mapping[tuple[str, str], Iterable[str]],
+    *,
+    files_per_hour: int = 12,
+) -> list[Path]:
+    """Write lines as VPC Flow Logs delivers them to S3 in plain text: under ``root``, one
+    gzip file per account, region and delivery interval (every 5 minutes by default),
+    each opened by the header line of field names, keys from :func:`archive_key`.
+
+    Args:
+        root: the folder standing for the bucket.
+        log_format: the lines' format (it names the header's fields).
+        places: ``{(account id, region): lines}``.
+        files_per_hour: delivery intervals per hour. Default: 12 (AWS's 5 minutes).
+
+    Returns:
+        The files written, in key order.
+    """
+    header = " ".join(f.aws_name for f in log_format.fields) + "\n"
+    start = log_format.index("start")
+    interval = 3600 // files_per_hour
+    written: list[Path] = []
+    for (account_id, region), lines in places.items():
+        batches: dict[int, list[str]] = {}
+        for line in lines:
+            at = int(line.split(" ", start + 1)[start])
+            batches.setdefault(at - at % interval + interval, []).append(line)
+        for at, batch in sorted(batches.items()):
+            path = Path(root) / archive_key(account_id, region, at)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with gzip.open(path, "wt", encoding="utf-8") as out:
+                out.write(header)
+                out.writelines(line + "\n" for line in batch)
+            written.append(path)
+    return sorted(written)
 
 
 def _spread(incidents: Mapping[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:

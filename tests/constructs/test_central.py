@@ -183,3 +183,66 @@ def test_bad_archive_arguments(kwargs, error, message):
     stack = cdk.Stack(new_app(), "LogArchive", env=SECURITY)
     with pytest.raises(error, match=message):
         CentralArchive(stack, "Archive", **kwargs)
+
+
+def test_a_table_over_the_central_archive_projects_accounts_and_regions():
+    from vpcwatch import FlowLogTable
+
+    stack = cdk.Stack(new_app(), "Security", env=SECURITY)
+    FlowLogTable(stack, "Table", archive_bucket_name="vpcwatch-central-archive",
+                 account_ids=["222222222222", "333333333333"],
+                 regions=["eu-west-1", "us-east-1"])  # fmt: skip
+    template = checked_template(stack)
+    (table,) = template.find_resources("AWS::Glue::Table").values()
+    table_input = table["Properties"]["TableInput"]
+    parameters = table_input["Parameters"]
+    assert [k["Name"] for k in table_input["PartitionKeys"]][:2] == [
+        "aws_account_id", "aws_region"
+    ]  # fmt: skip
+    assert parameters["projection.aws_account_id.type"] == "enum"
+    assert parameters["projection.aws_account_id.values"] == "222222222222,333333333333"
+    assert parameters["projection.aws_region.values"] == "eu-west-1,us-east-1"
+    assert parameters["storage.location.template"] == (
+        "s3://vpcwatch-central-archive/AWSLogs/aws-account-id=${aws_account_id}/"
+        "aws-service=vpcflowlogs/aws-region=${aws_region}/year=${year}/month=${month}/day=${day}"
+    )
+    names = [q["Properties"]["Name"] for q in template.find_resources(
+        "AWS::Athena::NamedQuery").values()]  # fmt: skip
+    assert "vpcwatch/DetectorRecordsByAccount" in names
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({}, ValueError, "exactly one of them"),
+        ({"archive_bucket_name": "Bad_Name", "account_ids": ["222222222222"],
+          "regions": ["eu-west-1"]}, ValueError, "archive_bucket_name must be"),
+        ({"archive_bucket_name": "archive", "regions": ["eu-west-1"]}, TypeError,
+         "account_ids must be a list"),
+        ({"archive_bucket_name": "archive", "account_ids": ["222222222222"]}, TypeError,
+         "regions must be a list"),
+        ({"archive_bucket_name": "archive", "account_ids": ["222222222222"],
+          "regions": ["Europe"]}, ValueError, "region names such as"),
+        ({"archive_bucket_name": "archive", "account_ids": ["222222222222"],
+          "regions": ["eu-west-1"], "archive_format": "csv"}, ValueError, "archive_format"),
+        ({"archive_bucket_name": "archive", "account_ids": ["222222222222"],
+          "regions": ["eu-west-1"], "log_format": "${srcaddr}"}, TypeError, "log_format"),
+    ],
+)  # fmt: skip
+def test_bad_central_table_arguments(kwargs, error, message):
+    from vpcwatch import FlowLogTable
+
+    stack = cdk.Stack(new_app(), "Security", env=SECURITY)
+    with pytest.raises(error, match=message):
+        FlowLogTable(stack, "Table", **kwargs)
+
+
+def test_a_pipeline_table_refuses_central_settings():
+    from vpcwatch import FlowLogTable
+
+    stack = cdk.Stack(new_app(), "Member", env=MEMBERS[0])
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
+    pipeline = FlowLogPipeline(stack, "FlowLogs", vpc=vpc, destinations=("cloudwatch", "s3"))
+    with pytest.raises(ValueError, match="account_ids, regions describe a central archive"):
+        FlowLogTable(stack, "Table", pipeline=pipeline, account_ids=["222222222222"],
+                     regions=["eu-west-1"])  # fmt: skip

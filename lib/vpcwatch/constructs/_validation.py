@@ -7,6 +7,7 @@ argument and what is allowed; values that are unresolved tokens are not judged.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -72,6 +73,36 @@ def require_sequence(name: str, value: Any, what: str) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
         raise TypeError(f"{name} must be a list of {what}, got {type(value).__name__}: {value!r}")
     return tuple(value)
+
+
+_ACCOUNT = re.compile(r"\d{12}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+
+def account_list(name: str, value: Any, *, required: bool) -> tuple[str, ...]:
+    """12-digit account ids, literal (they name S3 prefixes and policies), none repeated."""
+    accounts = require_sequence(name, value, "12-digit account ids")
+    if required and not accounts:
+        raise ValueError(f"{name} must name at least one account")
+    bad = [a for a in accounts if not (isinstance(a, str) and _ACCOUNT.fullmatch(a))]
+    if bad:
+        raise ValueError(f"{name} must be 12-digit account ids (literal); got {bad!r}")
+    if len(set(accounts)) != len(accounts):
+        raise ValueError(f"{name} repeats an account: {sorted(accounts)}")
+    return accounts
+
+
+def region_list(name: str, value: Any) -> tuple[str, ...]:
+    """At least one literal region name (``eu-west-1``), none repeated."""
+    regions = require_sequence(name, value, "region names")
+    bad = [r for r in regions if not (isinstance(r, str) and _REGION.fullmatch(r))]
+    if not regions or bad:
+        raise ValueError(
+            f"{name} must be one or more region names such as 'eu-west-1'; got {list(regions)!r}"
+        )
+    if len(set(regions)) != len(regions):
+        raise ValueError(f"{name} repeats a region: {sorted(regions)}")
+    return regions
 
 
 def choose(name: str, value: Any, choices: type[E], aliases: dict[str, E] | None = None) -> E:

@@ -22,7 +22,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from vpcwatch.constructs._buckets import private_bucket
-from vpcwatch.constructs._validation import is_token, require_instance
+from vpcwatch.constructs._validation import account_list, is_token, require_instance
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.archive import DELIVERY
 
@@ -272,8 +272,8 @@ class CentralArchive(Construct):
         object_lock: s3.ObjectLockRetention | None = None,
     ) -> None:
         super().__init__(scope, id)
-        members = _accounts("member_account_ids", member_account_ids, required=True)
-        readers = _accounts("reader_account_ids", reader_account_ids, required=False)
+        members = account_list("member_account_ids", member_account_ids, required=True)
+        readers = account_list("reader_account_ids", reader_account_ids, required=False)
         expiration = cdk.Duration.days(365) if expiration is None else expiration
         require_instance("expiration", expiration, cdk.Duration, "a cdk.Duration")
         self._bucket = private_bucket(
@@ -326,20 +326,6 @@ class CentralArchive(Construct):
     @property
     def bucket(self) -> s3.IBucket:
         return self._bucket
-
-
-def _accounts(name: str, value: Any, *, required: bool) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise TypeError(f"{name} must be a list of 12-digit account ids, got {value!r}")
-    accounts = tuple(value)
-    if required and not accounts:
-        raise ValueError(f"{name} must name at least one account")
-    bad = [a for a in accounts if not (isinstance(a, str) and _ACCOUNT.fullmatch(a))]
-    if bad:
-        raise ValueError(f"{name} must be 12-digit account ids (literal); got {bad!r}")
-    if len(set(accounts)) != len(accounts):
-        raise ValueError(f"{name} repeats an account: {sorted(accounts)}")
-    return accounts
 
 
 def _message(kind: str) -> str:

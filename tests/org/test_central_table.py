@@ -1,0 +1,205 @@
+"""One FlowLogTable over a central archive that three accounts in two regions deliver
+to: the Glue table's own location template and projection, read by DuckDB over files
+laid out as VPC Flow Logs writes them, give each account's and region's records.
+
+DuckDB stands in for Athena: the files a partition projection would read are found
+from the table's ``storage.location.template`` and ``projection.*`` parameters (so a
+wrong template finds nothing), and the named queries run as synthesized.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections import Counter
+from pathlib import Path
+
+import aws_cdk as cdk
+import duckdb
+import pytest
+
+from support import checked_template, new_app
+from vpcwatch import FlowLogFormat, FlowLogTable
+from vpcwatch.detectors import default_detectors
+from vpcwatch.filterpattern import compile_pattern
+from vpcwatch.queries import athena_columns
+from vpcwatch.traffic import Lab, archive_key, generate, write_archive
+
+FMT = FlowLogFormat.all_fields()
+ACCOUNTS = ("222222222222", "333333333333", "444444444444")
+REGIONS = ("eu-west-1", "us-east-1")
+OUTSIDER = "555555555555"  # delivers to the bucket, but the table does not project it
+INCIDENTS = {
+    ("222222222222", "eu-west-1"): {4: ("ssh-scan",)},
+    ("333333333333", "us-east-1"): {6: ("exfiltration",)},
+}
+START = calendar.timegm((2026, 11, 19, 23, 30, 0))  # the archive spans midnight
+DUCK_TYPES = {"int": "INTEGER", "bigint": "BIGINT", "string": "VARCHAR"}
+
+
+def _places() -> dict[tuple[str, str], list[str]]:
+    places = {}
+    for number, (account, region) in enumerate(
+        [(a, r) for a in ACCOUNTS for r in REGIONS] + [(OUTSIDER, "eu-west-1")]
+    ):
+        lab = Lab(account_id=account, region=region)
+        incidents = INCIDENTS.get((account, region), {})
+        places[account, region] = list(
+            generate(FMT, minutes=40, seed=number, incidents=incidents, lab=lab, start=START)
+        )
+    return places
+
+
+PLACES = _places()
+
+
+def _table(layout: str) -> dict:
+    app = new_app()
+    stack = cdk.Stack(app, "Security", env=cdk.Environment(account="111111111111",
+                                                           region="us-east-1"))  # fmt: skip
+    FlowLogTable(
+        stack, "Table", archive_bucket_name="org-flow-logs", account_ids=list(ACCOUNTS),
+        regions=list(REGIONS), log_format=FMT, database_name="org",
+        archive_format="parquet" if layout == "hive-parquet" else "plain-text",
+        archive_hive_partitions=layout == "hive-parquet",
+    )  # fmt: skip
+    return checked_template(stack).to_json()
+
+
+def _write(root: Path, layout: str) -> None:
+    if layout == "plain-text":
+        write_archive(root, FMT, PLACES)
+        return
+    connection = duckdb.connect()
+    columns = ", ".join(f'"{n}" {DUCK_TYPES[t]}' for n, t in athena_columns(FMT))
+    for (account, region), lines in PLACES.items():
+        rows = [[None if t == "-" else t for t in line.split()] for line in lines]
+        connection.execute(f"CREATE OR REPLACE TABLE batch ({columns})")
+        connection.executemany(f"INSERT INTO batch VALUES ({', '.join('?' * len(FMT))})", rows)
+        path = root / archive_key(account, region, int(lines[0].split()[FMT.index("start")]),
+                                  file_format="parquet", hive_partitions=True)  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection.execute(f"COPY batch TO '{path}' (FORMAT PARQUET)")
+
+
+def _athena(template: dict, root: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB schema ``org`` with the view ``flow_logs``: the files that the table's
+    partition projection reaches, with the partition columns the template declares."""
+    (table,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Glue::Table"]
+    table_input = table["Properties"]["TableInput"]
+    parameters = table_input["Parameters"]
+    location = parameters["storage.location.template"].replace("s3://org-flow-logs", str(root))
+    partitions = [key["Name"] for key in table_input["PartitionKeys"]]
+    pattern = re.compile(
+        re.sub(r"\\\$\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(location)) + r"/[^/]+"
+    )
+    found: list[tuple[str, dict[str, str]]] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        match = pattern.fullmatch(str(path))
+        if match and all(_projected(parameters, name, match[name]) for name in partitions):
+            found.append((str(path), match.groupdict()))
+    assert found, f"no file matches {location}"
+    connection = duckdb.connect()
+    connection.execute("CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p)")
+    connection.execute("CREATE SCHEMA org")
+    files = [path for path, _ in found]
+    columns = table_input["StorageDescriptor"]["Columns"]
+    if parameters["classification"] == "parquet":
+        reader = f"read_parquet({files!r}, filename = true)"
+    else:
+        types = {c["Name"]: DUCK_TYPES[c["Type"]] for c in columns}
+        reader = (f"read_csv({files!r}, delim = ' ', header = true, nullstr = '-', "
+                  f"columns = {types!r}, filename = true)")  # fmt: skip
+    connection.execute(f"CREATE TABLE org.records AS SELECT * FROM {reader}")
+    values = ", ".join(
+        "(" + ", ".join(f"'{v}'" for v in [path, *(found_parts[p] for p in partitions)]) + ")"
+        for path, found_parts in found
+    )
+    connection.execute(f"CREATE TABLE org.files (filename VARCHAR, "
+                       f"{', '.join(f'{p} VARCHAR' for p in partitions)})")  # fmt: skip
+    connection.execute(f"INSERT INTO org.files VALUES {values}")
+    connection.execute(
+        "CREATE VIEW org.flow_logs AS SELECT records.* EXCLUDE (filename), "
+        + ", ".join(f"files.{p}" for p in partitions)
+        + " FROM org.records JOIN org.files USING (filename)"
+    )
+    return connection
+
+
+def _projected(parameters: dict[str, str], name: str, value: str) -> bool:
+    kind = parameters[f"projection.{name}.type"]
+    if kind == "enum":
+        return value in parameters[f"projection.{name}.values"].split(",")
+    low, high = (int(v) for v in parameters[f"projection.{name}.range"].split(","))
+    digits = int(parameters.get(f"projection.{name}.digits", "1"))
+    return value.isdigit() and len(value) >= digits and low <= int(value) <= high
+
+
+def _queries(template: dict) -> dict[str, str]:
+    return {
+        r["Properties"]["Name"].removeprefix("vpcwatch/"): r["Properties"]["QueryString"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Athena::NamedQuery"
+    }
+
+
+def _expected() -> Counter:
+    expected: Counter = Counter()
+    for detector in default_detectors():
+        if not hasattr(detector, "pattern"):
+            continue
+        compiled = compile_pattern(detector.pattern(FMT))
+        for (account, region), lines in PLACES.items():
+            if account in ACCOUNTS:
+                hits = sum(compiled.match(line) is not None for line in lines)
+                if hits:
+                    expected[detector.name, account, region] = hits
+    return expected
+
+
+@pytest.fixture(scope="module", params=["plain-text", "hive-parquet"])
+def archive(request, tmp_path_factory):
+    layout = request.param
+    template = _table(layout)
+    root = tmp_path_factory.mktemp(layout)
+    _write(root, layout)
+    return template, _athena(template, root)
+
+
+def test_each_account_and_region_gets_its_own_counts(archive):
+    template, connection = archive
+    rows = connection.execute(_queries(template)["DetectorRecordsByAccount"]).fetchall()
+    found = Counter({(name, account, region): n for name, account, region, n in rows})
+    assert found == _expected()
+    # Background scanners knock on 22 everywhere; the scan itself is in one place.
+    probes = {(a, r): n for (name, a, r), n in found.items() if name == "AdminPortProbes"}
+    assert max(probes, key=probes.get) == ("222222222222", "eu-west-1")
+    exfiltration = {(a, r) for (name, a, r) in found if name == "Exfiltration"}
+    assert exfiltration == {("333333333333", "us-east-1")}
+
+
+def test_an_account_the_table_does_not_list_is_not_read(archive):
+    _, connection = archive
+    accounts = {row[0] for row in connection.execute(
+        "SELECT DISTINCT aws_account_id FROM org.flow_logs").fetchall()}  # fmt: skip
+    assert accounts == set(ACCOUNTS)
+
+
+def test_partition_columns_agree_with_the_records(archive):
+    _, connection = archive
+    disagree = connection.execute(
+        "SELECT count(*) FROM org.flow_logs WHERE account_id <> aws_account_id "
+        "OR region <> aws_region"
+    ).fetchone()[0]
+    assert disagree == 0
+    assert connection.execute("SELECT count(*) FROM org.flow_logs").fetchone()[0] == sum(
+        len(lines) for (account, _), lines in PLACES.items() if account in ACCOUNTS
+    )
+
+
+def test_detector_queries_run_per_archive(archive):
+    template, connection = archive
+    queries = _queries(template)
+    for detector in default_detectors():
+        if hasattr(detector, "pattern"):
+            connection.execute(queries[detector.name]).fetchall()

@@ -31,6 +31,10 @@ UNSCOPED_ACTIONS = {
     "ec2:DescribeSecurityGroupRules": "EC2 Describe* actions support no resource scoping",
     "ec2:DescribeVpcs": "EC2 Describe* actions support no resource scoping",
     "ec2:DescribeFlowLogs": "EC2 Describe* actions support no resource scoping",
+    # VPC user guide, "IAM policy for IAM principals that publish flow logs to Amazon S3":
+    # the caller of CreateFlowLogs to S3 needs these on "*" (permission-only actions).
+    "logs:CreateLogDelivery": "permission-only action of log delivery (no resource type)",
+    "logs:DeleteLogDelivery": "permission-only action of log delivery (no resource type)",
 }
 
 EXEMPT = {

@@ -14,6 +14,11 @@ Configuration, from the environment (set by the construct):
     VPCWATCH_TRAFFIC_TYPE  ALL, ACCEPT or REJECT
     VPCWATCH_AGGREGATION   max aggregation interval, 60 or 600 seconds
     VPCWATCH_TAG           ``key=value`` tagged on the flow logs it creates
+    VPCWATCH_ARCHIVE_ARN   optional: an S3 bucket ARN (a central archive) each VPC also
+                           delivers to, in the same format
+    VPCWATCH_ARCHIVE_OPTIONS  with it: JSON ``DestinationOptions`` (file format, Hive
+                           prefixes, per-hour partitions)
+    VPCWATCH_ARCHIVE_TRAFFIC_TYPE  with it: ALL, ACCEPT or REJECT (default: the same)
 
 Standard library and boto3 only.
 """
@@ -46,9 +51,13 @@ class Settings:
     """What a created flow log looks like."""
 
     def __init__(self, log_group: str, role_arn: str, log_format: str, traffic_type: str,
-                 aggregation: int, tag: tuple[str, str]) -> None:  # fmt: skip
+                 aggregation: int, tag: tuple[str, str], archive_arn: str | None = None,
+                 archive_options: dict[str, Any] | None = None,
+                 archive_traffic_type: str | None = None) -> None:  # fmt: skip
         self.log_group, self.role_arn, self.log_format = log_group, role_arn, log_format
         self.traffic_type, self.aggregation, self.tag = traffic_type, aggregation, tag
+        self.archive_arn, self.archive_options = archive_arn, archive_options or {}
+        self.archive_traffic_type = archive_traffic_type or traffic_type
 
     @classmethod
     def from_environment(cls, environment: Any) -> Settings:
@@ -64,53 +73,88 @@ class Settings:
             environment.get("VPCWATCH_TRAFFIC_TYPE", "ALL"),
             int(environment.get("VPCWATCH_AGGREGATION", "60")),
             (key, value),
+            environment.get("VPCWATCH_ARCHIVE_ARN") or None,
+            json.loads(environment.get("VPCWATCH_ARCHIVE_OPTIONS") or "{}"),
+            environment.get("VPCWATCH_ARCHIVE_TRAFFIC_TYPE") or None,
         )
+
+    def destinations(self) -> dict[str, dict[str, Any]]:
+        """``{destination: CreateFlowLogs arguments}``: the log group, and the archive when
+        there is one."""
+        common = {
+            "ResourceType": "VPC",
+            "LogFormat": self.log_format,
+            "MaxAggregationInterval": self.aggregation,
+            "TagSpecifications": [{
+                "ResourceType": "vpc-flow-log",
+                "Tags": [{"Key": self.tag[0], "Value": self.tag[1]}],
+            }],
+        }  # fmt: skip
+        found = {
+            "cloudwatch": {
+                **common,
+                "TrafficType": self.traffic_type,
+                "LogDestinationType": "cloud-watch-logs",
+                "LogGroupName": self.log_group,
+                "DeliverLogsPermissionArn": self.role_arn,
+            }
+        }
+        if self.archive_arn:
+            found["s3"] = {
+                **common,
+                "TrafficType": self.archive_traffic_type,
+                "LogDestinationType": "s3",
+                "LogDestination": self.archive_arn,
+                "DestinationOptions": self.archive_options,
+            }
+        return found
 
 
 def enrol(ec2: Any, vpc_ids: list[str], settings: Settings) -> dict[str, Any]:
-    """Create vpcwatch's flow log for each of ``vpc_ids`` that lacks one.
+    """Create vpcwatch's flow logs (to the log group, and to the archive when there is
+    one) for each of ``vpc_ids`` that lacks them.
 
-    Returns counts and ids: ``enrolled`` (created now), ``already`` (had one),
-    ``failed`` (CreateFlowLogs refused them, with the reason).
+    Returns counts and ids: ``enrolled`` (got a flow log now), ``already`` (had all of
+    them), ``failed`` (CreateFlowLogs refused them, with the reason), and ``created``:
+    the VPCs given a flow log, per destination.
     """
-    covered = _covered(ec2, vpc_ids, settings.log_group)
-    lacking = [vpc for vpc in vpc_ids if vpc not in covered]
-    enrolled: list[str] = []
+    existing = _existing(ec2, vpc_ids)
+    created: dict[str, list[str]] = {}
     failed: dict[str, str] = {}
-    for start in range(0, len(lacking), CREATE_BATCH):
-        batch = lacking[start : start + CREATE_BATCH]
-        response = ec2.create_flow_logs(
-            ResourceIds=batch,
-            ResourceType="VPC",
-            TrafficType=settings.traffic_type,
-            LogDestinationType="cloud-watch-logs",
-            LogGroupName=settings.log_group,
-            DeliverLogsPermissionArn=settings.role_arn,
-            LogFormat=settings.log_format,
-            MaxAggregationInterval=settings.aggregation,
-            TagSpecifications=[{
-                "ResourceType": "vpc-flow-log",
-                "Tags": [{"Key": settings.tag[0], "Value": settings.tag[1]}],
-            }],
-        )  # fmt: skip
-        refused = {
-            item.get("ResourceId", "?"): item.get("Error", {}).get("Message", "refused")
-            for item in response.get("Unsuccessful", [])
-        }
-        failed.update(refused)
-        enrolled += [vpc for vpc in batch if vpc not in refused]
+    for destination, arguments in settings.destinations().items():
+        lacking = [vpc for vpc in vpc_ids if not _delivers(existing.get(vpc, []), arguments)]
+        created[destination] = []
+        for start in range(0, len(lacking), CREATE_BATCH):
+            batch = lacking[start : start + CREATE_BATCH]
+            response = ec2.create_flow_logs(ResourceIds=batch, **arguments)
+            refused = {
+                item.get("ResourceId", "?"): item.get("Error", {}).get("Message", "refused")
+                for item in response.get("Unsuccessful", [])
+            }
+            failed.update({vpc: f"{destination}: {why}" for vpc, why in refused.items()})
+            created[destination] += [vpc for vpc in batch if vpc not in refused]
+    enrolled = sorted({vpc for vpcs in created.values() for vpc in vpcs})
+    already = sorted(set(vpc_ids) - set(enrolled) - set(failed))
     return {
-        "enrolled": sorted(enrolled),
-        "already": sorted(covered & set(vpc_ids)),
+        "enrolled": enrolled,
+        "already": already,
         "failed": failed,
-        "counts": {"enrolled": len(enrolled), "already": len(covered & set(vpc_ids)),
-                   "failed": len(failed)},
-    }  # fmt: skip
+        "created": created,
+        "counts": {"enrolled": len(enrolled), "already": len(already), "failed": len(failed)},
+    }
 
 
-def _covered(ec2: Any, vpc_ids: list[str], log_group: str) -> set[str]:
-    """The VPCs among ``vpc_ids`` that already deliver to ``log_group``."""
-    covered: set[str] = set()
+def _delivers(flow_logs: list[dict[str, Any]], arguments: dict[str, Any]) -> bool:
+    """Whether one of a VPC's flow logs already delivers where ``arguments`` would."""
+    if arguments["LogDestinationType"] == "s3":
+        target = arguments["LogDestination"].rstrip("/")
+        return any((f.get("LogDestination") or "").rstrip("/") == target for f in flow_logs)
+    return any(f.get("LogGroupName") == arguments["LogGroupName"] for f in flow_logs)
+
+
+def _existing(ec2: Any, vpc_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The flow logs of each of ``vpc_ids``, whoever made them."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for start in range(0, len(vpc_ids), 200):
         chunk = vpc_ids[start : start + 200]
         pages = ec2.get_paginator("describe_flow_logs").paginate(
@@ -118,9 +162,8 @@ def _covered(ec2: Any, vpc_ids: list[str], log_group: str) -> set[str]:
         )
         for page in pages:
             for flow_log in page.get("FlowLogs", []):
-                if flow_log.get("LogGroupName") == log_group:
-                    covered.add(flow_log.get("ResourceId"))
-    return covered
+                found.setdefault(flow_log.get("ResourceId"), []).append(flow_log)
+    return found
 
 
 def _all_vpcs(ec2: Any):

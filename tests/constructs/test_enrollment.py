@@ -104,3 +104,41 @@ def test_a_pipeline_without_cloudwatch_is_refused():
         VpcEnrollment(stack, "Enrollment", pipeline=pipeline)
     with pytest.raises(TypeError, match="pipeline must be a vpcwatch.FlowLogPipeline"):
         VpcEnrollment(stack, "Other", pipeline=vpc)
+
+
+def test_a_pipeline_without_a_vpc_enrols_every_vpc_to_both_destinations():
+    """The member-account shape: no VPC known at synth, a central archive by ARN."""
+    import json
+
+    from aws_cdk import aws_s3 as s3
+
+    stack = cdk.Stack(new_app(), "Member", env=ENV)
+    archive = s3.Bucket.from_bucket_arn(stack, "Central", "arn:aws:s3:::org-flow-logs")
+    pipeline = FlowLogPipeline(
+        stack, "FlowLogs", enroll_account_vpcs=True, destinations=("cloudwatch", "s3"),
+        archive_bucket=archive, traffic_type="REJECT", archive_traffic_type="ALL",
+        archive_format="plain-text", archive_hive_partitions=False,
+    )  # fmt: skip
+    assert pipeline.enrollment is not None and pipeline.flow_logs == ()
+    t = checked_template(stack)
+    t.resource_count_is("AWS::EC2::FlowLog", 0)
+    (function,) = t.find_resources("AWS::Lambda::Function").values()
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["VPCWATCH_TRAFFIC_TYPE"] == "REJECT"
+    assert variables["VPCWATCH_ARCHIVE_ARN"] == "arn:aws:s3:::org-flow-logs"
+    assert variables["VPCWATCH_ARCHIVE_TRAFFIC_TYPE"] == "ALL"
+    assert json.loads(variables["VPCWATCH_ARCHIVE_OPTIONS"]) == {
+        "FileFormat": "plain-text", "HiveCompatiblePartitions": False, "PerHourPartition": False
+    }  # fmt: skip
+    policies = json.dumps(t.find_resources("AWS::IAM::Policy"))
+    assert "logs:CreateLogDelivery" in policies
+
+
+def test_a_pipeline_needs_a_target_or_enrolment():
+    stack = cdk.Stack(new_app(), "Nothing", env=ENV)
+    with pytest.raises(ValueError, match="enroll_account_vpcs=True"):
+        FlowLogPipeline(stack, "FlowLogs")
+    with pytest.raises(TypeError, match="enroll_account_vpcs must be True or False"):
+        FlowLogPipeline(stack, "Other", enroll_account_vpcs="yes")
+    with pytest.raises(ValueError, match="no CloudWatch Logs destination"):
+        FlowLogPipeline(stack, "S3Only", enroll_account_vpcs=True, destinations=("s3",))

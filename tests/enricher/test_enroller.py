@@ -113,7 +113,7 @@ def test_refusals_are_counted_and_named(ec2, monkeypatch):
 
     settings = handler.Settings.from_environment(ENVIRONMENT)
     result = handler.enrol(Refusing(ec2), [vpc], settings)
-    assert result["failed"] == {vpc: "Access denied for LogDestination"}
+    assert result["failed"] == {vpc: "cloudwatch: Access denied for LogDestination"}
     assert result["enrolled"] == [] and result["counts"]["failed"] == 1
 
 
@@ -121,3 +121,30 @@ def test_a_missing_setting_is_named():
     with pytest.raises(ValueError, match="lacks VPCWATCH_ROLE_ARN"):
         handler.Settings.from_environment({"VPCWATCH_LOG_GROUP": "g",
                                            "VPCWATCH_LOG_FORMAT": FORMAT})  # fmt: skip
+
+
+ARCHIVE = "arn:aws:s3:::org-flow-logs"
+ARCHIVE_OPTIONS = {"FileFormat": "parquet", "HiveCompatiblePartitions": True,
+                   "PerHourPartition": False}  # fmt: skip
+
+
+def test_with_a_central_archive_each_vpc_also_delivers_there_once(ec2, monkeypatch):
+    monkeypatch.setenv("VPCWATCH_ARCHIVE_ARN", ARCHIVE)
+    monkeypatch.setenv("VPCWATCH_ARCHIVE_OPTIONS", json.dumps(ARCHIVE_OPTIONS))
+    monkeypatch.setenv("VPCWATCH_ARCHIVE_TRAFFIC_TYPE", "REJECT")
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="org-flow-logs")
+    archived = ec2.create_vpc(CidrBlock="10.6.0.0/16")["Vpc"]["VpcId"]
+    # Someone already sends this VPC to the archive: only the log group is added.
+    ec2.create_flow_logs(ResourceIds=[archived], ResourceType="VPC", TrafficType="ALL",
+                         LogDestinationType="s3", LogDestination=ARCHIVE)  # fmt: skip
+    bare = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]["VpcId"]
+    result = handler.handler({})
+    assert archived not in result["created"]["s3"] and bare in result["created"]["s3"]
+    assert {archived, bare} <= set(result["created"]["cloudwatch"])
+    logs = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [bare]}])
+    (to_archive,) = [f for f in logs["FlowLogs"] if f.get("LogDestination") == ARCHIVE]
+    assert to_archive["TrafficType"] == "REJECT" and to_archive["LogDestinationType"] == "s3"
+    assert to_archive.get("LogFormat", FORMAT) == FORMAT
+    again = handler.handler({})
+    assert again["enrolled"] == [] and again["created"] == {"cloudwatch": [], "s3": []}
+    assert {archived, bare} <= set(again["already"])

@@ -34,9 +34,10 @@ class TrafficType(enum.Enum):
 
 
 def flow_log_targets(
-    vpc: Any, subnets: Any, network_interface_ids: Any
+    vpc: Any, subnets: Any, network_interface_ids: Any, *, enrolling: bool = False
 ) -> list[tuple[str, str, str]]:
-    """(construct id, resource type, resource id) for every flow log to create."""
+    """(construct id, resource type, resource id) for every flow log to create (none is
+    allowed when ``enrolling``: the account's VPCs are enrolled at run time)."""
     targets: list[tuple[str, str, str]] = []
     if vpc is not None:
         require_interface("vpc", vpc, "vpc_id", "an ec2.IVpc")
@@ -61,10 +62,11 @@ def flow_log_targets(
                     f"'eni-0123456789abcdef0', got {eni!r}"
                 )
             targets.append((f"InterfaceFlowLog{index}", "NetworkInterface", eni))
-    if not targets:
+    if not targets and not enrolling:
         raise ValueError(
             "FlowLogPipeline needs something to log: give vpc, subnets or "
-            "network_interface_ids (none was given, or the lists were empty)"
+            "network_interface_ids (none was given, or the lists were empty), or "
+            "enroll_account_vpcs=True"
         )
     return targets
 

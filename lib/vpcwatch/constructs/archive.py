@@ -51,6 +51,7 @@ class FlowLogArchive(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.layout = layout
+        self.traffic_type = traffic_type
         self.encryption_key = self._key(encryption_key)
         if bucket is None:
             self.bucket: s3.IBucket = _create_bucket(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -37,6 +38,10 @@ class VpcEnrollment(Construct):
     ``vpcwatch:enrolled=<stack name>``; it never changes or deletes a flow log, so those
     made by people or other tools stay as they are. The AWS Config rule
     ``vpc-flow-logs-enabled`` (:class:`ExposureRules`) reports whatever is still missing.
+
+    With an S3 archive on the pipeline, each VPC also gets a flow log to the archive
+    (its format, layout and traffic type). ``FlowLogPipeline(enroll_account_vpcs=True)``
+    makes one with the defaults.
 
     Example::
 
@@ -78,7 +83,7 @@ class VpcEnrollment(Construct):
         sweep_every = cdk.Duration.hours(6) if sweep_every is None else sweep_every
         _check_sweep(sweep_every)
         stack = cdk.Stack.of(self)
-        flow_log = pipeline.flow_logs[0]
+        archive = pipeline.archive
         self._log_group = function_log_group(self, "enroller", pipeline.encryption_key)
         self._role = self._create_role(stack, pipeline)
         self._function = vpcwatch_function(
@@ -93,9 +98,24 @@ class VpcEnrollment(Construct):
                 "VPCWATCH_LOG_GROUP": pipeline.log_group.log_group_name,
                 "VPCWATCH_ROLE_ARN": pipeline.role.role_arn,
                 "VPCWATCH_LOG_FORMAT": pipeline.log_format.log_format,
-                "VPCWATCH_TRAFFIC_TYPE": flow_log.traffic_type,
-                "VPCWATCH_AGGREGATION": str(flow_log.max_aggregation_interval or 600),
+                "VPCWATCH_TRAFFIC_TYPE": pipeline.traffic_type_text,
+                "VPCWATCH_AGGREGATION": str(pipeline.aggregation_seconds),
                 "VPCWATCH_TAG": f"vpcwatch:enrolled={stack.stack_name}",
+                **(
+                    {}
+                    if archive is None
+                    else {
+                        "VPCWATCH_ARCHIVE_ARN": archive.bucket.bucket_arn,
+                        "VPCWATCH_ARCHIVE_TRAFFIC_TYPE": archive.traffic_type,
+                        "VPCWATCH_ARCHIVE_OPTIONS": json.dumps(
+                            {
+                                "FileFormat": archive.layout.file_format,
+                                "HiveCompatiblePartitions": archive.layout.hive_partitions,
+                                "PerHourPartition": archive.layout.per_hour_partitions,
+                            }
+                        ),
+                    }
+                ),
             },
             retry_attempts=2,
             description="vpcwatch: flow logs for the VPCs that CDK does not create",
@@ -164,11 +184,18 @@ class VpcEnrollment(Construct):
             (["iam:PassRole"], [pipeline.role.role_arn], {"StringEquals": {
                 "iam:PassedToService": "vpc-flow-logs.amazonaws.com"}}),
         ]  # fmt: skip
+        if pipeline.archive is not None:  # a flow log to S3 sets up a log delivery
+            statements.append((["logs:CreateLogDelivery", "logs:DeleteLogDelivery"], ["*"],
+                               None))  # fmt: skip
         for allowed, resources, condition in statements:
             role.add_to_policy(
                 iam.PolicyStatement(actions=allowed, resources=resources, conditions=condition)
             )
-        findings = [("IAM5[Resource::*]", "EC2 Describe* actions support no resource scoping.")]
+        unscoped = "EC2 Describe* actions support no resource scoping."
+        if pipeline.archive is not None:
+            unscoped = ("EC2 Describe* actions, and the log-delivery actions CreateFlowLogs "
+                        "needs for an S3 destination, support no resource scoping.")  # fmt: skip
+        findings = [("IAM5[Resource::*]", unscoped)]
         reasons = {
             vpcs: "Any VPC of this account and region: enrolling VPCs it does not know of is "
             "its purpose.",

@@ -106,6 +106,12 @@ class FlowLogPipeline(Construct):
             ``compliance``, with days): no record can be deleted or overwritten before it
             expires, not even by an administrator in ``COMPLIANCE`` mode; every stored
             version is billed until then. Default: ``None`` (versioning only).
+        enroll_account_vpcs: also give every other VPC of the account and region these
+            flow logs (to the log group, and to the archive with ``"s3"``), including
+            VPCs made later, by hand or by other tools (:class:`VpcEnrollment`, with its
+            defaults; ``pipeline.enrollment``). Then ``vpc``, ``subnets`` and
+            ``network_interface_ids`` may all be left out. Needs ``"cloudwatch"``.
+            Default: ``False``.
     """
 
     def __init__(
@@ -133,9 +139,16 @@ class FlowLogPipeline(Construct):
         archive_expiration: cdk.Duration | None = ARCHIVE_EXPIRATION,
         archive_encryption_key: kms.IKey | bool | None = None,
         archive_object_lock: s3.ObjectLockRetention | None = None,
+        enroll_account_vpcs: bool = False,
     ) -> None:
         super().__init__(scope, id)
-        targets = flow_log_targets(vpc, subnets, network_interface_ids)
+        if not isinstance(enroll_account_vpcs, bool):
+            raise TypeError(
+                f"enroll_account_vpcs must be True or False, got {enroll_account_vpcs!r}"
+            )
+        targets = flow_log_targets(
+            vpc, subnets, network_interface_ids, enrolling=enroll_account_vpcs
+        )
         overlap = interface_overlap_warning(vpc, network_interface_ids)
         if overlap is not None:
             cdk.Annotations.of(self).add_warning_v2("vpcwatch:interfaces-beside-vpc", overlap)
@@ -145,6 +158,7 @@ class FlowLogPipeline(Construct):
         self._log_format = log_format
         self._traffic_type = traffic_type_of(traffic_type)
         aggregation_seconds = window_seconds(max_aggregation_interval)
+        self._aggregation_seconds = aggregation_seconds
 
         chosen = destinations_of(destinations)
         self._key, self._log_group, self._role = None, None, None
@@ -201,6 +215,11 @@ class FlowLogPipeline(Construct):
                 archive_encryption_key=archive_encryption_key,
                 archive_object_lock=archive_object_lock,
             )
+        self._enrollment = None
+        if enroll_account_vpcs:
+            from vpcwatch.constructs.enrollment import VpcEnrollment  # it imports this module
+
+            self._enrollment = VpcEnrollment(self, "Enrollment", pipeline=self)
 
     def _create_cloudwatch_side(
         self,
@@ -263,6 +282,22 @@ class FlowLogPipeline(Construct):
         """Which flows the CloudWatch flow logs record; ``None`` when it is a deploy-time
         token (then no construct can verify which detectors it feeds)."""
         return self._traffic_type if isinstance(self._traffic_type, TrafficType) else None
+
+    @property
+    def traffic_type_text(self) -> str:
+        """The CloudWatch flow logs' ``TrafficType`` as CloudFormation takes it (or the
+        deploy-time token)."""
+        return traffic_type_text(self._traffic_type)
+
+    @property
+    def aggregation_seconds(self) -> int:
+        """The maximum aggregation interval of every flow log: 60 or 600."""
+        return self._aggregation_seconds
+
+    @property
+    def enrollment(self):
+        """The :class:`VpcEnrollment` of ``enroll_account_vpcs=True``, or ``None``."""
+        return self._enrollment
 
     # -- resources -----------------------------------------------------------------------------
 

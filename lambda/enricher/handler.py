@@ -38,6 +38,10 @@ WORLD = ("0.0.0.0/0", "::/0")
 SAFETY_MARGIN_MS = 8_000  # stop polling this long before the function's timeout
 POLL_SECONDS = 1.0
 MAX_SUBJECT = 99
+EVENT_SOURCE = "vpcwatch.enricher"
+EVENT_DETAIL_TYPE = "vpcwatch Alarm Enrichment"
+"""The event each enrichment is also put on the bus as (VPCWATCH_EVENT_BUS), so that
+vpcwatch.AlertForwarder carries it to the central alert bus of many accounts."""
 DONE = ("Complete", "Failed", "Cancelled", "Timeout", "Unknown")
 AWS_ERRORS = (ClientError, BotoCoreError)
 
@@ -65,6 +69,8 @@ class Alarm:
     state: str | None = None
     time: int | None = None
     metric: str | None = None
+    account: str | None = None
+    region: str | None = None
     problems: list[str] = field(default_factory=list)
 
     @classmethod
@@ -73,6 +79,7 @@ class Alarm:
         if not isinstance(event, dict):
             alarm.problems.append(f"the event is a {type(event).__name__}, not an object")
             return alarm
+        alarm.account, alarm.region = _text(event.get("account")), _text(event.get("region"))
         detail = event.get("detail")
         if not isinstance(detail, dict):
             alarm.problems.append("the event has no 'detail' object")
@@ -111,6 +118,8 @@ class Report:
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     query_link: str | None = None
+    account: str = "?"
+    region: str = "?"
 
     def subject(self) -> str:
         text = f"vpcwatch {self.severity.upper()}: {self.title}"
@@ -119,6 +128,8 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {
             "alarm": self.alarm,
+            "account": self.account,
+            "region": self.region,
             "state": self.state,
             "detector": self.detector,
             "metric": self.metric,
@@ -138,6 +149,7 @@ class Report:
         lines = [
             f"{self.title} (detector {self.detector}{beside}, alarm {self.alarm}, state "
             f"{self.state}, severity {self.severity})",
+            f"Account {self.account}, region {self.region}",
             f"Window: {_iso(self.window[0])} to {_iso(self.window[1])}",
             "",
         ]
@@ -168,8 +180,11 @@ class Report:
 class Enricher:
     """The enrichment steps, with injected clients (tests pass moto or stubbed ones)."""
 
-    def __init__(self, config: dict[str, Any], logs: Any, ec2: Any, sns: Any) -> None:
+    def __init__(
+        self, config: dict[str, Any], logs: Any, ec2: Any, sns: Any, events: Any = None
+    ) -> None:
         self.config, self.logs, self.ec2, self.sns = config, logs, ec2, sns
+        self.events = events
 
     def handle(self, event: Any, remaining_ms: int) -> Report | None:
         """Enrich and publish; ``None`` (nothing published) only for a readable state
@@ -220,6 +235,8 @@ class Enricher:
             window=(start, end),
             state=alarm.state or "?",
             alarm_link=_alarm_link(self.config.get("region", ""), alarm.name),
+            account=alarm.account or "?",
+            region=alarm.region or self.config.get("region") or "?",
         )
         report.missing += alarm.problems
         return report
@@ -312,16 +329,33 @@ class Enricher:
         log(logging.INFO, "groups", described=len(described), open=len(report.open_rules))
 
     def publish(self, report: Report) -> None:
-        """Publish the message; raises when SNS refuses (Lambda then retries the event)."""
+        """Publish the message, and put it on the event bus when configured (for the
+        central alert bus of many accounts); raises when SNS or EventBridge refuses
+        (Lambda then retries the event)."""
         message = report.text() + "\n\n" + json.dumps(report.as_json(), indent=1, sort_keys=True)
         try:
             self.sns.publish(
                 TopicArn=self.config["topicArn"], Subject=report.subject(), Message=message
             )
+            if self.config.get("eventBus"):
+                self._put_event(report)
         except Exception as error:
             log(logging.ERROR, "publish", error=repr(error), alarm=report.alarm)
             raise
         log(logging.INFO, "publish", alarm=report.alarm, missing=report.missing)
+
+    def _put_event(self, report: Report) -> None:
+        detail = {"subject": report.subject(), "text": report.text(), **report.as_json()}
+        entry = {
+            "Source": EVENT_SOURCE,
+            "DetailType": EVENT_DETAIL_TYPE,
+            "Detail": json.dumps(detail, sort_keys=True),
+            "EventBusName": self.config["eventBus"],
+        }
+        response = self.events.put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            problem = response.get("Entries", [{}])[0].get("ErrorMessage", "refused")
+            raise RuntimeError(f"EventBridge refused the enrichment event: {problem}")
 
 
 def _pages(client: Any, operation: str, key: str, **arguments: Any):
@@ -449,13 +483,17 @@ def config_from_environment(environ: Any = os.environ) -> dict[str, Any]:
     config = load_config(environ["VPCWATCH_CONFIG"])
     config["logGroupName"] = environ["VPCWATCH_LOG_GROUP"]
     config["topicArn"] = environ["VPCWATCH_TOPIC_ARN"]
+    config["eventBus"] = environ.get("VPCWATCH_EVENT_BUS", "")
     config["region"] = environ.get("AWS_REGION", "")
     return config
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     config = config_from_environment()
-    enricher = Enricher(config, boto3.client("logs"), boto3.client("ec2"), boto3.client("sns"))
+    events = boto3.client("events") if config["eventBus"] else None
+    enricher = Enricher(
+        config, boto3.client("logs"), boto3.client("ec2"), boto3.client("sns"), events
+    )
     report = enricher.handle(event, context.get_remaining_time_in_millis())
     if report is None:
         return {"enriched": False}

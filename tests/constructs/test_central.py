@@ -55,7 +55,7 @@ def test_the_bus_admits_the_organization_and_publishes_to_the_topic(organization
     assert statement["Action"] == "events:PutEvents"
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
     rules = security.find_resources("AWS::Events::Rule")
-    assert len(rules) == 3 and all(
+    assert len(rules) == 4 and all(
         r["Properties"]["EventBusName"] == {"Ref": security_bus(security)} for r in rules.values()
     )
     for rule in rules.values():
@@ -75,8 +75,10 @@ def test_members_forward_by_arn_with_a_conditioned_role(organization):
         rules = member.find_resources("AWS::Events::Rule")
         forwarding = [r for r in rules.values()
                       if r["Properties"]["Targets"][0]["Arn"] == BUS_ARN]  # fmt: skip
-        assert len(forwarding) == 3
+        assert len(forwarding) == 4
         patterns = [r["Properties"]["EventPattern"] for r in forwarding]
+        assert {"source": ["vpcwatch.enricher"],
+                "detail-type": ["vpcwatch Alarm Enrichment"]} in patterns  # fmt: skip
         assert {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"],
                 "detail": {"alarmName": [{"prefix": "vpcwatch-"}],
                            "state": {"value": ["ALARM"]}}} in patterns  # fmt: skip
@@ -246,3 +248,14 @@ def test_a_pipeline_table_refuses_central_settings():
     with pytest.raises(ValueError, match="account_ids, regions describe a central archive"):
         FlowLogTable(stack, "Table", pipeline=pipeline, account_ids=["222222222222"],
                      regions=["eu-west-1"])  # fmt: skip
+
+
+def test_alarms_the_forwarder_would_never_forward_fail_the_synth():
+    app = new_app()
+    stack = cdk.Stack(app, "Member", env=MEMBERS[0])
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0)
+    pipeline = FlowLogPipeline(stack, "FlowLogs", vpc=vpc)
+    FlowLogMonitoring(stack, "Monitoring", pipeline=pipeline, alarm_name_prefix="team-")
+    AlertForwarder(stack, "Forward", central_bus_arn=BUS_ARN)
+    with pytest.raises(Exception, match="do not start with 'vpcwatch-'.*alarm_name_prefix"):
+        app.synth()

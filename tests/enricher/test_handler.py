@@ -494,3 +494,44 @@ def test_the_alarm_name_finds_the_detector_and_the_metric_is_named_beside_it(sha
     assert body.startswith("Flow logs stopped arriving (detector FlowLogsStopped, metric "
                            "IncomingLogEvents,")  # fmt: skip
     assert inbox.messages[0]["Subject"] == "vpcwatch HIGH: Flow logs stopped arriving"
+
+
+def test_the_message_names_the_account_and_region_and_goes_on_the_bus(account, monkeypatch):
+    """Many accounts: the enrichment is also an event on the member's bus (for
+    AlertForwarder), and both the message and the event say where the alarm rang."""
+    monkeypatch.setattr(handler, "POLL_SECONDS", 0.01)
+    logs, _ = stubbed_logs({"status": "Complete", "results": ROWS})
+    events = boto3.client("events", region_name=REGION)
+    sent = []
+    monkeypatch.setattr(events, "put_events", lambda **kw: sent.append(kw) or {
+        "FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})  # fmt: skip
+    config = {**CONFIG, "logGroupName": "/vpcwatch/flowlogs/demo", "topicArn": account["topic"],
+              "region": REGION, "eventBus": "default"}  # fmt: skip
+    event = {**alarm_event(), "account": "222222222222", "region": "eu-west-1"}
+    handler.Enricher(config, logs, account["ec2"], account["sns"], events).handle(
+        event, remaining_ms=60_000
+    )
+    (message,) = account["inbox"]()
+    assert "Account 222222222222, region eu-west-1" in message["Message"]
+    ((entry,),) = [call["Entries"] for call in sent]
+    assert entry["Source"] == handler.EVENT_SOURCE and entry["EventBusName"] == "default"
+    assert entry["DetailType"] == handler.EVENT_DETAIL_TYPE
+    detail = json.loads(entry["Detail"])
+    assert detail["account"] == "222222222222" and detail["region"] == "eu-west-1"
+    assert detail["text"].startswith("Accepted connection") and len(entry["Detail"]) < 256_000
+
+
+def test_a_refused_event_raises_so_lambda_retries(account):
+    logs, _ = stubbed_logs({"status": "Complete", "results": ROWS})
+    events = boto3.client("events", region_name=REGION)
+    stubber = Stubber(events)
+    stubber.add_response("put_events", {"FailedEntryCount": 1, "Entries": [
+        {"ErrorCode": "AccessDenied", "ErrorMessage": "not allowed"}]})  # fmt: skip
+    stubber.activate()
+    config = {**CONFIG, "logGroupName": "/vpcwatch/flowlogs/demo", "topicArn": account["topic"],
+              "region": REGION, "eventBus": "default"}  # fmt: skip
+    with pytest.raises(RuntimeError, match="not allowed"):
+        handler.Enricher(config, logs, account["ec2"], account["sns"], events).handle(
+            alarm_event(), remaining_ms=60_000
+        )
+    account["inbox"]()  # the SNS message went out before the refusal

@@ -44,6 +44,7 @@ def private_bucket(
     removal_policy: cdk.RemovalPolicy,
     encryption_key: kms.IKey | None = None,
     object_lock: s3.ObjectLockRetention | None = None,
+    bucket_name: str | None = None,
 ) -> s3.Bucket:
     """A versioned evidence bucket whose access is logged to the stack's log bucket.
 
@@ -54,6 +55,8 @@ def private_bucket(
         encryption_key: SSE-KMS with this key; ``None`` for SSE-S3.
         object_lock: a default Object Lock retention (``s3.ObjectLockRetention``), or
             ``None``. Object Lock can only be enabled when the bucket is created.
+        bucket_name: a physical name (other accounts then know its ARN as text), or
+            ``None`` for a generated one.
     """
     if encryption_key is not None:
         require_interface("encryption_key", encryption_key, "key_arn", "a kms.IKey or None")
@@ -63,6 +66,7 @@ def private_bucket(
     bucket = s3.Bucket(
         scope,
         id,
+        bucket_name=bucket_name,
         encryption=s3.BucketEncryption.S3_MANAGED
         if encryption_key is None
         else s3.BucketEncryption.KMS,

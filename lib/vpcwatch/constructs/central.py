@@ -14,22 +14,36 @@ from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from vpcwatch.constructs._buckets import private_bucket
-from vpcwatch.constructs._validation import account_list, is_token, require_instance
+from vpcwatch.constructs._validation import (
+    account_list,
+    acknowledge_role_policy,
+    is_token,
+    require_instance,
+)
 from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.archive import DELIVERY
 
 _ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")
 _ACCOUNT = re.compile(r"\d{12}")
 _BUS_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _BUS_NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
+
+ENRICHMENT_SOURCE = "vpcwatch.enricher"
+ENRICHMENT_DETAIL_TYPE = "vpcwatch Alarm Enrichment"
+"""The events of ``AlarmEnricher(send_events=True)`` (lambda/enricher/handler.py)."""
+
+CONFIG_PREFIX = "vpcwatch"
+"""Forwarded Config findings are those of rules named so (ExposureRules' default)."""
 
 ALARM_PREFIX = "vpcwatch-"
 """vpcwatch's alarm names start with it (FlowLogMonitoring's default alarm_name_prefix)."""
@@ -37,7 +51,8 @@ ALARM_PREFIX = "vpcwatch-"
 
 def forwarded_patterns(alarm_prefix: str = ALARM_PREFIX) -> dict[str, events.EventPattern]:
     """What a member account forwards, by kind: vpcwatch's alarms going to ALARM,
-    GuardDuty findings, and AWS Config finding a vpcwatch rule non-compliant."""
+    GuardDuty findings, the alarm enricher's messages, and AWS Config finding a vpcwatch
+    rule non-compliant."""
     return {
         "Alarms": events.EventPattern(
             source=["aws.cloudwatch"],
@@ -47,11 +62,14 @@ def forwarded_patterns(alarm_prefix: str = ALARM_PREFIX) -> dict[str, events.Eve
         "GuardDuty": events.EventPattern(
             source=["aws.guardduty"], detail_type=["GuardDuty Finding"]
         ),
+        "Enrichment": events.EventPattern(
+            source=[ENRICHMENT_SOURCE], detail_type=[ENRICHMENT_DETAIL_TYPE]
+        ),
         "Config": events.EventPattern(
             source=["aws.config"],
             detail_type=["Config Rules Compliance Change"],
             detail={
-                "configRuleName": [{"prefix": "vpcwatch"}],
+                "configRuleName": [{"prefix": CONFIG_PREFIX}],
                 "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]},
             },
         ),
@@ -62,6 +80,7 @@ MESSAGES = {
     "Alarms": "vpcwatch alarm in account <account>, <region>: <alarm> is <state>. <reason>",
     "GuardDuty": "GuardDuty finding in account <account>, <region>: <type> (severity "
     "<severity>): <title>",
+    "Enrichment": "Enriched vpcwatch alarm in account <account>, <region>: <text>",
     "Config": "AWS Config in account <account>, <region>: <resource> is NON_COMPLIANT with <rule>",
 }
 _FIELDS = {
@@ -69,6 +88,7 @@ _FIELDS = {
                "reason": "$.detail.state.reason"},
     "GuardDuty": {"type": "$.detail.type", "severity": "$.detail.severity",
                   "title": "$.detail.title"},
+    "Enrichment": {"text": "$.detail.text"},
     "Config": {"resource": "$.detail.resourceId", "rule": "$.detail.configRuleName"},
 }  # fmt: skip
 
@@ -212,6 +232,9 @@ class AlertForwarder(Construct):
         self._role.add_to_policy(
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[central_bus_arn])
         )
+        acknowledge_role_policy(self._role)
+        self._alarm_prefix = alarm_prefix
+        self.node.add_validation(_UnforwardedAlarms(self))
         self._rules = []
         for kind, pattern in forwarded_patterns(alarm_prefix).items():
             rule = events.Rule(
@@ -230,6 +253,47 @@ class AlertForwarder(Construct):
     @property
     def rules(self) -> tuple[events.Rule, ...]:
         return tuple(self._rules)
+
+
+@jsii.implements(IValidation)
+class _UnforwardedAlarms:
+    """At synth: every vpcwatch alarm of the forwarder's stack must carry its prefix, or
+    it would ring in the member account and never reach the central bus."""
+
+    def __init__(self, forwarder: AlertForwarder) -> None:
+        self._forwarder = forwarder
+
+    def validate(self) -> list[str]:
+        from vpcwatch.constructs.exposure import ExposureRules  # they import alerts
+        from vpcwatch.constructs.monitoring import FlowLogMonitoring
+
+        stack = cdk.Stack.of(self._forwarder)
+        prefix = self._forwarder._alarm_prefix
+        errors = []
+        for construct in stack.node.find_all():
+            if isinstance(construct, ExposureRules) and cdk.Stack.of(construct) == stack:
+                missed = [n for n in construct.rule_names if not n.startswith(CONFIG_PREFIX)]
+                if missed:
+                    errors.append(
+                        f"{construct.node.path}: Config rules {', '.join(missed)} do not "
+                        f"start with {CONFIG_PREFIX!r}, so their findings would never reach "
+                        "the central bus; give rule_name_prefix a value starting with it"
+                    )
+            if not isinstance(construct, FlowLogMonitoring) or cdk.Stack.of(construct) != stack:
+                continue
+            missed = sorted(
+                str(name) for name in construct.alarm_names.values()
+                if name is None or not (is_token(name) or name.startswith(prefix))
+            )  # fmt: skip
+            if missed:
+                errors.append(
+                    f"{construct.node.path}: alarms {', '.join(missed)} do not start with "
+                    f"{prefix!r}, so {self._forwarder.node.path} would never forward them "
+                    "to the central bus (None: CloudFormation names it). Give the "
+                    "monitoring an alarm_name_prefix starting with it, or the forwarder "
+                    "a matching alarm_prefix"
+                )
+        return errors
 
 
 class CentralArchive(Construct):
@@ -259,6 +323,9 @@ class CentralArchive(Construct):
             Athena). Default: none.
         expiration: delete records after this long. Default: 365 days.
         object_lock: an ``s3.ObjectLockRetention`` (WORM), or ``None``. Default: ``None``.
+        bucket_name: the bucket's name, so that members and the security account's
+            :class:`FlowLogTable` can be given it as text (no cross-account reference).
+            Default: a generated name (read it from ``bucket.bucket_name`` after deploy).
     """
 
     def __init__(
@@ -270,8 +337,17 @@ class CentralArchive(Construct):
         reader_account_ids: Sequence[str] = (),
         expiration: cdk.Duration | None = None,
         object_lock: s3.ObjectLockRetention | None = None,
+        bucket_name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
+        if bucket_name is not None and not (
+            isinstance(bucket_name, str)
+            and (is_token(bucket_name) or _BUCKET_NAME.fullmatch(bucket_name))
+        ):
+            raise ValueError(
+                "bucket_name must be 3-63 lowercase letters, digits, '.' and '-', starting "
+                f"and ending with a letter or digit; got {bucket_name!r}"
+            )
         members = account_list("member_account_ids", member_account_ids, required=True)
         readers = account_list("reader_account_ids", reader_account_ids, required=False)
         expiration = cdk.Duration.days(365) if expiration is None else expiration
@@ -282,6 +358,7 @@ class CentralArchive(Construct):
             lifecycle_rules=[s3.LifecycleRule(expiration=expiration)],
             removal_policy=cdk.RemovalPolicy.RETAIN,
             object_lock=object_lock,
+            bucket_name=bucket_name,
         )
         stack = cdk.Stack.of(self)
         for account in members:

@@ -57,6 +57,10 @@ class AlarmEnricher(Construct):
         alerts: an :class:`AlertTopic` or any ``sns.ITopic``: where the enriched message
             goes.
         max_rows: how many top flows the message lists (1 to 50). Default: 10.
+        send_events: also put each enriched message on this account's default event bus
+            (source ``vpcwatch.enricher``, detail type ``vpcwatch Alarm Enrichment``, the
+            account and region in it), where an :class:`AlertForwarder` carries it to the
+            central alert bus of many accounts. Default: ``False``.
     """
 
     def __init__(
@@ -67,8 +71,11 @@ class AlarmEnricher(Construct):
         monitoring: FlowLogMonitoring,
         alerts: AlertTopic | sns.ITopic,
         max_rows: int = 10,
+        send_events: bool = False,
     ) -> None:
         super().__init__(scope, id)
+        if not isinstance(send_events, bool):
+            raise TypeError(f"send_events must be True or False, got {send_events!r}")
         if not isinstance(monitoring, FlowLogMonitoring):
             raise TypeError(f"monitoring must be a vpcwatch.FlowLogMonitoring, got {monitoring!r}")
         alerts = alert_topic_of(self, alerts, required=True)
@@ -77,7 +84,7 @@ class AlarmEnricher(Construct):
         stack = cdk.Stack.of(self)
         log_group = monitoring.pipeline.log_group
         self._log_group = function_log_group(self, "enricher", monitoring.pipeline.encryption_key)
-        self._role = self._create_role(stack, log_group, alerts)
+        self._role = self._create_role(stack, log_group, alerts, send_events)
         self._failures = sqs.Queue(
             self, "Failures", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
@@ -96,6 +103,7 @@ class AlarmEnricher(Construct):
                 "VPCWATCH_CONFIG": _encoded(self._config(monitoring, max_rows)),
                 "VPCWATCH_LOG_GROUP": log_group.log_group_name,
                 "VPCWATCH_TOPIC_ARN": alerts.topic.topic_arn,
+                **({"VPCWATCH_EVENT_BUS": "default"} if send_events else {}),
             },
             on_failure=destinations.SqsDestination(self._failures),
             retry_attempts=2,
@@ -205,7 +213,7 @@ class AlarmEnricher(Construct):
         }
 
     def _create_role(
-        self, stack: cdk.Stack, log_group: logs.ILogGroup, alerts: AlertTopic
+        self, stack: cdk.Stack, log_group: logs.ILogGroup, alerts: AlertTopic, send_events: bool
     ) -> iam.Role:
         role = iam.Role(
             self,
@@ -223,6 +231,9 @@ class AlarmEnricher(Construct):
         ]
         if alerts.key is not None:
             statements.append((["kms:GenerateDataKey*", "kms:Decrypt"], [alerts.key.key_arn]))
+        if send_events:
+            bus = stack.format_arn(service="events", resource="event-bus", resource_name="default")
+            statements.append((["events:PutEvents"], [bus]))
         for allowed, resources in statements:
             role.add_to_policy(iam.PolicyStatement(actions=allowed, resources=resources))
         unscoped = "GetQueryResults, StopQuery and EC2 Describe* take no resource scoping."

@@ -66,6 +66,26 @@ def test_s3_parquet_destination():
     assert alternatives == []  # fmt: skip
 
 
+def test_flow_logs_an_enrolment_creates_are_priced_too():
+    """A member template has no AWS::EC2::FlowLog (every VPC is enrolled at run time):
+    leaving its ingestion out would understate the bill by most of it."""
+    enrolled = [
+        {"LogDestinationType": "cloud-watch-logs", "TrafficType": "ALL"},
+        {"LogDestinationType": "s3", "TrafficType": "ALL",
+         "DestinationOptions": {"FileFormat": "parquet"}},
+    ]  # fmt: skip
+    template = {"Resources": {"Enroller": {
+        "Type": "AWS::Lambda::Function", "Properties": {},
+        "Metadata": {"vpcwatch:enrolledFlowLogs": enrolled},
+    }}}  # fmt: skip
+    lines, _ = estimate(template, Assumptions(gb_per_day=10), DEFAULT_PRICES)
+    by_item = {line.item: line.usd for line in lines}
+    assert by_item["flow logs to CloudWatch Logs, Standard (ALL, every VPC enrolled)"] == 150
+    assert by_item["flow logs to S3 (ALL, Parquet, every VPC enrolled)"] == pytest.approx(
+        300 * 0.25 + 300 * 0.03
+    )
+
+
 def test_cli_with_price_overrides_and_a_sample(tmp_path):
     template = tmp_path / "t.json"
     template.write_text(json.dumps(TEMPLATE))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vpcwatch.fields import FlowLogFormat
+from vpcwatch.template_facts import flow_log_properties
 
 DAYS_PER_MONTH = 30
 TB = 1024  # GB
@@ -163,8 +164,9 @@ def estimate(
     month_gb = assumptions.gb_per_day * DAYS_PER_MONTH
     lines: list[Line] = []
     cloudwatch_gb = 0.0
-    for flow_log in by_type.get("AWS::EC2::FlowLog", []):
+    for flow_log in flow_log_properties(resources):
         traffic = flow_log.get("TrafficType", "ALL")
+        whose = ", every VPC enrolled" if flow_log.get("enrolled") else ""
         share = {
             "ALL": 1.0,
             "REJECT": assumptions.reject_share,
@@ -177,7 +179,7 @@ def estimate(
             cost += gb * prices["parquet_conversion_per_gb"] if parquet else 0
             lines.append(
                 Line(
-                    f"flow logs to S3 ({traffic}{', Parquet' if parquet else ''})",
+                    f"flow logs to S3 ({traffic}{', Parquet' if parquet else ''}{whose})",
                     f"{gb:,.0f} GB",
                     cost,
                 )
@@ -186,7 +188,7 @@ def estimate(
             cloudwatch_gb += gb
             lines.append(
                 Line(
-                    f"flow logs to CloudWatch Logs, Standard ({traffic})",
+                    f"flow logs to CloudWatch Logs, Standard ({traffic}{whose})",
                     f"{gb:,.0f} GB",
                     tiered(gb, prices["logs_ingestion_standard"]),
                 )

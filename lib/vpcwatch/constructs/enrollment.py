@@ -21,6 +21,7 @@ from vpcwatch.constructs._validation import (
     nag_rendering,
 )
 from vpcwatch.constructs.pipeline import FlowLogPipeline
+from vpcwatch.template_facts import ENROLLED_FLOW_LOGS
 
 MIN_SWEEP_MINUTES = 5
 MAX_SWEEP_DAYS = 7
@@ -83,7 +84,6 @@ class VpcEnrollment(Construct):
         sweep_every = cdk.Duration.hours(6) if sweep_every is None else sweep_every
         _check_sweep(sweep_every)
         stack = cdk.Stack.of(self)
-        archive = pipeline.archive
         self._log_group = function_log_group(self, "enroller", pipeline.encryption_key)
         self._role = self._create_role(stack, pipeline)
         self._function = vpcwatch_function(
@@ -94,31 +94,13 @@ class VpcEnrollment(Construct):
             reserved_concurrent_executions=1,  # one sweep at a time: no duplicate creates
             role=self._role,
             log_group=self._log_group,
-            environment={
-                "VPCWATCH_LOG_GROUP": pipeline.log_group.log_group_name,
-                "VPCWATCH_ROLE_ARN": pipeline.role.role_arn,
-                "VPCWATCH_LOG_FORMAT": pipeline.log_format.log_format,
-                "VPCWATCH_TRAFFIC_TYPE": pipeline.traffic_type_text,
-                "VPCWATCH_AGGREGATION": str(pipeline.aggregation_seconds),
-                "VPCWATCH_TAG": f"vpcwatch:enrolled={stack.stack_name}",
-                **(
-                    {}
-                    if archive is None
-                    else {
-                        "VPCWATCH_ARCHIVE_ARN": archive.bucket.bucket_arn,
-                        "VPCWATCH_ARCHIVE_TRAFFIC_TYPE": archive.traffic_type,
-                        "VPCWATCH_ARCHIVE_OPTIONS": json.dumps(
-                            {
-                                "FileFormat": archive.layout.file_format,
-                                "HiveCompatiblePartitions": archive.layout.hive_partitions,
-                                "PerHourPartition": archive.layout.per_hour_partitions,
-                            }
-                        ),
-                    }
-                ),
-            },
+            environment=self._environment(stack, pipeline),
             retry_attempts=2,
             description="vpcwatch: flow logs for the VPCs that CDK does not create",
+        )
+        # What replay and `vpcwatch cost` read in place of AWS::EC2::FlowLog resources.
+        self._function.node.default_child.add_metadata(
+            ENROLLED_FLOW_LOGS, _enrolled_flow_logs(pipeline)
         )
         acknowledge_rules(self._function, "NIST.800.53.R5", [
             ("LambdaDLQ", "A failed sweep is retried twice and logged; the next sweep "
@@ -163,6 +145,26 @@ class VpcEnrollment(Construct):
     def rules(self) -> tuple[events.Rule, ...]:
         """The sweep's schedule, and the ``CreateVpc`` rule when ``on_create``."""
         return tuple(self._rules)
+
+    @staticmethod
+    def _environment(stack: cdk.Stack, pipeline: FlowLogPipeline) -> dict[str, str]:
+        """What the function creates (lambda/enroller/handler.py reads it)."""
+        environment = {
+            "VPCWATCH_LOG_GROUP": pipeline.log_group.log_group_name,
+            "VPCWATCH_ROLE_ARN": pipeline.role.role_arn,
+            "VPCWATCH_LOG_FORMAT": pipeline.log_format.log_format,
+            "VPCWATCH_TRAFFIC_TYPE": pipeline.traffic_type_text,
+            "VPCWATCH_AGGREGATION": str(pipeline.aggregation_seconds),
+            "VPCWATCH_TAG": f"vpcwatch:enrolled={stack.stack_name}",
+        }
+        archive = pipeline.archive
+        if archive is not None:
+            environment |= {
+                "VPCWATCH_ARCHIVE_ARN": archive.bucket.bucket_arn,
+                "VPCWATCH_ARCHIVE_TRAFFIC_TYPE": archive.traffic_type,
+                "VPCWATCH_ARCHIVE_OPTIONS": json.dumps(_archive_options(archive)),
+            }
+        return environment
 
     def _create_role(self, stack: cdk.Stack, pipeline: FlowLogPipeline) -> iam.Role:
         role = iam.Role(
@@ -209,6 +211,27 @@ class VpcEnrollment(Construct):
         acknowledge(role, findings)
         acknowledge_role_policy(role)
         return role
+
+
+def _archive_options(archive: Any) -> dict[str, Any]:
+    """The ``DestinationOptions`` of a flow log to the pipeline's archive."""
+    return {
+        "FileFormat": archive.layout.file_format,
+        "HiveCompatiblePartitions": archive.layout.hive_partitions,
+        "PerHourPartition": archive.layout.per_hour_partitions,
+    }
+
+
+def _enrolled_flow_logs(pipeline: FlowLogPipeline) -> list[dict[str, Any]]:
+    """The properties of the flow logs the function gives each VPC."""
+    common = {"LogFormat": pipeline.log_format.log_format}
+    enrolled = [{**common, "LogDestinationType": "cloud-watch-logs",
+                 "TrafficType": pipeline.traffic_type_text}]  # fmt: skip
+    if pipeline.archive is not None:
+        enrolled.append({**common, "LogDestinationType": "s3",
+                         "TrafficType": pipeline.archive.traffic_type,
+                         "DestinationOptions": _archive_options(pipeline.archive)})  # fmt: skip
+    return enrolled
 
 
 def _check_sweep(sweep_every: Any) -> None:

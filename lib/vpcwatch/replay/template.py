@@ -22,6 +22,7 @@ from vpcwatch.replay.insights import INSIGHT_NAMESPACE, InsightSpec
 from vpcwatch.replay.insights import METRICS as INSIGHT_METRICS
 from vpcwatch.replay.insights import parse_expression as insight_expression
 from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricSpec
+from vpcwatch.template_facts import flow_log_properties
 
 _COMPARISONS = {c.value: c for c in Comparison}
 _MISSING = {m.value: m for m in MissingData}
@@ -188,11 +189,9 @@ def _traffic_type(resources: dict[str, Any]) -> str:
     """The traffic type of the flow logs delivering to CloudWatch Logs (the S3 ones feed
     no metric filter)."""
     found = {
-        str(r.get("Properties", {}).get("TrafficType", "ALL")).upper()
-        for r in resources.values()
-        if r.get("Type") == "AWS::EC2::FlowLog"
-        and r.get("Properties", {}).get("LogDestinationType", "cloud-watch-logs")
-        == "cloud-watch-logs"
+        str(props.get("TrafficType", "ALL")).upper()
+        for props in flow_log_properties(resources)
+        if props.get("LogDestinationType", "cloud-watch-logs") == "cloud-watch-logs"
     }
     if len(found) != 1 or not found <= set(TRAFFIC_TYPES):
         return "ALL"  # none, flow logs that differ (together they deliver both), or unknown
@@ -227,13 +226,11 @@ def template_format(path: str | Path) -> FlowLogFormat:
 
 
 def _format(resources: dict[str, Any], path: Any) -> FlowLogFormat:
-    formats = {
-        r.get("Properties", {}).get("LogFormat")
-        for r in resources.values()
-        if r.get("Type") == "AWS::EC2::FlowLog"
-    }
+    formats = {props.get("LogFormat") for props in flow_log_properties(resources)}
     if not formats:
-        raise TemplateError(f"{path} has no AWS::EC2::FlowLog: no format to read records in")
+        raise TemplateError(
+            f"{path} has no AWS::EC2::FlowLog and no VPC enrolment: no format to read records in"
+        )
     if None in formats:
         formats.discard(None)
         formats.add(FlowLogFormat.default().log_format)

@@ -37,8 +37,8 @@ CONSUMER_APP = textwrap.dedent(
     from aws_cdk import aws_ec2 as ec2
     import vpcwatch
     from vpcwatch import (AlarmEnricher, AlertTopic, ExposureRules, FlowLogMonitoring,
-                          FlowLogPipeline, FlowLogTable, OpenIngressGuard, PortProbeFindings,
-                          VpcEnrollment)
+                          FlowLogPipeline, FlowLogTable, MemberBaseline, OpenIngressGuard,
+                          PortProbeFindings, VpcEnrollment)
 
     app = cdk.App(outdir="cdk.out")
     stack = cdk.Stack(app, "Consumer")
@@ -52,6 +52,10 @@ CONSUMER_APP = textwrap.dedent(
     PortProbeFindings(stack, "PortProbes", alerts=alerts, enable_detector=True)
     FlowLogTable(stack, "Table", pipeline=pipeline)
     VpcEnrollment(stack, "Enrollment", pipeline=pipeline)
+    member = cdk.Stack(app, "Member")  # the StackSet shape: no env, no VPC
+    MemberBaseline(member, "Vpcwatch",
+                   central_bus_arn="arn:aws:events:us-east-1:111111111111:event-bus/b",
+                   archive_bucket_arn="arn:aws:s3:::org-flow-logs")
     OpenIngressGuard.protect(app)
     assembly = app.synth()
     artifact = assembly.get_stack_by_name("Consumer")

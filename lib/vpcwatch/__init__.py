@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from vpcwatch.constructs.exposure import ExposureRules
     from vpcwatch.constructs.guardduty import PortProbeFindings
     from vpcwatch.constructs.ingress_guard import OpenIngressGuard
+    from vpcwatch.constructs.member import MemberBaseline
     from vpcwatch.constructs.monitoring import FlowLogMonitoring
     from vpcwatch.constructs.pipeline import FlowLogPipeline, TrafficType
     from vpcwatch.constructs.table import FlowLogTable
@@ -36,6 +37,7 @@ _LAZY = {
     "CentralAlertBus": "vpcwatch.constructs.central",
     "CentralArchive": "vpcwatch.constructs.central",
     "ExposureRules": "vpcwatch.constructs.exposure",
+    "MemberBaseline": "vpcwatch.constructs.member",
     "OpenIngressGuard": "vpcwatch.constructs.ingress_guard",
     "PortProbeFindings": "vpcwatch.constructs.guardduty",
     "FlowLogMonitoring": "vpcwatch.constructs.monitoring",
@@ -64,6 +66,7 @@ __all__ = [
     "FlowLogPipeline",
     "FlowLogTable",
     "FormatError",
+    "MemberBaseline",
     "OpenIngressGuard",
     "PatternBuildError",
     "PortProbeFindings",

@@ -39,7 +39,10 @@ def claim_physical_name(scope: IConstruct, kind: str, name: str, argument: str) 
     if is_token(name):
         return
     stack = cdk.Stack.of(scope)
-    key = (scope.node.root.node.addr, str(stack.account), str(stack.region), kind, name)
+    # The root's jsii reference tells apps apart (every App's node.addr is the same).
+    root = scope.node.root
+    app = getattr(getattr(root, "__jsii_ref__", None), "ref", None) or str(id(root))
+    key = (app, str(stack.account), str(stack.region), kind, name)
     owner = _CLAIMED.setdefault(key, scope.node.path)
     if owner != scope.node.path:
         raise ValueError(

@@ -17,7 +17,7 @@ NPM_STAMP := node_modules/.installed
 FLOOR_VENV := .venv-floor
 FLOOR_STAMP := $(FLOOR_VENV)/.installed
 
-.PHONY: setup demo test lint synth deploy clean
+.PHONY: setup demo demo-org test lint synth deploy clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -45,6 +45,11 @@ $(NPM_STAMP): package.json package-lock.json
 # (local deploy, replay) are added there, not here.
 demo: setup
 	@$(BIN)/python -m vpcwatch_demo.run
+
+# vpcwatch across an AWS Organization (vpcwatch_demo/org.py): synth of the log-archive,
+# security and member StackSet stacks, then replay and Athena per account, offline.
+demo-org: setup
+	@$(BIN)/python -m vpcwatch_demo.org_run
 
 synth: setup
 	@cdk synth --quiet --no-notices

@@ -26,6 +26,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 RUN_ELSEWHERE = {
+    "make demo-org": "tests/org/test_org_demo.py runs its steps (vpcwatch_demo.org_run)",
     "make demo": "the demo itself: CI's clean-clone check runs it (vpcwatch_demo.run)",
     "make test": "CI runs it (.ci/run)",
     "pip install": "tests/test_packaging.py installs the built wheel into a new virtualenv",

@@ -10,7 +10,6 @@ wrong template finds nothing), and the named queries run as synthesized.
 from __future__ import annotations
 
 import calendar
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from vpcwatch.detectors import default_detectors
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.queries import athena_columns
 from vpcwatch.traffic import Lab, archive_key, generate, write_archive
+from vpcwatch_demo import local_athena
 
 FMT = FlowLogFormat.all_fields()
 ACCOUNTS = ("222222222222", "333333333333", "444444444444")
@@ -34,7 +34,7 @@ INCIDENTS = {
     ("333333333333", "us-east-1"): {6: ("exfiltration",)},
 }
 START = calendar.timegm((2026, 11, 19, 23, 30, 0))  # the archive spans midnight
-DUCK_TYPES = {"int": "INTEGER", "bigint": "BIGINT", "string": "VARCHAR"}
+DUCK_TYPES = local_athena.DUCK_TYPES
 
 
 def _places() -> dict[tuple[str, str], list[str]]:
@@ -82,67 +82,6 @@ def _write(root: Path, layout: str) -> None:
         connection.execute(f"COPY batch TO '{path}' (FORMAT PARQUET)")
 
 
-def _athena(template: dict, root: Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB schema ``org`` with the view ``flow_logs``: the files that the table's
-    partition projection reaches, with the partition columns the template declares."""
-    (table,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Glue::Table"]
-    table_input = table["Properties"]["TableInput"]
-    parameters = table_input["Parameters"]
-    location = parameters["storage.location.template"].replace("s3://org-flow-logs", str(root))
-    partitions = [key["Name"] for key in table_input["PartitionKeys"]]
-    pattern = re.compile(
-        re.sub(r"\\\$\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(location)) + r"/[^/]+"
-    )
-    found: list[tuple[str, dict[str, str]]] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        match = pattern.fullmatch(str(path))
-        if match and all(_projected(parameters, name, match[name]) for name in partitions):
-            found.append((str(path), match.groupdict()))
-    assert found, f"no file matches {location}"
-    connection = duckdb.connect()
-    connection.execute("CREATE MACRO regexp_like(s, p) AS regexp_matches(s, p)")
-    connection.execute("CREATE SCHEMA org")
-    files = [path for path, _ in found]
-    columns = table_input["StorageDescriptor"]["Columns"]
-    if parameters["classification"] == "parquet":
-        reader = f"read_parquet({files!r}, filename = true)"
-    else:
-        types = {c["Name"]: DUCK_TYPES[c["Type"]] for c in columns}
-        reader = (f"read_csv({files!r}, delim = ' ', header = true, nullstr = '-', "
-                  f"columns = {types!r}, filename = true)")  # fmt: skip
-    connection.execute(f"CREATE TABLE org.records AS SELECT * FROM {reader}")
-    values = ", ".join(
-        "(" + ", ".join(f"'{v}'" for v in [path, *(found_parts[p] for p in partitions)]) + ")"
-        for path, found_parts in found
-    )
-    connection.execute(f"CREATE TABLE org.files (filename VARCHAR, "
-                       f"{', '.join(f'{p} VARCHAR' for p in partitions)})")  # fmt: skip
-    connection.execute(f"INSERT INTO org.files VALUES {values}")
-    connection.execute(
-        "CREATE VIEW org.flow_logs AS SELECT records.* EXCLUDE (filename), "
-        + ", ".join(f"files.{p}" for p in partitions)
-        + " FROM org.records JOIN org.files USING (filename)"
-    )
-    return connection
-
-
-def _projected(parameters: dict[str, str], name: str, value: str) -> bool:
-    kind = parameters[f"projection.{name}.type"]
-    if kind == "enum":
-        return value in parameters[f"projection.{name}.values"].split(",")
-    low, high = (int(v) for v in parameters[f"projection.{name}.range"].split(","))
-    digits = int(parameters.get(f"projection.{name}.digits", "1"))
-    return value.isdigit() and len(value) >= digits and low <= int(value) <= high
-
-
-def _queries(template: dict) -> dict[str, str]:
-    return {
-        r["Properties"]["Name"].removeprefix("vpcwatch/"): r["Properties"]["QueryString"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::Athena::NamedQuery"
-    }
-
-
 def _expected() -> Counter:
     expected: Counter = Counter()
     for detector in default_detectors():
@@ -163,12 +102,14 @@ def archive(request, tmp_path_factory):
     template = _table(layout)
     root = tmp_path_factory.mktemp(layout)
     _write(root, layout)
-    return template, _athena(template, root)
+    return template, local_athena.connect(template, "org-flow-logs", root)
 
 
 def test_each_account_and_region_gets_its_own_counts(archive):
     template, connection = archive
-    rows = connection.execute(_queries(template)["DetectorRecordsByAccount"]).fetchall()
+    rows = connection.execute(
+        local_athena.named_queries(template)["DetectorRecordsByAccount"]
+    ).fetchall()
     found = Counter({(name, account, region): n for name, account, region, n in rows})
     assert found == _expected()
     # Background scanners knock on 22 everywhere; the scan itself is in one place.
@@ -199,7 +140,7 @@ def test_partition_columns_agree_with_the_records(archive):
 
 def test_detector_queries_run_per_archive(archive):
     template, connection = archive
-    queries = _queries(template)
+    queries = local_athena.named_queries(template)
     for detector in default_detectors():
         if hasattr(detector, "pattern"):
             connection.execute(queries[detector.name]).fetchall()

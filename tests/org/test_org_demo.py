@@ -120,3 +120,18 @@ def test_the_readme_shows_the_topology_the_app_is_built_from():
 
     readme = (ROOT / "README.md").read_text()
     assert f"```mermaid\n{topology(SETTINGS)}```" in readme
+
+
+def test_vpcwatch_replay_on_one_account_names_its_incident(organization, capsys):
+    """The command line, as a member team would run it on its own prefix of the archive."""
+    from vpcwatch.cli import main
+
+    _, out, archive = organization
+    (member,) = out.glob("*.stackset.template.json")
+    folder = (archive / SETTINGS.archive_bucket_name / "AWSLogs" / "333333333333"
+              / "vpcflowlogs" / "us-east-1")  # fmt: skip
+    files = [str(path) for path in sorted(folder.rglob("*.log.gz"))]
+    assert main(["replay", "--template", str(member), "--format", "json", *files]) == 0
+    report = json.loads(capsys.readouterr().out)
+    fired = {s["alarm"] for s in report["summary"] if s["fired"]}
+    assert fired == {"Exfiltration"}

@@ -8,6 +8,8 @@ seeded traffic with incidents: one spread over a day (a busy VPC), one over 90 d
   alarms and contributors included), wall time and records/s;
 - the baseline a person would write: DuckDB ``read_csv`` with typed columns and
   ``count(*) FILTER (...)`` for five detector predicates, ``GROUP BY`` minute;
+- the same day as a Parquet file (S3 delivery's format), against the same query over
+  ``read_parquet``;
 - the ratio of the two wall times (issue target: 1.5 or less, goal 1.0), and the
   reference path's rate on a 100,000-line slice;
 - peak memory (max RSS of the process so far).
@@ -78,11 +80,27 @@ def write(path: Path, lines: int, span_days: int) -> None:
                 written += 1
 
 
-def baseline(path: Path) -> int:
+def _columns() -> str:
     kinds = {f.name: ("BIGINT" if f.kind.value == "number" else "VARCHAR") for f in FMT}
-    columns = "{" + ", ".join(f"'{n}': '{k}'" for n, k in kinds.items()) + "}"
-    return len(duckdb.connect().execute(BASELINE.replace("{columns}", columns),
-                                        [str(path)]).fetchall())  # fmt: skip
+    return "{" + ", ".join(f"'{n}': '{k}'" for n, k in kinds.items()) + "}"
+
+
+def baseline(path: Path) -> int:
+    query = BASELINE.replace("{columns}", _columns())
+    if path.suffix == ".parquet":
+        query = query[: query.index("FROM read_csv")] + "FROM read_parquet(?)\nGROUP BY minute"
+    return len(duckdb.connect().execute(query, [str(path)]).fetchall())
+
+
+def to_parquet(text: Path, parquet: Path) -> None:
+    """The records of ``text`` as S3 delivery writes them in Parquet (typed columns)."""
+    types = {f.name: {"INT_32": "INTEGER", "INT_64": "BIGINT"}.get(f.parquet_type, "VARCHAR")
+             for f in FMT}  # fmt: skip
+    columns = "{" + ", ".join(f"'{n}': '{k}'" for n, k in types.items()) + "}"
+    duckdb.connect().execute(
+        f"COPY (SELECT * FROM read_csv('{text}', delim=' ', header=false, nullstr='-', "
+        f"auto_detect=false, columns={columns})) TO '{parquet}' (FORMAT PARQUET)"
+    )
 
 
 def max_rss_mb() -> float:
@@ -104,9 +122,13 @@ def main() -> None:
         template.write_text(json.dumps(detector_template()))
         plan = load_plan(template)
         print(f"{'file':<22}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
-        for name, days in (("one day", 1), ("90 days, sparse", 90)):
+        for name, days in (("one day", 1), ("90 days, sparse", 90), ("one day, Parquet", 1)):
             path = Path(tmp) / f"{days}.log"
-            write(path, args.lines, days)
+            if name.endswith("Parquet"):
+                path = Path(tmp) / "1.log.parquet"
+                to_parquet(Path(tmp) / "1.log", path)
+            else:
+                write(path, args.lines, days)
             baseline(path)  # warm the page cache
             _, theirs = timed(baseline, path)
             result, ours = timed(replay_files, plan, [path])

@@ -277,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         "replay",
         help="replay recorded flow logs through a synthesized template's alarms",
         description="Evaluate the template's metric filters on recorded flow logs (plain "
-        "lines, CloudWatch Logs exports, S3 delivery files, gzip or not), aggregate per "
+        "lines, CloudWatch Logs exports, S3 delivery files in text or Parquet, gzip or not), "
+        "aggregate per "
         "period as CloudWatch does, and run each alarm. Exit 2 on unusable input.",
     )
     replay.add_argument("--template", required=True, help="cdk.out/<Stack>.template.json")

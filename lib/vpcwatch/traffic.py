@@ -292,20 +292,28 @@ def write_archive(
     places: Mapping[tuple[str, str], Iterable[str]],
     *,
     files_per_hour: int = 12,
+    file_format: str = "plain-text",
+    hive_partitions: bool = False,
 ) -> list[Path]:
-    """Write lines as VPC Flow Logs delivers them to S3 in plain text: under ``root``, one
-    gzip file per account, region and delivery interval (every 5 minutes by default),
-    each opened by the header line of field names, keys from :func:`archive_key`.
+    """Write lines as VPC Flow Logs delivers them to S3: under ``root``, one file per
+    account, region and delivery interval (every 5 minutes by default), keys from
+    :func:`archive_key`. Plain text is gzip opened by the header line of field names;
+    Parquet (written with DuckDB) has one column per field, named as Athena's columns,
+    typed as AWS types them, ``-`` as NULL.
 
     Args:
         root: the folder standing for the bucket.
-        log_format: the lines' format (it names the header's fields).
+        log_format: the lines' format (it names the header's fields, the columns).
         places: ``{(account id, region): lines}``.
         files_per_hour: delivery intervals per hour. Default: 12 (AWS's 5 minutes).
+        file_format: ``"plain-text"`` or ``"parquet"``. Default: ``"plain-text"``.
+        hive_partitions: Hive-compatible prefixes. Default: ``False``.
 
     Returns:
         The files written, in key order.
     """
+    if file_format not in ("plain-text", "parquet"):
+        raise ValueError(f"file_format must be 'plain-text' or 'parquet'; got {file_format!r}")
     header = " ".join(f.aws_name for f in log_format.fields) + "\n"
     start = log_format.index("start")
     interval = 3600 // files_per_hour
@@ -316,13 +324,37 @@ def write_archive(
             at = int(line.split(" ", start + 1)[start])
             batches.setdefault(at - at % interval + interval, []).append(line)
         for at, batch in sorted(batches.items()):
-            path = Path(root) / archive_key(account_id, region, at)
+            path = Path(root) / archive_key(account_id, region, at, file_format=file_format,
+                                            hive_partitions=hive_partitions)  # fmt: skip
             path.parent.mkdir(parents=True, exist_ok=True)
-            with gzip.open(path, "wt", encoding="utf-8") as out:
-                out.write(header)
-                out.writelines(line + "\n" for line in batch)
+            if file_format == "parquet":
+                _write_parquet(path, log_format, batch)
+            else:
+                with gzip.open(path, "wt", encoding="utf-8") as out:
+                    out.write(header)
+                    out.writelines(line + "\n" for line in batch)
             written.append(path)
     return sorted(written)
+
+
+_PARQUET_TYPES = {"INT_32": "INTEGER", "INT_64": "BIGINT", "STRING": "VARCHAR"}
+
+
+def _write_parquet(path: Path, log_format: FlowLogFormat, lines: list[str]) -> None:
+    import tempfile
+
+    import duckdb
+
+    columns = {f.name: _PARQUET_TYPES[f.parquet_type] for f in log_format.fields}
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as text:
+        text.writelines(line + "\n" for line in lines)
+        text.flush()
+        source = (f"read_csv('{text.name}', delim=' ', header=false, nullstr='-', "
+                  f"auto_detect=false, columns={columns!r})")  # fmt: skip
+        with duckdb.connect() as connection:
+            connection.execute(
+                f"COPY (SELECT * FROM {source}) TO '{path}' (FORMAT PARQUET, COMPRESSION GZIP)"
+            )
 
 
 def _spread(incidents: Mapping[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:

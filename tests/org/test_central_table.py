@@ -14,15 +14,13 @@ from collections import Counter
 from pathlib import Path
 
 import aws_cdk as cdk
-import duckdb
 import pytest
 
 from support import checked_template, new_app
 from vpcwatch import FlowLogFormat, FlowLogTable
 from vpcwatch.detectors import default_detectors
 from vpcwatch.filterpattern import compile_pattern
-from vpcwatch.queries import athena_columns
-from vpcwatch.traffic import Lab, archive_key, generate, write_archive
+from vpcwatch.traffic import Lab, generate, write_archive
 from vpcwatch_demo import local_athena
 
 FMT = FlowLogFormat.all_fields()
@@ -67,19 +65,9 @@ def _table(layout: str) -> dict:
 
 
 def _write(root: Path, layout: str) -> None:
-    if layout == "plain-text":
-        write_archive(root, FMT, PLACES)
-        return
-    connection = duckdb.connect()
-    columns = ", ".join(f'"{n}" {DUCK_TYPES[t]}' for n, t in athena_columns(FMT))
-    for (account, region), lines in PLACES.items():
-        rows = [[None if t == "-" else t for t in line.split()] for line in lines]
-        connection.execute(f"CREATE OR REPLACE TABLE batch ({columns})")
-        connection.executemany(f"INSERT INTO batch VALUES ({', '.join('?' * len(FMT))})", rows)
-        path = root / archive_key(account, region, int(lines[0].split()[FMT.index("start")]),
-                                  file_format="parquet", hive_partitions=True)  # fmt: skip
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection.execute(f"COPY batch TO '{path}' (FORMAT PARQUET)")
+    parquet = layout == "hive-parquet"
+    write_archive(root, FMT, PLACES, file_format="parquet" if parquet else "plain-text",
+                  hive_partitions=parquet)  # fmt: skip
 
 
 def _expected() -> Counter:

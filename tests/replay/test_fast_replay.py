@@ -131,3 +131,47 @@ def test_both_paths_agree_over_a_long_sparse_span(tmp_path, plan):
     assert fast.transitions == slow.transitions
     assert fast.last_evaluation == slow.last_evaluation
     assert len({t.time // 86400 for t in fast.transitions}) >= 5  # every burst is evaluated
+
+
+def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
+    """S3 delivery in Parquet (the archive's default): both paths read the columns as
+    the text records CloudWatch Logs holds, and give what the same records in text give,
+    top records included."""
+    from vpcwatch.traffic import write_archive
+
+    incidents = {5: ("ssh-scan",), 9: ("exfiltration",), 17: ("rdp-accepted",)}
+    lines = list(generate(FMT, minutes=25, seed=4, incidents=incidents))
+    places = {("123456789012", "us-east-1"): lines}
+    parquet = write_archive(tmp_path / "parquet", FMT, places, file_format="parquet")
+    text = write_archive(tmp_path / "text", FMT, places)
+    assert all(p.name.endswith(".log.parquet") for p in parquet)
+    expected = replay_files(plan, text, fast=False)
+    for fast in (True, False):
+        found = replay_files(plan, parquet, fast=fast)
+        assert found.events == expected.events == len(lines)
+        assert found.datapoints == expected.datapoints
+        assert found.transitions == expected.transitions
+        alarms = {(t.alarm, t.time) for t in expected.transitions if t.new.value == "ALARM"}
+        for key in alarms:  # records of every ALARM (ties of one second in either order)
+            assert len(found.contributors[key]) == len(expected.contributors[key]) > 0
+            records = [r for r in found.contributors[key] if not r.startswith("top contributor")]
+            assert set(records) <= set(lines)
+    assert expected.fired() >= {"Exfiltration", "AdminPortAccepted"}
+    from vpcwatch.replay.files import aggregate_files
+
+    *_, scans = aggregate_files(plan, parquet)
+    assert len(scans) == len(parquet)  # DuckDB read every file: none fell back
+
+
+def test_a_parquet_file_of_another_format_is_named(tmp_path, plan):
+    from vpcwatch.replay.readers import ReplayInputError
+    from vpcwatch.traffic import write_archive
+
+    default = FlowLogFormat.default()
+    places = {("123456789012", "us-east-1"): list(generate(default, minutes=2))}
+    (path, *_) = write_archive(tmp_path, default, places, file_format="parquet")
+    with pytest.raises(ReplayInputError, match="are not the stack's flow-log format"):
+        replay_files(plan, [path])
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(ReplayInputError, match="unreadable Parquet"):
+        replay_files(plan, [path])

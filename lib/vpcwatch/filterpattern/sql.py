@@ -88,9 +88,14 @@ class SqlCompiler:
     query must select beside the fields for the predicates to refer to.
     """
 
-    def __init__(self, fields: str = "f", width: int | None = None) -> None:
+    def __init__(
+        self, fields: str = "f", width: int | None = None, typed: dict[str, str] | None = None
+    ) -> None:
         self.fields, self.width = fields, width
         self._numbers: dict[str, str] = {}
+        self.typed = {} if typed is None else dict(typed)
+        """Field token -> an integer column holding exactly the number its text reads
+        (a Parquet column): used instead of parsing the text."""
 
     def tokens(self, tree: s.SpaceDelimited) -> list[tuple[s.Slot, str]]:
         """:func:`slot_tokens` for this compiler's fields."""
@@ -114,7 +119,12 @@ class SqlCompiler:
 
     def number_columns(self) -> list[str]:
         """``<number of a field> AS <alias>`` for every field a numeric comparison uses."""
-        return [f"{number_sql(token)} AS {alias}" for token, alias in self._numbers.items()]
+        return [f"{self.number_sql(token)} AS {alias}" for token, alias in self._numbers.items()]
+
+    def number_sql(self, token: str) -> str:
+        """The number of ``token``: its typed column's when it has one, else parsed."""
+        typed = self.typed.get(token)
+        return number_sql(token) if typed is None else f"CAST({typed} AS DOUBLE)"
 
     def condition(self, condition: s.AnyOf, token: str) -> str:
         """OR of ANDs of comparisons on one field's text."""

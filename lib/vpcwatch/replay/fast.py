@@ -43,11 +43,15 @@ from vpcwatch.filterpattern.sql import (
     SqlCompiler,
     UnsupportedPattern,
     literal,
-    number_sql,
 )
 from vpcwatch.filterpattern.syntax import parse_number
 from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.metrics import MetricAggregator, MinuteSeries
+from vpcwatch.replay.parquet import columns as parquet_columns
+from vpcwatch.replay.parquet import integer_columns as parquet_integer_columns
+from vpcwatch.replay.parquet import is_parquet
+from vpcwatch.replay.parquet import lines_sql as parquet_lines_sql
+from vpcwatch.replay.parquet import text_columns_sql as parquet_text_columns
 from vpcwatch.replay.readers import (
     MAX_LISTED,
     InputStats,
@@ -118,13 +122,17 @@ def aggregate_file(
 
     gzipped = _gzipped(path)
     try:
-        queries = _Queries(path, plan, start, end, gzipped)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            regular = pool.submit(file_is_regular, path, gzipped)
-            scanned = _scan(queries, False, header is not None, on_progress)
-            checked = not regular.result()
-            if checked:  # some line does not split on ' ' as Python splits it
-                scanned = _scan(queries, True, header is not None, None)
+        if is_parquet(path):  # columns, not lines: nothing splits differently
+            queries = _Queries(path, plan, start, end, False, parquet_columns(path))
+            scanned, checked = _scan(queries, False, False, on_progress), False
+        else:
+            queries = _Queries(path, plan, start, end, gzipped)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                regular = pool.submit(file_is_regular, path, gzipped)
+                scanned = _scan(queries, False, header is not None, on_progress)
+                checked = not regular.result()
+                if checked:  # some line does not split on ' ' as Python splits it
+                    scanned = _scan(queries, True, header is not None, None)
     except (_Unsupported, duckdb.Error):
         return None
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
@@ -149,7 +157,11 @@ def _scan(queries: _Queries, checked: bool, has_header: bool, on_progress):
     with duckdb.connect() as connection:
         _run_with_progress(connection, queries.minutes(checked=checked), on_progress)
         columns = connection.execute(f"SELECT {queries.numeric_columns} FROM minutes").fetchnumpy()
-        rejected = connection.execute("SELECT count(*) FROM reject_errors").fetchone()[0]
+        rejected = (
+            0
+            if queries.parquet_names is not None
+            else connection.execute("SELECT count(*) FROM reject_errors").fetchone()[0]
+        )
         slot = columns["slot"]
         aside = int(np.ma.filled(columns["lines"], 0)[np.ma.getmaskarray(slot)].sum())
         contributions = {
@@ -271,9 +283,18 @@ class _Queries:
     minutes, and the lines the table sets aside."""
 
     def __init__(
-        self, path: Path, plan: ReplayPlan, start: int | None, end: int | None, gzipped: bool
+        self,
+        path: Path,
+        plan: ReplayPlan,
+        start: int | None,
+        end: int | None,
+        gzipped: bool,
+        parquet_names: list[tuple[str, str]] | None = None,
     ) -> None:
         self.path, self.plan, self.start, self.end, self.gzipped = path, plan, start, end, gzipped
+        self.parquet_names = parquet_names
+        """The columns of a Parquet file, (name, type) (read as text columns, and integer
+        columns as numbers), or ``None`` for text."""
         self.width = len(plan.log_format)
         names = ["slot", "lines", "events", "undelivered", "low", "high"]
         for index in range(len(plan.metrics)):
@@ -285,7 +306,9 @@ class _Queries:
         for spec in plan.metrics:
             if spec.pattern is not None:
                 self.matching[spec.key] = len(self.matching)
-        self._columns = _MetricSql(plan, SqlCompiler("c", self.width))
+        typed = None if parquet_names is None else parquet_integer_columns(parquet_names)
+        self._compiler = SqlCompiler("c", self.width, typed)
+        self._columns = _MetricSql(plan, self._compiler)
         self._line = "concat_ws(' ', " + ", ".join(f"c{i}" for i in range(1, self.width + 1)) + ")"
 
     def _rows(self, checked: bool) -> str:
@@ -304,14 +327,7 @@ class _Queries:
             )
         window = self._window()
         columns = metric.projections()
-        source = (
-            f"read_csv({literal(str(self.path))}, delim=' ', header=false, quote='', "
-            f"escape='', auto_detect=false, columns={{"
-            + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, width + 1))
-            + "}, ignore_errors=true, store_rejects=true"
-            + (", compression='gzip'" if self.gzipped else "")
-            + ")"
-        )
+        source = self._source()
         keep = f"NOT regular OR (true{window})"
         return (
             f"SELECT *{columns} FROM (SELECT *, {metric.delivered} AS delivered FROM "
@@ -320,6 +336,27 @@ class _Queries:
             f"(SELECT *{metric.numbers} FROM {source})"
             f")) WHERE {keep})"
         )
+
+    def _source(self) -> str:
+        """The file as text columns ``c1``...: DuckDB's CSV reader on the lines, or the
+        Parquet file's columns as the text record writes them."""
+        if self.parquet_names is not None:
+            return parquet_text_columns(self.path, self.parquet_names)
+        width = self.width
+        return (
+            f"read_csv({literal(str(self.path))}, delim=' ', header=false, quote='', "
+            f"escape='', auto_detect=false, columns={{"
+            + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, width + 1))
+            + "}, ignore_errors=true, store_rejects=true"
+            + (", compression='gzip'" if self.gzipped else "")
+            + ")"
+        )
+
+    def _lines(self) -> str:
+        """The file as whole lines (column ``line``)."""
+        if self.parquet_names is None:
+            return read_lines_sql(self.path, self.gzipped)
+        return parquet_lines_sql(self.path, self.parquet_names)
 
     def _window(self) -> str:
         """`` AND ...`` conditions on ``ts`` for --from and --to (empty without them)."""
@@ -364,7 +401,8 @@ class _Queries:
             else:
                 sign = {"GreaterThan": ">", "LessThan": "<", "EqualTo": "=", "NotEqualTo": "<>"}
                 conditions.append(
-                    f"coalesce({number_sql(column)} {sign[op]} {float(value)!r}, false)"
+                    f"coalesce({self._compiler.number_sql(column)} {sign[op]} "
+                    f"{float(value)!r}, false)"
                 )
         condition = " AND ".join(conditions)
         columns = [f"c{position + 1}" for position in rule.keys]
@@ -374,7 +412,7 @@ class _Queries:
         key = f"CASE WHEN {condition} THEN {key} END"
         if rule.value_of is None:
             return f"histogram({key}) FILTER (WHERE {condition})"
-        amount = number_sql(f"c{rule.value_of + 1}")
+        amount = self._compiler.number_sql(f"c{rule.value_of + 1}")
         return (
             f"list(struct_pack(k := {key}, v := {amount})) "
             f"FILTER (WHERE {condition} AND {amount} IS NOT NULL)"
@@ -400,6 +438,8 @@ class _Queries:
         from the ``start`` field, and only those lines are split and tested."""
         slots = sorted({slot for minutes in wanted.values() for slot in minutes})
         listed = ", ".join(map(str, slots))
+        if self.parquet_names is not None:
+            return self._parquet_records(wanted, listed)
         metric = _MetricSql(self.plan, SqlCompiler("f"))
         position = self.plan.log_format.index("start") + 1
         # DOUBLE reads every number the grammar reads, with the same value (and more):
@@ -414,7 +454,7 @@ class _Queries:
             f"{_SLOT} AS slot FROM "
             f"(SELECT *, CAST(trunc({metric.ts_number}) AS BIGINT) AS ts FROM (SELECT *, "
             f"{plain_sql(checked)} AS plain{metric.numbers} FROM (SELECT line, "
-            f"string_split(line, ' ') AS f FROM {read_lines_sql(self.path, self.gzipped)} "
+            f"string_split(line, ' ') AS f FROM {self._lines()} "
             f"WHERE line IS NOT NULL AND {superset})) WHERE plain AND len(f) = {self.width} "
             f"AND ts IS NOT NULL{window})) WHERE slot IN ({listed})"
         )
@@ -426,10 +466,22 @@ class _Queries:
         ]
         return f"WITH chosen AS MATERIALIZED ({chosen}) " + " UNION ALL ".join(branches)
 
+    def _parquet_records(self, wanted: dict[int, set[int]], listed: str) -> str:
+        """:meth:`records` of a Parquet file: the scan's own rows (its columns, typed
+        numbers) of the wanted minutes; a line is built only for the matching ones."""
+        chosen = f"SELECT * FROM ({self._rows(False)}) WHERE slot IN ({listed})"
+        branches = [
+            f"SELECT {index} AS metric, slot, line FROM (SELECT slot, ts, {self._line} AS line "
+            f"FROM chosen WHERE m{index} AND slot IN ({', '.join(map(str, sorted(minutes)))}))"
+            f" QUALIFY row_number() OVER (PARTITION BY slot ORDER BY ts, line) <= {KEPT_RECORDS}"
+            for index, minutes in wanted.items()
+        ]
+        return f"WITH chosen AS MATERIALIZED ({chosen}) " + " UNION ALL ".join(branches)
+
     def irregular(self, checked: bool) -> str:
         """The lines the table left out: not ``fields`` fields split on ' ', a ``start``
         that is not a number, or (``checked``) a line Python splits differently."""
-        source = read_lines_sql(self.path, self.gzipped)
+        source = self._lines()
         start_field = f"f[{self.plan.log_format.index('start') + 1}]"
         return (
             f"SELECT line FROM (SELECT line, string_split(line, ' ') AS f FROM {source} "

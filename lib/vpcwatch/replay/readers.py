@@ -27,6 +27,7 @@ from typing import BinaryIO
 from vpcwatch.errors import FieldError, FormatError
 from vpcwatch.fields import FlowLogFormat
 from vpcwatch.filterpattern.syntax import parse_number
+from vpcwatch.replay.parquet import is_parquet, parquet_lines
 
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
 
@@ -95,6 +96,9 @@ class TextInput:
         self.stats = InputStats() if stats is None else stats
 
     def __iter__(self) -> Iterator[str]:
+        if self.stream is None and self.path.is_file() and is_parquet(self.path):
+            yield from self._parquet()
+            return
         number = 0
         try:
             with self._open() as stream:
@@ -107,6 +111,17 @@ class TextInput:
             ) from None
         except OSError as error:
             raise ReplayInputError(f"{self.path}: cannot read it ({_reason(error)})") from None
+
+    def _parquet(self) -> Iterator[str]:
+        import duckdb
+
+        try:
+            for line in parquet_lines(self.path):
+                self.stats.bytes_read += len(line) + 1
+                yield line
+        except duckdb.Error as error:
+            first = str(error).splitlines()[0]
+            raise ReplayInputError(f"{self.path}: unreadable Parquet ({first})") from None
 
     def _open(self):
         if self.stream is not None:

@@ -1,0 +1,89 @@
+"""Parquet flow-log files (S3 delivery with ``FileFormat: parquet``), read with DuckDB.
+
+A Parquet file holds one column per field of the flow log's format, named as Athena's
+columns (``account_id``), NULL where the text record has ``-``. Replay reads it as the
+text lines CloudWatch Logs would hold: an S3-style header line of the columns' field
+names (so the format is checked as for a text file), then one line per row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from vpcwatch.filterpattern.sql import literal
+
+MAGIC = b"PAR1"
+BATCH_ROWS = 65_536
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` starts as a Parquet file does (by content, not by name)."""
+    try:
+        with Path(path).open("rb") as probe:
+            return probe.read(4) == MAGIC
+    except OSError:
+        return False
+
+
+INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT",
+                           "USMALLINT", "UINTEGER", "UBIGINT", "HUGEINT"})  # fmt: skip
+
+
+def columns(path: Path) -> list[tuple[str, str]]:
+    """The file's columns, in order: (name, DuckDB type)."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        return [(row[0], row[1]) for row in connection.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()]  # fmt: skip
+
+
+def integer_columns(found: list[tuple[str, str]]) -> dict[str, str]:
+    """Text column ``c<i>`` -> its integer column ``t<i>``, for the integer columns: their
+    text is the decimal of the value, so the number is the column itself."""
+    return {
+        f"c{index}": f"t{index}"
+        for index, (_, kind) in enumerate(found, start=1)
+        if kind in INTEGER_TYPES
+    }
+
+
+def text_columns_sql(path: Path, found: list[tuple[str, str]]) -> str:
+    """A relation of the file with one text column per field, ``c1``..., each value as
+    the text record writes it (integers in decimal, NULL as ``-``), and the integer
+    columns as they are, ``t<i>``."""
+    fields = [
+        f"coalesce(CAST({_quoted(name)} AS VARCHAR), '-') AS c{index}"
+        for index, (name, _) in enumerate(found, start=1)
+    ]
+    fields += [
+        f"{_quoted(found[int(text[1:]) - 1][0])} AS {typed}"
+        for text, typed in integer_columns(found).items()
+    ]
+    return f"(SELECT {', '.join(fields)} FROM read_parquet({literal(str(path))}))"
+
+
+def lines_sql(path: Path, found: list[tuple[str, str]], where: str | None = None) -> str:
+    """A relation of the file's records as text lines (column ``line``); ``where``, a
+    condition on the columns ``c<i>``/``t<i>``, chooses the rows before any line is
+    built."""
+    joined = ", ".join(f"c{index}" for index in range(1, len(found) + 1))
+    chosen = "" if where is None else f" WHERE {where}"
+    return f"(SELECT concat_ws(' ', {joined}) AS line FROM {text_columns_sql(path, found)}{chosen})"
+
+
+def parquet_lines(path: Path) -> Iterator[str]:
+    """The header line (the columns' field names, ``account-id``), then every record."""
+    import duckdb
+
+    found = columns(path)
+    yield " ".join(name.replace("_", "-") for name, _ in found)
+    with duckdb.connect() as connection:
+        result = connection.execute(f"SELECT line FROM {lines_sql(path, found)}")
+        while rows := result.fetchmany(BATCH_ROWS):
+            for (line,) in rows:
+                yield line
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -54,7 +54,7 @@ def connect(template: dict[str, Any], bucket_name: str, root: Path) -> duckdb.Du
     connection.execute(f'CREATE SCHEMA "{database}"')
     files = [path for path, _ in found]
     if parameters["classification"] == "parquet":
-        reader = f"read_parquet({files!r}, filename = true)"
+        reader = f"read_parquet({files!r}, filename = true, hive_partitioning = false)"
     else:
         columns = table_input["StorageDescriptor"]["Columns"]
         types = {c["Name"]: DUCK_TYPES[c["Type"]] for c in columns}

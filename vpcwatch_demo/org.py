@@ -56,8 +56,8 @@ class OrgSettings:
     member_accounts: tuple[str, ...] = ("222222222222", "333333333333", "444444444444")
     regions: tuple[str, ...] = ("eu-west-1", "us-east-1")
     alert_email: str = "security-alerts@example.com"
-    archive_format: str = "plain-text"  # what `vpcwatch replay` reads directly
-    archive_hive_partitions: bool = False
+    archive_format: str = "parquet"  # vpcwatch's default, and `vpcwatch replay` reads it
+    archive_hive_partitions: bool = True
     bus_name: str = "vpcwatch-alerts"
     log_format: FlowLogFormat = field(default_factory=FlowLogFormat.all_fields)
 

@@ -23,7 +23,7 @@ import aws_cdk as cdk
 
 from vpcwatch.replay.files import replay_files
 from vpcwatch.replay.template import load_plan
-from vpcwatch.traffic import Lab, generate, write_archive
+from vpcwatch.traffic import Lab, archive_prefix, generate, write_archive
 from vpcwatch_demo import local_athena
 from vpcwatch_demo.org import OrgSettings, build_org_app
 
@@ -72,11 +72,22 @@ def lay_out_archive(settings: OrgSettings, archive: Path = ARCHIVE) -> None:
             settings.log_format, minutes=90, seed=number, start=START, lab=lab,
             incidents=INCIDENTS.get((account, region), {}),
         ))  # fmt: skip
-    files = write_archive(archive / settings.archive_bucket_name, settings.log_format, places)
+    files = write_archive(
+        archive / settings.archive_bucket_name, settings.log_format, places,
+        file_format=settings.archive_format, hive_partitions=settings.archive_hive_partitions,
+    )  # fmt: skip
     print(f"  {sum(len(v) for v in places.values()):,} records in {len(files)} files "
-          f"(AWSLogs/<account>/vpcflowlogs/<region>/yyyy/mm/dd/), incidents: "
+          f"({settings.archive_format}, under "
+          f"{archive_prefix('<account>', '<region>', hive_partitions=True)}/...), incidents: "
           + "; ".join(f"{', '.join(k for ks in i.values() for k in ks)} in {a} {r}"
                       for (a, r), i in INCIDENTS.items()))  # fmt: skip
+
+
+def member_files(settings: OrgSettings, archive: Path, account: str, region: str) -> list[Path]:
+    """One account's and region's files in the archive."""
+    prefix = archive_prefix(account, region, hive_partitions=settings.archive_hive_partitions)
+    return sorted(p for p in (archive / settings.archive_bucket_name / prefix).rglob("*")
+                  if p.is_file())  # fmt: skip
 
 
 def replay_per_account(
@@ -88,8 +99,7 @@ def replay_per_account(
     fired = {}
     for account in settings.member_accounts:
         for region in settings.regions:
-            folder = archive / settings.archive_bucket_name / "AWSLogs" / account
-            files = sorted((folder / "vpcflowlogs" / region).rglob("*.log.gz"))
+            files = member_files(settings, archive, account, region)
             result = replay_files(plan, files)
             fired[account, region] = result.fired()
             names = ", ".join(sorted(n.removeprefix("vpcwatch-member-") for n in

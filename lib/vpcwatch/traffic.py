@@ -270,12 +270,10 @@ def archive_key(
     moment = time.gmtime(at)
     parts = [("year", "%Y"), ("month", "%m"), ("day", "%d")]
     parts += [("hour", "%H")] if per_hour_partitions else []
+    prefix = [archive_prefix(account_id, region, hive_partitions=hive_partitions)]
     if hive_partitions:
-        prefix = [f"aws-account-id={account_id}", "aws-service=vpcflowlogs",
-                  f"aws-region={region}"]  # fmt: skip
         prefix += [f"{name}={time.strftime(code, moment)}" for name, code in parts]
     else:
-        prefix = [account_id, "vpcflowlogs", region]
         prefix += [time.strftime(code, moment) for _, code in parts]
     digest = hashlib.sha256(f"{account_id}{region}{flow_log_id}{at}".encode()).hexdigest()[:8]
     suffix = "parquet" if file_format == "parquet" else "gz"
@@ -283,7 +281,16 @@ def archive_key(
         f"{account_id}_vpcflowlogs_{region}_{flow_log_id}_"
         f"{time.strftime('%Y%m%dT%H%MZ', moment)}_{digest}.log.{suffix}"
     )
-    return "/".join(["AWSLogs", *prefix, name])
+    return "/".join([*prefix, name])
+
+
+def archive_prefix(account_id: str, region: str, *, hive_partitions: bool = False) -> str:
+    """The key prefix of one account's and region's flow-log files in an archive:
+    ``AWSLogs/<account>/vpcflowlogs/<region>`` (or its Hive form)."""
+    if hive_partitions:
+        return (f"AWSLogs/aws-account-id={account_id}/aws-service=vpcflowlogs/"
+                f"aws-region={region}")  # fmt: skip
+    return f"AWSLogs/{account_id}/vpcflowlogs/{region}"
 
 
 def write_archive(

@@ -128,9 +128,8 @@ def test_vpcwatch_replay_on_one_account_names_its_incident(organization, capsys)
 
     _, out, archive = organization
     (member,) = out.glob("*.stackset.template.json")
-    folder = (archive / SETTINGS.archive_bucket_name / "AWSLogs" / "333333333333"
-              / "vpcflowlogs" / "us-east-1")  # fmt: skip
-    files = [str(path) for path in sorted(folder.rglob("*.log.gz"))]
+    files = [str(p) for p in org_run.member_files(SETTINGS, archive, "333333333333", "us-east-1")]
+    assert files and all(name.endswith(".log.parquet") for name in files)
     assert main(["replay", "--template", str(member), "--format", "json", *files]) == 0
     report = json.loads(capsys.readouterr().out)
     fired = {s["alarm"] for s in report["summary"] if s["fired"]}

@@ -142,7 +142,9 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     incidents = {5: ("ssh-scan",), 9: ("exfiltration",), 17: ("rdp-accepted",)}
     lines = list(generate(FMT, minutes=25, seed=4, incidents=incidents))
     places = {("123456789012", "us-east-1"): lines}
-    parquet = write_archive(tmp_path / "parquet", FMT, places, file_format="parquet")
+    # Hive prefixes (aws-region=..., year=...): read as the file's own columns only.
+    parquet = write_archive(tmp_path / "parquet", FMT, places, file_format="parquet",
+                            hive_partitions=True)  # fmt: skip
     text = write_archive(tmp_path / "text", FMT, places)
     assert all(p.name.endswith(".log.parquet") for p in parquet)
     expected = replay_files(plan, text, fast=False)

@@ -34,8 +34,8 @@ def columns(path: Path) -> list[tuple[str, str]]:
     import duckdb
 
     with duckdb.connect() as connection:
-        return [(row[0], row[1]) for row in connection.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()]  # fmt: skip
+        rows = connection.execute(f"DESCRIBE SELECT * FROM {_read(path)}").fetchall()
+    return [(row[0], row[1]) for row in rows]
 
 
 def integer_columns(found: list[tuple[str, str]]) -> dict[str, str]:
@@ -60,7 +60,7 @@ def text_columns_sql(path: Path, found: list[tuple[str, str]]) -> str:
         f"{_quoted(found[int(text[1:]) - 1][0])} AS {typed}"
         for text, typed in integer_columns(found).items()
     ]
-    return f"(SELECT {', '.join(fields)} FROM read_parquet({literal(str(path))}))"
+    return f"(SELECT {', '.join(fields)} FROM {_read(path)})"
 
 
 def lines_sql(path: Path, found: list[tuple[str, str]], where: str | None = None) -> str:
@@ -83,6 +83,12 @@ def parquet_lines(path: Path) -> Iterator[str]:
         while rows := result.fetchmany(BATCH_ROWS):
             for (line,) in rows:
                 yield line
+
+
+def _read(path: Path) -> str:
+    """The file's own columns: not the ``year=``/``aws-region=`` folders of a Hive layout,
+    which DuckDB would otherwise add as columns."""
+    return f"read_parquet({literal(str(path))}, hive_partitioning = false)"
 
 
 def _quoted(name: str) -> str:

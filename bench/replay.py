@@ -9,7 +9,8 @@ seeded traffic with incidents: one spread over a day (a busy VPC), one over 90 d
 - the baseline a person would write: DuckDB ``read_csv`` with typed columns and
   ``count(*) FILTER (...)`` for five detector predicates, ``GROUP BY`` minute;
 - the same day as a Parquet file (S3 delivery's format), against the same query over
-  ``read_parquet``;
+  ``read_parquet``, and as 288 five-minute files with a header each (as S3 delivery
+  writes them), against the same query over the list of files;
 - the ratio of the two wall times (issue target: 1.5 or less, goal 1.0), and the
   reference path's rate on a 100,000-line slice;
 - peak memory (max RSS of the process so far).
@@ -85,8 +86,11 @@ def _columns() -> str:
     return "{" + ", ".join(f"'{n}': '{k}'" for n, k in kinds.items()) + "}"
 
 
-def baseline(path: Path) -> int:
+def baseline(path: Path | list[Path]) -> int:
     query = BASELINE.replace("{columns}", _columns())
+    if isinstance(path, list):  # S3 delivery files: a header line each
+        query = query.replace("header=false", "header=true")
+        return len(duckdb.connect().execute(query, [[str(p) for p in path]]).fetchall())
     if path.suffix == ".parquet":
         query = query[: query.index("FROM read_csv")] + "FROM read_parquet(?)\nGROUP BY minute"
     return len(duckdb.connect().execute(query, [str(path)]).fetchall())
@@ -101,6 +105,26 @@ def to_parquet(text: Path, parquet: Path) -> None:
         f"COPY (SELECT * FROM read_csv('{text}', delim=' ', header=false, nullstr='-', "
         f"auto_detect=false, columns={columns})) TO '{parquet}' (FORMAT PARQUET)"
     )
+
+
+def split_into_deliveries(text: Path, folder: Path) -> list[Path]:
+    """The records of ``text`` as S3 delivers them: one file per 5 minutes, each opened
+    by the header line (288 files for a day)."""
+    folder.mkdir()
+    header = " ".join(f.aws_name for f in FMT.fields) + "\n"
+    start = FMT.index("start")
+    outputs: dict[int, object] = {}
+    with text.open() as source:
+        for line in source:
+            window = int(line.split(" ", start + 1)[start]) // 300
+            out = outputs.get(window)
+            if out is None:
+                out = outputs[window] = (folder / f"{window}.log").open("w")
+                out.write(header)
+            out.write(line)
+    for out in outputs.values():
+        out.close()
+    return sorted(folder.glob("*.log"))
 
 
 def max_rss_mb() -> float:
@@ -122,16 +146,21 @@ def main() -> None:
         template.write_text(json.dumps(detector_template()))
         plan = load_plan(template)
         print(f"{'file':<22}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
-        for name, days in (("one day", 1), ("90 days, sparse", 90), ("one day, Parquet", 1)):
+        runs = ("one day", "90 days, sparse", "one day, Parquet", "one day, 288 files")
+        for name in runs:
+            days = 90 if name.startswith("90") else 1
             path = Path(tmp) / f"{days}.log"
             if name.endswith("Parquet"):
                 path = Path(tmp) / "1.log.parquet"
                 to_parquet(Path(tmp) / "1.log", path)
+            elif name.endswith("files"):
+                path = split_into_deliveries(Path(tmp) / "1.log", Path(tmp) / "deliveries")
             else:
                 write(path, args.lines, days)
             baseline(path)  # warm the page cache
             _, theirs = timed(baseline, path)
-            result, ours = timed(replay_files, plan, [path])
+            files = path if isinstance(path, list) else [path]
+            result, ours = timed(replay_files, plan, files)
             assert result.events == args.lines, (result.events, args.lines)
             rate = args.lines / ours
             print(f"{name:<22}{'DuckDB, hand-written query':<34}{theirs:>9.2f}"

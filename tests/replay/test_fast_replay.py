@@ -136,7 +136,7 @@ def test_both_paths_agree_over_a_long_sparse_span(tmp_path, plan):
 def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     """S3 delivery in Parquet (the archive's default): both paths read the columns as
     the text records CloudWatch Logs holds, and give what the same records in text give,
-    top records included."""
+    top records included. An archive's many small files are scanned at once."""
     from vpcwatch.traffic import write_archive
 
     incidents = {5: ("ssh-scan",), 9: ("exfiltration",), 17: ("rdp-accepted",)}
@@ -148,8 +148,8 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     text = write_archive(tmp_path / "text", FMT, places)
     assert all(p.name.endswith(".log.parquet") for p in parquet)
     expected = replay_files(plan, text, fast=False)
-    for fast in (True, False):
-        found = replay_files(plan, parquet, fast=fast)
+    for files, fast in ((parquet, True), (parquet, False), (text, True)):
+        found = replay_files(plan, files, fast=fast)
         assert found.events == expected.events == len(lines)
         assert found.datapoints == expected.datapoints
         assert found.transitions == expected.transitions
@@ -161,8 +161,9 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     assert expected.fired() >= {"Exfiltration", "AdminPortAccepted"}
     from vpcwatch.replay.files import aggregate_files
 
-    *_, scans = aggregate_files(plan, parquet)
-    assert len(scans) == len(parquet)  # DuckDB read every file: none fell back
+    for files in (parquet, text):  # one DuckDB scan for all the files: none fell back
+        *_, scans = aggregate_files(plan, files)
+        assert len(files) > 1 and len(scans) == 1
 
 
 def test_a_parquet_file_of_another_format_is_named(tmp_path, plan):
@@ -177,3 +178,25 @@ def test_a_parquet_file_of_another_format_is_named(tmp_path, plan):
     path.write_bytes(b"PAR1 not really")
     with pytest.raises(ReplayInputError, match="unreadable Parquet"):
         replay_files(plan, [path])
+
+
+def test_a_group_with_an_odd_file_falls_back_to_one_by_one(tmp_path, plan):
+    """Several small files scanned at once, one of them with a malformed line and one
+    with a doubled space: the results, counts and line numbers are the reference's."""
+    lines = list(generate(FMT, minutes=12, seed=6, incidents={4: ("ssh-scan",)}))
+    thirds = [lines[: len(lines) // 3], lines[len(lines) // 3 : 2 * len(lines) // 3],
+              lines[2 * len(lines) // 3 :]]  # fmt: skip
+    thirds[1][5] = "not a record"
+    thirds[2][7] = thirds[2][7].replace(" ", "  ", 1)
+    paths = []
+    for number, part in enumerate(thirds):
+        path = tmp_path / f"part{number}.log"
+        path.write_text("\n".join(part) + "\n")
+        paths.append(path)
+    fast = replay_files(plan, paths, fast=True)
+    slow = replay_files(plan, paths, fast=False)
+    assert fast.events == slow.events == len(lines) - 1
+    assert fast.input.malformed == slow.input.malformed == 1
+    assert fast.input.malformed_at == slow.input.malformed_at
+    assert fast.datapoints == slow.datapoints
+    assert fast.transitions == slow.transitions

@@ -41,12 +41,19 @@ def duckdb_available() -> bool:
     return True
 
 
-def read_lines_sql(path: Path, gzipped: bool = False) -> str:
-    """A DuckDB relation of the file's lines (column ``line``); ``.gz`` names are read
-    transparently, ``gzipped`` forces decompression whatever the name."""
+def read_lines_sql(path: Path | list[Path], gzipped: bool = False) -> str:
+    """A DuckDB relation of the file's lines (column ``line``), or of several files';
+    ``.gz`` names are read transparently, ``gzipped`` forces decompression whatever the
+    name."""
     compression = ", compression='gzip'" if gzipped else ""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    files = (
+        literal(str(paths[0]))
+        if len(paths) == 1
+        else "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+    )
     return (
-        f"read_csv({literal(str(path))}, columns={{'line': 'VARCHAR'}}, delim='\\0', "
+        f"read_csv({files}, columns={{'line': 'VARCHAR'}}, delim='\\0', "
         f"quote='', escape='', header=false, auto_detect=false{compression})"
     )
 

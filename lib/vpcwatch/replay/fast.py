@@ -113,29 +113,71 @@ def aggregate_file(
 ) -> FileScan | None:
     """Aggregate ``path`` into ``aggregator``; ``None`` when this file must go through
     the reference path instead."""
-    if not duckdb_available():
-        return None
+    return aggregate_paths([path], plan, aggregator, stats, start, end, on_progress)
+
+
+def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:
+    """What one scan of several files needs them to share: Parquet with the same
+    columns, or text records with the same compression and header; ``None`` for any
+    other shape (the reference path reads it)."""
+    if is_parquet(path):
+        import duckdb
+
+        try:
+            found = tuple(parquet_columns(path))
+        except duckdb.Error:
+            return None  # the reference path says what is wrong with it
+        if tuple(name for name, _ in found) != plan.log_format.names:
+            return None  # the reference path names the difference
+        return ("parquet", found)
     plain, header = _plain_shape(path, plan)
-    if not plain:
+    return ("text", _gzipped(path), header) if plain else None
+
+
+def aggregate_paths(
+    paths: list[Path],
+    plan: ReplayPlan,
+    aggregator: MetricAggregator,
+    stats: InputStats,
+    start: int | None,
+    end: int | None,
+    on_progress: Callable[[float], None] | None = None,
+    kind: tuple | None = None,
+) -> FileScan | None:
+    """Aggregate files of one :func:`file_kind` into ``aggregator`` in one scan (many
+    small files, as an archive holds them, cost one query, not one each); ``None``
+    when they must be read one by one (a file with lines the scan sets aside, or with
+    bytes Python splits differently, is read alone or by the reference path)."""
+    if not duckdb_available():
         return None
     import duckdb
 
-    gzipped = _gzipped(path)
+    if kind is None:
+        kind = file_kind(paths[0], plan)
+    if kind is None:
+        return None
+    several = len(paths) > 1
     try:
-        if is_parquet(path):  # columns, not lines: nothing splits differently
-            queries = _Queries(path, plan, start, end, False, parquet_columns(path))
-            scanned, checked = _scan(queries, False, False, on_progress), False
+        if kind[0] == "parquet":  # columns, not lines: nothing splits differently
+            queries = _Queries(paths, plan, start, end, False, list(kind[1]))
+            scanned, checked = _scan(queries, False, 0, on_progress), False
         else:
-            queries = _Queries(path, plan, start, end, gzipped)
+            _, gzipped, header = kind
+            headers = len(paths) if header is not None else 0
+            queries = _Queries(paths, plan, start, end, gzipped)
             with ThreadPoolExecutor(max_workers=1) as pool:
-                regular = pool.submit(file_is_regular, path, gzipped)
-                scanned = _scan(queries, False, header is not None, on_progress)
+                regular = pool.submit(lambda: all(file_is_regular(p, gzipped) for p in paths))
+                scanned = _scan(queries, False, headers, on_progress)
                 checked = not regular.result()
+                if checked and several:
+                    return None  # read one by one: each file checked on its own
                 if checked:  # some line does not split on ' ' as Python splits it
-                    scanned = _scan(queries, True, header is not None, None)
+                    scanned = _scan(queries, True, headers, None)
     except (_Unsupported, duckdb.Error):
         return None
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
+    if irregular and several:
+        return None  # which file each set-aside line came from matters: one by one
     _merge(columns, plan, aggregator, stats)
     separator = chr(31)
     for rule, rows in contributions.items():
@@ -144,14 +186,15 @@ def aggregate_file(
             [row[2] for row in rows],
         )  # fmt: skip
     if irregular:
-        _aggregate_irregular(irregular, path, plan, aggregator, stats, start, end, header)
-    stats.bytes_read += path.stat().st_size
+        header = kind[2] if kind[0] == "text" else None
+        _aggregate_irregular(irregular, paths[0], plan, aggregator, stats, start, end, header)
+    stats.bytes_read += sum(p.stat().st_size for p in paths)
     return FileScan(queries, checked)
 
 
-def _scan(queries: _Queries, checked: bool, has_header: bool, on_progress):
+def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
     """The per-minute columns, and the lines the table set aside, read again only when
-    there are some besides the header."""
+    there are some besides the ``headers`` header lines."""
     import duckdb
 
     with duckdb.connect() as connection:
@@ -169,7 +212,7 @@ def _scan(queries: _Queries, checked: bool, has_header: bool, on_progress):
             for index, rule in enumerate(queries.plan.insights)
         }
         irregular = []
-        if rejected or aside > has_header:
+        if rejected or aside > headers:
             query = queries.irregular(checked)
             irregular = [line for (line,) in connection.execute(query).fetchall()]
     return columns, irregular, contributions
@@ -284,14 +327,15 @@ class _Queries:
 
     def __init__(
         self,
-        path: Path,
+        paths: list[Path],
         plan: ReplayPlan,
         start: int | None,
         end: int | None,
         gzipped: bool,
         parquet_names: list[tuple[str, str]] | None = None,
     ) -> None:
-        self.path, self.plan, self.start, self.end, self.gzipped = path, plan, start, end, gzipped
+        self.paths, self.plan, self.start, self.end = list(paths), plan, start, end
+        self.gzipped = gzipped
         self.parquet_names = parquet_names
         """The columns of a Parquet file, (name, type) (read as text columns, and integer
         columns as numbers), or ``None`` for text."""
@@ -341,10 +385,10 @@ class _Queries:
         """The file as text columns ``c1``...: DuckDB's CSV reader on the lines, or the
         Parquet file's columns as the text record writes them."""
         if self.parquet_names is not None:
-            return parquet_text_columns(self.path, self.parquet_names)
+            return parquet_text_columns(self.paths, self.parquet_names)
         width = self.width
         return (
-            f"read_csv({literal(str(self.path))}, delim=' ', header=false, quote='', "
+            f"read_csv({_files_sql(self.paths)}, delim=' ', header=false, quote='', "
             f"escape='', auto_detect=false, columns={{"
             + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, width + 1))
             + "}, ignore_errors=true, store_rejects=true"
@@ -355,8 +399,8 @@ class _Queries:
     def _lines(self) -> str:
         """The file as whole lines (column ``line``)."""
         if self.parquet_names is None:
-            return read_lines_sql(self.path, self.gzipped)
-        return parquet_lines_sql(self.path, self.parquet_names)
+            return read_lines_sql(self.paths, self.gzipped)
+        return parquet_lines_sql(self.paths, self.parquet_names)
 
     def _window(self) -> str:
         """`` AND ...`` conditions on ``ts`` for --from and --to (empty without them)."""
@@ -552,6 +596,13 @@ def _value_sql(value: str, tree: s.SpaceDelimited, compiler: SqlCompiler) -> str
     if token is None:
         raise _Unsupported(value)
     return compiler.number(token)
+
+
+def _files_sql(paths: list[Path]) -> str:
+    """One file's name, or a list of them, as DuckDB's readers take it."""
+    if len(paths) == 1:
+        return literal(str(paths[0]))
+    return "[" + ", ".join(literal(str(p)) for p in paths) + "]"
 
 
 def _gzipped(path: Path) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
-from vpcwatch.replay.fast import FileScan, aggregate_file
+from vpcwatch.replay.fast import FileScan, aggregate_file, aggregate_paths, file_kind
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
@@ -77,32 +77,41 @@ def aggregate_files(
     aggregator = MetricAggregator(plan.metrics, insights=plan.insights)
     scans: list[FileScan] = []
     done = 0  # bytes of the files already read
-    for path in paths:
-        size = path.stat().st_size
+    for group in _groups(paths, plan) if fast and not strict else [[p] for p in paths]:
+        size = sum(p.stat().st_size for p in group)
         report = None
         if bar is not None:
 
             def report(share: float, done: int = done, size: int = size) -> None:
                 bar.update(done + int(share * size), stats.events)
 
-        scan = (
-            aggregate_file(path, plan, aggregator, stats, start, end, report)
-            if fast and not strict
-            else None
-        )
+        if len(group) > 1:  # many small files of one kind: one scan
+            scan = aggregate_paths(group, plan, aggregator, stats, start, end, report)
+            if scan is not None:
+                scans.append(scan)
+                done += size
+                continue
+        for path in group:
+            scan = (
+                aggregate_file(path, plan, aggregator, stats, start, end, report)
+                if fast and not strict
+                else None
+            )
+            if scan is not None:
+                scans.append(scan)
+                continue
+            for timestamp, line in read_events([path], plan.log_format, stats, strict=strict):
+                if (start is not None and timestamp < start) or (
+                    end is not None and timestamp > end
+                ):
+                    continue
+                if plan.filters_actions and not plan.delivers(line):
+                    stats.undelivered += 1
+                    continue
+                aggregator.add(timestamp, line)
+                if bar is not None and stats.events % 4096 == 0:
+                    bar.update(stats.bytes_read, stats.events)
         done += size
-        if scan is not None:
-            scans.append(scan)
-            continue
-        for timestamp, line in read_events([path], plan.log_format, stats, strict=strict):
-            if (start is not None and timestamp < start) or (end is not None and timestamp > end):
-                continue
-            if plan.filters_actions and not plan.delivers(line):
-                stats.undelivered += 1
-                continue
-            aggregator.add(timestamp, line)
-            if bar is not None and stats.events % 4096 == 0:
-                bar.update(stats.bytes_read, stats.events)
     if bar is not None:
         bar.close()
     if strict and stats.malformed:
@@ -111,6 +120,27 @@ def aggregate_files(
             f"{', '.join(stats.malformed_at)}); --strict refuses them"
         )
     return aggregator, stats, scans
+
+
+GROUP_BYTES = 256 * 1024**2
+"""Files scanned together add up to at most this much (a group is one query's input)."""
+
+
+def _groups(paths: list[Path], plan: ReplayPlan) -> list[list[Path]]:
+    """Consecutive files of one kind (:func:`file_kind`), in groups of at most
+    :data:`GROUP_BYTES`; a file of no kind, or a big one, is a group of its own."""
+    groups: list[list[Path]] = []
+    previous, total = None, 0
+    for path in paths:
+        size = path.stat().st_size
+        kind = file_kind(path, plan) if size < GROUP_BYTES else None
+        if kind is not None and kind == previous and total + size <= GROUP_BYTES:
+            groups[-1].append(path)
+            total += size
+        else:
+            groups.append([path])
+            previous, total = kind, size
+    return groups
 
 
 def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileScan]) -> None:

@@ -48,7 +48,7 @@ def integer_columns(found: list[tuple[str, str]]) -> dict[str, str]:
     }
 
 
-def text_columns_sql(path: Path, found: list[tuple[str, str]]) -> str:
+def text_columns_sql(path: Path | list[Path], found: list[tuple[str, str]]) -> str:
     """A relation of the file with one text column per field, ``c1``..., each value as
     the text record writes it (integers in decimal, NULL as ``-``), and the integer
     columns as they are, ``t<i>``."""
@@ -63,13 +63,10 @@ def text_columns_sql(path: Path, found: list[tuple[str, str]]) -> str:
     return f"(SELECT {', '.join(fields)} FROM {_read(path)})"
 
 
-def lines_sql(path: Path, found: list[tuple[str, str]], where: str | None = None) -> str:
-    """A relation of the file's records as text lines (column ``line``); ``where``, a
-    condition on the columns ``c<i>``/``t<i>``, chooses the rows before any line is
-    built."""
+def lines_sql(path: Path | list[Path], found: list[tuple[str, str]]) -> str:
+    """A relation of the file's records as text lines (column ``line``)."""
     joined = ", ".join(f"c{index}" for index in range(1, len(found) + 1))
-    chosen = "" if where is None else f" WHERE {where}"
-    return f"(SELECT concat_ws(' ', {joined}) AS line FROM {text_columns_sql(path, found)}{chosen})"
+    return f"(SELECT concat_ws(' ', {joined}) AS line FROM {text_columns_sql(path, found)})"
 
 
 def parquet_lines(path: Path) -> Iterator[str]:
@@ -85,10 +82,13 @@ def parquet_lines(path: Path) -> Iterator[str]:
                 yield line
 
 
-def _read(path: Path) -> str:
-    """The file's own columns: not the ``year=``/``aws-region=`` folders of a Hive layout,
-    which DuckDB would otherwise add as columns."""
-    return f"read_parquet({literal(str(path))}, hive_partitioning = false)"
+def _read(path: Path | list[Path]) -> str:
+    """The file's own columns (or several files' of the same columns): not the
+    ``year=``/``aws-region=`` folders of a Hive layout, which DuckDB would otherwise add
+    as columns."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    files = ", ".join(literal(str(p)) for p in paths)
+    return f"read_parquet([{files}], hive_partitioning = false)"
 
 
 def _quoted(name: str) -> str:

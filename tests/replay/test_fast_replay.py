@@ -200,3 +200,26 @@ def test_a_group_with_an_odd_file_falls_back_to_one_by_one(tmp_path, plan):
     assert fast.input.malformed_at == slow.input.malformed_at
     assert fast.datapoints == slow.datapoints
     assert fast.transitions == slow.transitions
+
+
+def test_top_records_past_the_first_alarms_are_counted_and_said(tmp_path, plan, monkeypatch):
+    """Beyond the first ALARM transitions of an alarm, top records are not looked up
+    (a long file's ALARMs would make that read cover most of it): counted, reported."""
+    from vpcwatch.replay import files
+    from vpcwatch.replay.report import as_json, as_text
+
+    monkeypatch.setattr(files, "LOOKED_UP_PER_ALARM", 1)
+    incidents = {m: ("ssh-scan",) for m in (3, 20, 37)}
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(generate(FMT, minutes=50, seed=2, incidents=incidents)) + "\n")
+    result = replay_files(plan, [path])
+    alarms = [t for t in result.transitions if t.alarm == "AdminPortProbes"
+              and t.new.value == "ALARM"]  # fmt: skip
+    assert len(alarms) >= 2
+    assert result.records_not_looked_up["AdminPortProbes"] == len(alarms) - 1
+    assert result.contributors[("AdminPortProbes", alarms[0].time)]
+    assert not result.contributors.get(("AdminPortProbes", alarms[1].time))
+    assert "AdminPortProbes: top records shown for its first ALARM transitions only" in (
+        as_text(result, plan)
+    )
+    assert as_json(result, plan)["topRecordsNotLookedUp"]["AdminPortProbes"] == len(alarms) - 1

@@ -66,6 +66,9 @@ class ReplayResult:
     events: int = 0
     undelivered: int = 0
     """Input records that the flow log's traffic type would not deliver (not replayed)."""
+    records_not_looked_up: dict[str, int] = field(default_factory=dict)
+    """Per alarm, its ALARM transitions past the first ones (replay.files'
+    ``LOOKED_UP_PER_ALARM``) whose top records were not looked up."""
     input: Any = None
     """What the readers saw (``vpcwatch.replay.readers.InputStats``): unreadable lines and
     replaced bytes, for the report; ``None`` for events given in memory."""

@@ -180,11 +180,10 @@ def aggregate_paths(
         return None  # which file each set-aside line came from matters: one by one
     _merge(columns, plan, aggregator, stats)
     separator = chr(31)
-    for rule, rows in contributions.items():
+    for rule, (names, slots, ids, values) in contributions.items():
         aggregator.merge_contributions(
-            rule, [tuple(row[1].split(separator)) for row in rows], [row[0] for row in rows],
-            [row[2] for row in rows],
-        )  # fmt: skip
+            rule, [tuple(name.split(separator)) for name in names], slots, values, ids=ids
+        )
     if irregular:
         header = kind[2] if kind[0] == "text" else None
         _aggregate_irregular(irregular, paths[0], plan, aggregator, stats, start, end, header)
@@ -198,6 +197,8 @@ def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
     import duckdb
 
     with duckdb.connect() as connection:
+        # Its aggregates spill to disk beyond this (a long span has many minutes).
+        connection.execute(f"SET memory_limit = '{SCAN_MEMORY_LIMIT}'")
         _run_with_progress(connection, queries.minutes(checked=checked), on_progress)
         columns = connection.execute(f"SELECT {queries.numeric_columns} FROM minutes").fetchnumpy()
         rejected = (
@@ -208,7 +209,7 @@ def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
         slot = columns["slot"]
         aside = int(np.ma.filled(columns["lines"], 0)[np.ma.getmaskarray(slot)].sum())
         contributions = {
-            rule.name: connection.execute(queries.contributions(index)).fetchall()
+            rule.name: _fetch_contributions(connection, queries.contributions(index))
             for index, rule in enumerate(queries.plan.insights)
         }
         irregular = []
@@ -216,6 +217,27 @@ def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
             query = queries.irregular(checked)
             irregular = [line for (line,) in connection.execute(query).fetchall()]
     return columns, irregular, contributions
+
+
+SCAN_MEMORY_LIMIT = "300MB"
+"""What DuckDB may hold while scanning (its default is 80% of the machine)."""
+
+
+def _fetch_contributions(connection, query: str):
+    """A rule's (slot, contributor, value) rows as arrays: the distinct contributors once
+    (as DuckDB sorts them) and an id per row, not one Python tuple per row (a long
+    sparse span has millions of rows)."""
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE contributed AS {query}")
+    names = [row[0] for row in connection.execute(
+        "SELECT DISTINCT k FROM (SELECT * FROM contributed) t(slot, k, v) ORDER BY k"
+    ).fetchall()]  # fmt: skip
+    columns = connection.execute(
+        "SELECT slot, CAST(dense_rank() OVER (ORDER BY k) - 1 AS BIGINT) AS id, "
+        "CAST(v AS DOUBLE) AS v FROM (SELECT * FROM contributed) t(slot, k, v) "
+        "ORDER BY id, slot"  # as Contributions keeps them: no sort in Python
+    ).fetchnumpy()
+    connection.execute("DROP TABLE contributed")
+    return names, columns["slot"], columns["id"], columns["v"]
 
 
 def _merge(columns: dict, plan: ReplayPlan, aggregator: MetricAggregator, stats: InputStats):

@@ -143,12 +143,28 @@ def _groups(paths: list[Path], plan: ReplayPlan) -> list[list[Path]]:
     return groups
 
 
+LOOKED_UP_PER_ALARM = 1000
+"""ALARM transitions of one alarm whose top records are looked up (the first ones):
+beyond, one more read would cover most of a long file for records no one reads.
+``ReplayResult.records_not_looked_up`` counts the rest, and the report says so."""
+
+
 def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileScan]) -> None:
-    """Top records of each ALARM transition, looked up in the files DuckDB aggregated."""
+    """Top records of each ALARM transition (the first :data:`LOOKED_UP_PER_ALARM` of
+    each alarm), looked up in the files DuckDB aggregated."""
     specs = {alarm.name: alarm for alarm in plan.alarms}
     wanted: dict[tuple[str, str], set[int]] = {}
+    looked_up: dict[str, int] = {}
+    chosen = []
     for transition in result.transitions:
         if transition.new.value == "ALARM":
+            if looked_up.get(transition.alarm, 0) >= LOOKED_UP_PER_ALARM:
+                result.records_not_looked_up[transition.alarm] = (
+                    result.records_not_looked_up.get(transition.alarm, 0) + 1
+                )
+                continue
+            looked_up[transition.alarm] = looked_up.get(transition.alarm, 0) + 1
+            chosen.append(transition)
             alarm = specs[transition.alarm]
             minutes = range(transition.time - alarm.settings.period, transition.time, 60)
             wanted.setdefault(alarm.metric, set()).update(minutes)
@@ -156,7 +172,7 @@ def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileSc
     for scan in scans:
         for key, lines in scan.contributors(wanted).items():
             found.setdefault(key, []).extend(lines)
-    for transition in result.transitions:
+    for transition in chosen:
         if transition.new.value == "ALARM":
             alarm = specs[transition.alarm]
             kept = result.contributors.setdefault((transition.alarm, transition.time), [])

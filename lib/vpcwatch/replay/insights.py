@@ -148,20 +148,26 @@ class Contributions:
 
     @classmethod
     def of(cls, parts: Sequence[tuple[Sequence[tuple[str, ...]], Any, Any]]) -> Contributions:
-        """From ``(contributors, minute starts, values)`` parts (from any path), merged."""
+        """From ``(contributors, minute starts, values)`` parts (from any path), or
+        ``(distinct contributors, minute starts, values, ids)``, merged."""
         index: dict[tuple[str, ...], int] = {}
         ids, slots, values = [], [], []
-        for contributors, part_slots, part_values in parts:
-            ids.append(np.fromiter((index.setdefault(c, len(index)) for c in contributors),
-                                   dtype=np.int64, count=len(contributors)))  # fmt: skip
+        for contributors, part_slots, part_values, *part_ids in parts:
+            own = np.fromiter((index.setdefault(c, len(index)) for c in contributors),
+                              dtype=np.int64, count=len(contributors))  # fmt: skip
+            # A part with ids lists each contributor once; its rows point into it.
+            ids.append(own[np.asarray(part_ids[0], dtype=np.int64)] if part_ids else own)
             slots.append(np.asarray(part_slots, dtype=np.int64))
             values.append(np.asarray(part_values, dtype=np.float64))
         if not ids:
             return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), ())
         ids_all, slots_all = np.concatenate(ids), np.concatenate(slots)
         values_all = np.concatenate(values)
-        order = np.lexsort((slots_all, ids_all))
-        ids_all, slots_all, values_all = ids_all[order], slots_all[order], values_all[order]
+        step_id, step_slot = np.diff(ids_all), np.diff(slots_all)
+        if not np.all((step_id > 0) | ((step_id == 0) & (step_slot >= 0))):  # else sorted
+            order = np.lexsort((slots_all, ids_all))
+            ids_all, slots_all, values_all = ids_all[order], slots_all[order], values_all[order]
+        del step_id, step_slot
         if len(ids_all):  # one row per contributor and minute
             new = np.r_[True, (ids_all[1:] != ids_all[:-1]) | (slots_all[1:] != slots_all[:-1])]
             starts = np.flatnonzero(new)
@@ -204,7 +210,7 @@ class Contributions:
         values[values == 0] = np.nan
         return values[back].reshape(shape)
 
-    def window_max(self, ends: Any, period: int, chunk: int = 1 << 20) -> np.ndarray:
+    def window_max(self, ends: Any, period: int, chunk: int = 1 << 18) -> np.ndarray:
         """``MaxContributorValue`` of the windows ``[end - period, end)``: for each end, the
         largest sum of one contributor's values in it (NaN where nobody contributed).
 

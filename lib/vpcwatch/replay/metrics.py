@@ -245,10 +245,15 @@ class MetricAggregator:
         if len(series):
             self._columns[key].append(series)
 
-    def merge_contributions(self, rule: str, contributors, slots, values) -> None:
-        """Add a rule's (contributor, minute, value) rows computed elsewhere (DuckDB)."""
+    def merge_contributions(self, rule: str, contributors, slots, values, ids=None) -> None:
+        """Add a rule's (contributor, minute, value) rows computed elsewhere (DuckDB);
+        with ``ids``, ``contributors`` lists each contributor once and ``ids`` picks one
+        per row."""
         if len(slots):
-            self._contribution_parts[rule].append((contributors, slots, values))
+            part = (
+                (contributors, slots, values) if ids is None else (contributors, slots, values, ids)
+            )
+            self._contribution_parts[rule].append(part)
 
     def contributions(self, rule: str):
         """One rule's contributions from every path

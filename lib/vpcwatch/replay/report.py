@@ -46,6 +46,11 @@ def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
             "filters (the flow log would never deliver them)"
         )
     lines += [f"  not simulated: {reason}" for reason in plan.skipped]
+    for name, count in sorted(result.records_not_looked_up.items()):
+        lines.append(
+            f"  {name}: top records shown for its first ALARM transitions only; {count:,} "
+            "later ones have none (replay a shorter span with --from/--to to see them)"
+        )
     lines.append("")
     lines.append("Timeline (the first evaluation of every alarm is its move to OK):")
     rows: list[tuple[str, ...]] = []
@@ -97,6 +102,7 @@ def as_json(result: ReplayResult, plan: ReplayPlan) -> dict[str, Any]:
         },
         "replacedBytes": 0 if result.input is None else result.input.replaced,
         "notSimulated": list(plan.skipped),
+        "topRecordsNotLookedUp": dict(result.records_not_looked_up),
         "transitions": [
             {
                 "time": iso(t.time),

@@ -155,20 +155,31 @@ class Contributions:
         for contributors, part_slots, part_values, *part_ids in parts:
             own = np.fromiter((index.setdefault(c, len(index)) for c in contributors),
                               dtype=np.int64, count=len(contributors))  # fmt: skip
-            # A part with ids lists each contributor once; its rows point into it.
-            ids.append(own[np.asarray(part_ids[0], dtype=np.int64)] if part_ids else own)
+            # A part with ids lists each contributor once; its rows point into it (as
+            # they are when those are the first contributors seen: no copy).
+            if part_ids:
+                given = np.asarray(part_ids[0], dtype=np.int64)
+                first = len(own) and own[0] == 0 and own[-1] == len(own) - 1
+                ids.append(given if first and len(index) == len(own) else own[given])
+            else:
+                ids.append(own)
             slots.append(np.asarray(part_slots, dtype=np.int64))
             values.append(np.asarray(part_values, dtype=np.float64))
         if not ids:
             return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), ())
-        ids_all, slots_all = np.concatenate(ids), np.concatenate(slots)
-        values_all = np.concatenate(values)
+        ids_all, slots_all, values_all = (
+            (ids[0], slots[0], values[0])
+            if len(ids) == 1
+            else (np.concatenate(ids), np.concatenate(slots), np.concatenate(values))
+        )
         step_id, step_slot = np.diff(ids_all), np.diff(slots_all)
         if not np.all((step_id > 0) | ((step_id == 0) & (step_slot >= 0))):  # else sorted
             order = np.lexsort((slots_all, ids_all))
             ids_all, slots_all, values_all = ids_all[order], slots_all[order], values_all[order]
+            step_id, step_slot = np.diff(ids_all), np.diff(slots_all)
+        repeated = (step_id == 0) & (step_slot == 0)
         del step_id, step_slot
-        if len(ids_all):  # one row per contributor and minute
+        if len(ids_all) and repeated.any():  # one row per contributor and minute
             new = np.r_[True, (ids_all[1:] != ids_all[:-1]) | (slots_all[1:] != slots_all[:-1])]
             starts = np.flatnonzero(new)
             ids_all, slots_all = ids_all[starts], slots_all[starts]

@@ -223,3 +223,21 @@ def test_top_records_past_the_first_alarms_are_counted_and_said(tmp_path, plan, 
         as_text(result, plan)
     )
     assert as_json(result, plan)["topRecordsNotLookedUp"]["AdminPortProbes"] == len(alarms) - 1
+
+
+def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
+    tmp_path, plan, monkeypatch
+):
+    """Not on the slow path: the same results, from DuckDB."""
+    from vpcwatch.replay import fast
+    from vpcwatch.replay.files import aggregate_files
+
+    lines = list(generate(FMT, minutes=20, seed=3, incidents={5: ("ssh-scan",)}))
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    expected = replay_files(plan, [path])
+    monkeypatch.setattr(fast, "SCAN_MEMORY_LIMIT", "1MB")
+    *_, scans = aggregate_files(plan, [path])
+    assert len(scans) == 1  # DuckDB read it
+    again = replay_files(plan, [path])
+    assert again.datapoints == expected.datapoints and again.transitions == expected.transitions

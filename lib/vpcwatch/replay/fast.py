@@ -193,12 +193,23 @@ def aggregate_paths(
 
 def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
     """The per-minute columns, and the lines the table set aside, read again only when
-    there are some besides the ``headers`` header lines."""
+    there are some besides the ``headers`` header lines. DuckDB works within
+    :data:`SCAN_MEMORY_LIMIT` (its aggregates spill to disk beyond it); what cannot
+    spill and needs more runs again without the limit, not on the slow path."""
+    import duckdb
+
+    try:
+        return _scan_within(queries, checked, headers, on_progress, SCAN_MEMORY_LIMIT)
+    except duckdb.OutOfMemoryException:
+        return _scan_within(queries, checked, headers, None, None)
+
+
+def _scan_within(queries: _Queries, checked: bool, headers: int, on_progress, limit):
     import duckdb
 
     with duckdb.connect() as connection:
-        # Its aggregates spill to disk beyond this (a long span has many minutes).
-        connection.execute(f"SET memory_limit = '{SCAN_MEMORY_LIMIT}'")
+        if limit is not None:
+            connection.execute(f"SET memory_limit = '{limit}'")
         _run_with_progress(connection, queries.minutes(checked=checked), on_progress)
         columns = connection.execute(f"SELECT {queries.numeric_columns} FROM minutes").fetchnumpy()
         rejected = (

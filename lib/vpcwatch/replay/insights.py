@@ -196,30 +196,50 @@ class Contributions:
             return self.window_unique(ends, period)
         return self.window_max(ends, period)
 
-    def window_unique(self, ends: Any, period: int) -> np.ndarray:
+    def window_unique(self, ends: Any, period: int, chunk: int = 1 << 18) -> np.ndarray:
         """``UniqueContributors`` of the windows ``[end - period, end)``: how many
         contributors have a row in each (NaN where none). Each row covers the windows
         ending in ``(slot, slot + period]``; a contributor's covers are merged into runs,
-        and the runs counted with a difference array over the windows."""
+        and the runs counted with a difference array over the windows. Rows go in blocks
+        of about ``chunk`` that end at a contributor's last row (runs never cross one), so
+        memory stays bounded."""
         shape = np.shape(ends)
         unique_ends, back = np.unique(np.asarray(ends, dtype=np.int64), return_inverse=True)
         counts = np.zeros(len(unique_ends) + 1, dtype=np.int64)
         if len(self.ids) and len(unique_ends):
-            low = np.searchsorted(unique_ends, self.slots, side="right")
-            high = np.searchsorted(unique_ends, self.slots + period, side="right")
-            # Rows are by contributor, then minute: within a contributor ``high`` never
-            # falls, so a row joins the run before it when it starts inside its reach.
-            new_id = np.r_[True, self.ids[1:] != self.ids[:-1]]
-            starts_run = new_id | (low > np.r_[0, high[:-1]])
-            run = np.cumsum(starts_run) - 1
-            run_low = low[starts_run]
-            run_high = np.zeros(len(run_low), dtype=np.int64)
-            np.maximum.at(run_high, run, high)
-            np.add.at(counts, run_low, 1)
-            np.add.at(counts, run_high, -1)
+            for first, last in self._blocks(chunk):
+                self._count_runs(first, last, unique_ends, period, counts)
         values = np.cumsum(counts)[:-1].astype(np.float64)
         values[values == 0] = np.nan
         return values[back].reshape(shape)
+
+    def _blocks(self, chunk: int) -> list[tuple[int, int]]:
+        """Row ranges of about ``chunk`` rows, each ending where a contributor's rows do."""
+        blocks, first, total = [], 0, len(self.ids)
+        while first < total:
+            cut = min(first + chunk, total)
+            if cut < total:  # move the cut to the end of that contributor's rows
+                cut = int(np.searchsorted(self.ids, self.ids[cut - 1], side="right"))
+            blocks.append((first, cut))
+            first = cut
+        return blocks
+
+    def _count_runs(
+        self, first: int, last: int, ends: np.ndarray, period: int, counts: np.ndarray
+    ) -> None:
+        ids, slots = self.ids[first:last], self.slots[first:last]
+        low = np.searchsorted(ends, slots, side="right")
+        high = np.searchsorted(ends, slots + period, side="right")
+        # Rows are by contributor, then minute: within a contributor ``high`` never
+        # falls, so a row joins the run before it when it starts inside its reach.
+        new_id = np.r_[True, ids[1:] != ids[:-1]]
+        starts_run = new_id | (low > np.r_[0, high[:-1]])
+        run = np.cumsum(starts_run) - 1
+        run_low = low[starts_run]
+        run_high = np.zeros(len(run_low), dtype=np.int64)
+        np.maximum.at(run_high, run, high)
+        np.add.at(counts, run_low, 1)
+        np.add.at(counts, run_high, -1)
 
     def window_max(self, ends: Any, period: int, chunk: int = 1 << 18) -> np.ndarray:
         """``MaxContributorValue`` of the windows ``[end - period, end)``: for each end, the

@@ -21,6 +21,8 @@ returns ``None`` and the caller streams the file through the reference path.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -208,7 +210,9 @@ def _scan_within(queries: _Queries, checked: bool, headers: int, on_progress, li
     import duckdb
 
     with duckdb.connect() as connection:
-        if limit is not None:
+        if limit is not None:  # spill to the system's temporary folder, not the current one
+            spill = Path(tempfile.gettempdir()) / f"vpcwatch-duckdb-{os.getpid()}"
+            connection.execute(f"SET temp_directory = {literal(str(spill))}")
             connection.execute(f"SET memory_limit = '{limit}'")
         _run_with_progress(connection, queries.minutes(checked=checked), on_progress)
         columns = connection.execute(f"SELECT {queries.numeric_columns} FROM minutes").fetchnumpy()

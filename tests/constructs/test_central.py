@@ -177,6 +177,11 @@ def test_the_central_archive_admits_each_member_to_its_own_prefix():
         ({"member_account_ids": ["22"]}, ValueError, "12-digit account ids"),
         ({"member_account_ids": ["222222222222"] * 2}, ValueError, "repeats an account"),
         ({"member_account_ids": ["222222222222"], "expiration": 30}, TypeError, "expiration"),
+        (
+            {"member_account_ids": ["222222222222"], "bucket_name": "Archive_1"},
+            ValueError,
+            "bucket_name must be an S3 bucket name",
+        ),
     ],
 )
 def test_bad_archive_arguments(kwargs, error, message):

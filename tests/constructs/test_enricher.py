@@ -142,6 +142,7 @@ def test_configuration_holds_the_librarys_queries(synthesized):
         ({"max_rows": 51}, ValueError, "max_rows must be"),
         ({"monitoring": "m"}, TypeError, "monitoring must be a vpcwatch.FlowLogMonitoring"),
         ({"alerts": "a"}, TypeError, "alerts must be a vpcwatch.AlertTopic"),
+        ({"send_events": "yes"}, TypeError, "send_events must be True or False"),
     ],
 )
 def test_bad_arguments(kwargs, error, message):

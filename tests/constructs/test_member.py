@@ -84,6 +84,8 @@ def test_one_stage_per_account_needs_no_cross_stage_reference():
         ({"central_bus_arn": BUS_ARN, "archive_bucket_arn": "my-bucket"}, ValueError,
          "archive_bucket_arn must be an S3 bucket ARN"),
         ({"central_bus_arn": BUS_ARN, "enricher": "yes"}, TypeError, "enricher must be"),
+        ({"central_bus_arn": BUS_ARN, "exposure_rules": 1}, TypeError, "exposure_rules must be"),
+        ({"central_bus_arn": BUS_ARN, "retention": 30}, TypeError, "retention must be"),
         ({"central_bus_arn": BUS_ARN, "archive_format": "csv",
           "archive_bucket_arn": ARCHIVE_ARN}, ValueError, "archive_format"),
     ],

@@ -132,3 +132,8 @@ def test_detector_queries_run_per_archive(archive):
     for detector in default_detectors():
         if hasattr(detector, "pattern"):
             connection.execute(queries[detector.name]).fetchall()
+
+
+def test_write_archive_names_a_bad_file_format(tmp_path):
+    with pytest.raises(ValueError, match="file_format must be 'plain-text' or 'parquet'"):
+        write_archive(tmp_path, FMT, PLACES, file_format="csv")

@@ -78,8 +78,20 @@ def require_sequence(name: str, value: Any, what: str) -> tuple[Any, ...]:
     return tuple(value)
 
 
-_ACCOUNT = re.compile(r"\d{12}")
+ACCOUNT_ID = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+"""An S3 bucket name (general purpose): 3-63 lowercase letters, digits, '.' and '-'."""
+
+
+def bucket_name_of(name: str, value: Any) -> str:
+    """A bucket name (or a token CloudFormation resolves), as S3 allows it."""
+    if not isinstance(value, str) or not (is_token(value) or re.fullmatch(BUCKET_NAME, value)):
+        raise ValueError(
+            f"{name} must be an S3 bucket name (3-63 lowercase letters, digits, '.' and '-', "
+            f"starting and ending with a letter or digit); got {value!r}"
+        )
+    return value
 
 
 def account_list(name: str, value: Any, *, required: bool) -> tuple[str, ...]:
@@ -87,7 +99,7 @@ def account_list(name: str, value: Any, *, required: bool) -> tuple[str, ...]:
     accounts = require_sequence(name, value, "12-digit account ids")
     if required and not accounts:
         raise ValueError(f"{name} must name at least one account")
-    bad = [a for a in accounts if not (isinstance(a, str) and _ACCOUNT.fullmatch(a))]
+    bad = [a for a in accounts if not (isinstance(a, str) and ACCOUNT_ID.fullmatch(a))]
     if bad:
         raise ValueError(f"{name} must be 12-digit account ids (literal); got {bad!r}")
     if len(set(accounts)) != len(accounts):

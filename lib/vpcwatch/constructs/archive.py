@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -27,6 +28,28 @@ class ArchiveLayout:
     file_format: str
     hive_partitions: bool
     per_hour_partitions: bool
+
+    @classmethod
+    def of(cls, file_format: Any, hive_partitions: Any, per_hour_partitions: Any) -> ArchiveLayout:
+        """The layout of the ``archive_format``, ``archive_hive_partitions`` and
+        ``archive_per_hour_partitions`` arguments, checked (errors name them)."""
+        if file_format not in FILE_FORMATS:
+            raise ValueError(f"archive_format must be one of {FILE_FORMATS}; got {file_format!r}")
+        for name, flag in (
+            ("archive_hive_partitions", hive_partitions),
+            ("archive_per_hour_partitions", per_hour_partitions),
+        ):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        return cls(file_format, hive_partitions, per_hour_partitions)
+
+    def destination_options(self) -> dict[str, Any]:
+        """The flow log's ``DestinationOptions`` for this layout."""
+        return {
+            "FileFormat": self.file_format,
+            "HiveCompatiblePartitions": self.hive_partitions,
+            "PerHourPartition": self.per_hour_partitions,
+        }
 
 
 class FlowLogArchive(Construct):
@@ -100,11 +123,7 @@ class FlowLogArchive(Construct):
                     conditions={"StringEquals": source, "ArnLike": {"aws:SourceArn": source_arn}},
                 )
             )  # fmt: skip
-        options = {
-            "FileFormat": layout.file_format,
-            "HiveCompatiblePartitions": layout.hive_partitions,
-            "PerHourPartition": layout.per_hour_partitions,
-        }
+        options = layout.destination_options()
         self.flow_logs = []
         for name, resource_type, resource_id in targets:
             flow_log = ec2.CfnFlowLog(

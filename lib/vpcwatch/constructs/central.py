@@ -24,8 +24,10 @@ from constructs import Construct, IValidation
 
 from vpcwatch.constructs._buckets import private_bucket
 from vpcwatch.constructs._validation import (
+    ACCOUNT_ID,
     account_list,
     acknowledge_role_policy,
+    bucket_name_of,
     is_token,
     require_instance,
 )
@@ -33,9 +35,7 @@ from vpcwatch.constructs.alerts import AlertTopic, alert_topic_of
 from vpcwatch.constructs.archive import DELIVERY
 
 _ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")
-_ACCOUNT = re.compile(r"\d{12}")
 _BUS_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]{1,256}")
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _BUS_NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
 
 ENRICHMENT_SOURCE = "vpcwatch.enricher"
@@ -340,14 +340,8 @@ class CentralArchive(Construct):
         bucket_name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
-        if bucket_name is not None and not (
-            isinstance(bucket_name, str)
-            and (is_token(bucket_name) or _BUCKET_NAME.fullmatch(bucket_name))
-        ):
-            raise ValueError(
-                "bucket_name must be 3-63 lowercase letters, digits, '.' and '-', starting "
-                f"and ending with a letter or digit; got {bucket_name!r}"
-            )
+        if bucket_name is not None:
+            bucket_name_of("bucket_name", bucket_name)
         members = account_list("member_account_ids", member_account_ids, required=True)
         readers = account_list("reader_account_ids", reader_account_ids, required=False)
         expiration = cdk.Duration.days(365) if expiration is None else expiration
@@ -428,7 +422,7 @@ def _members(organization_id: Any, account_ids: Any) -> tuple[str, ...]:
     ):
         raise ValueError(f"organization_id must look like o-a1b2c3d4e5; got {organization_id!r}")
     bad = [
-        a for a in accounts if not (is_token(a) or (isinstance(a, str) and _ACCOUNT.fullmatch(a)))
+        a for a in accounts if not (is_token(a) or (isinstance(a, str) and ACCOUNT_ID.fullmatch(a)))
     ]
     if bad:
         raise ValueError(f"account_ids must be 12-digit account ids; got {bad!r}")

@@ -162,7 +162,7 @@ class VpcEnrollment(Construct):
             environment |= {
                 "VPCWATCH_ARCHIVE_ARN": archive.bucket.bucket_arn,
                 "VPCWATCH_ARCHIVE_TRAFFIC_TYPE": archive.traffic_type,
-                "VPCWATCH_ARCHIVE_OPTIONS": json.dumps(_archive_options(archive)),
+                "VPCWATCH_ARCHIVE_OPTIONS": json.dumps(archive.layout.destination_options()),
             }
         return environment
 
@@ -213,24 +213,16 @@ class VpcEnrollment(Construct):
         return role
 
 
-def _archive_options(archive: Any) -> dict[str, Any]:
-    """The ``DestinationOptions`` of a flow log to the pipeline's archive."""
-    return {
-        "FileFormat": archive.layout.file_format,
-        "HiveCompatiblePartitions": archive.layout.hive_partitions,
-        "PerHourPartition": archive.layout.per_hour_partitions,
-    }
-
-
 def _enrolled_flow_logs(pipeline: FlowLogPipeline) -> list[dict[str, Any]]:
     """The properties of the flow logs the function gives each VPC."""
     common = {"LogFormat": pipeline.log_format.log_format}
     enrolled = [{**common, "LogDestinationType": "cloud-watch-logs",
                  "TrafficType": pipeline.traffic_type_text}]  # fmt: skip
     if pipeline.archive is not None:
+        archive = pipeline.archive
         enrolled.append({**common, "LogDestinationType": "s3",
-                         "TrafficType": pipeline.archive.traffic_type,
-                         "DestinationOptions": _archive_options(pipeline.archive)})  # fmt: skip
+                         "TrafficType": archive.traffic_type,
+                         "DestinationOptions": archive.layout.destination_options()})  # fmt: skip
     return enrolled
 
 

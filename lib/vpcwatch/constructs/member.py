@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from vpcwatch.constructs._validation import is_token
+from vpcwatch.constructs._validation import BUCKET_NAME, is_token
 from vpcwatch.constructs.alerts import AlertTopic
 from vpcwatch.constructs.central import ALARM_PREFIX, AlertForwarder
 from vpcwatch.constructs.enricher import AlarmEnricher
@@ -24,7 +24,7 @@ from vpcwatch.fields import FlowLogFormat
 MEMBER_ALARM_PREFIX = ALARM_PREFIX + "member-"
 """The alarm names of a member baseline: the same in every account (alarm names are
 unique per account and region), and forwarded by :class:`AlertForwarder`."""
-_BUCKET_ARN = re.compile(r"arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_BUCKET_ARN = re.compile(rf"arn:aws[a-z-]*:s3:::{BUCKET_NAME}")
 
 
 class MemberBaseline(Construct):

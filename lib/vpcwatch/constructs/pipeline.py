@@ -41,7 +41,7 @@ from vpcwatch.constructs._validation import (
     require_instance,
     require_interface,
 )
-from vpcwatch.constructs.archive import FILE_FORMATS, ArchiveLayout, FlowLogArchive
+from vpcwatch.constructs.archive import ArchiveLayout, FlowLogArchive
 from vpcwatch.fields import FlowLogFormat
 
 DEFAULT_RETENTION = logs.RetentionDays.ONE_YEAR
@@ -178,16 +178,9 @@ class FlowLogPipeline(Construct):
             )
         self._archive = None
         if "s3" in chosen:
-            if archive_format not in FILE_FORMATS:
-                raise ValueError(
-                    f"archive_format must be one of {FILE_FORMATS}; got {archive_format!r}"
-                )
-            for name, flag in (
-                ("archive_hive_partitions", archive_hive_partitions),
-                ("archive_per_hour_partitions", archive_per_hour_partitions),
-            ):
-                if not isinstance(flag, bool):
-                    raise TypeError(f"{name} must be True or False, got {flag!r}")
+            layout = ArchiveLayout.of(
+                archive_format, archive_hive_partitions, archive_per_hour_partitions
+            )
             archive_traffic = (
                 self._traffic_type
                 if archive_traffic_type is None
@@ -201,9 +194,7 @@ class FlowLogPipeline(Construct):
                 traffic_type=traffic_type_text(archive_traffic),
                 aggregation_seconds=aggregation_seconds,
                 bucket=archive_bucket,
-                layout=ArchiveLayout(
-                    archive_format, archive_hive_partitions, archive_per_hour_partitions
-                ),
+                layout=layout,
                 transition_after=archive_transition_after,
                 expiration=archive_expiration,
                 encryption_key=archive_encryption_key,

@@ -16,11 +16,12 @@ from constructs import Construct
 from vpcwatch.constructs._buckets import private_bucket
 from vpcwatch.constructs._validation import (
     account_list,
+    bucket_name_of,
     claim_physical_name,
     region_list,
     require_instance,
 )
-from vpcwatch.constructs.archive import FILE_FORMATS, ArchiveLayout
+from vpcwatch.constructs.archive import ArchiveLayout
 from vpcwatch.constructs.pipeline import FlowLogPipeline
 from vpcwatch.detectors import Detector, SilenceDetector, default_detectors
 from vpcwatch.detectors.model import check_detectors
@@ -43,7 +44,6 @@ ACCOUNT_PARTITION = "aws_account_id"
 REGION_PARTITION = "aws_region"
 """The partitions of a table over a central archive (not ``account_id``/``region``:
 those are flow-log fields, and a partition may not share a column's name)."""
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def _default_database(stack: cdk.Stack) -> str:
@@ -384,24 +384,11 @@ def _central_source(
     hive_partitions: object,
     per_hour_partitions: object,
 ) -> _ArchiveSource:
-    if not isinstance(bucket_name, str) or not (
-        cdk.Token.is_unresolved(bucket_name) or _BUCKET_NAME.fullmatch(bucket_name)
-    ):
-        raise ValueError(
-            "archive_bucket_name must be an S3 bucket name (3-63 lowercase letters, digits, "
-            f"'.' and '-'); got {bucket_name!r}"
-        )
-    if archive_format not in FILE_FORMATS:
-        raise ValueError(f"archive_format must be one of {FILE_FORMATS}; got {archive_format!r}")
-    for name, flag in (
-        ("archive_hive_partitions", hive_partitions),
-        ("archive_per_hour_partitions", per_hour_partitions),
-    ):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    bucket_name_of("archive_bucket_name", bucket_name)
+    layout = ArchiveLayout.of(archive_format, hive_partitions, per_hour_partitions)
     return _ArchiveSource(
         bucket_name,
-        ArchiveLayout(archive_format, hive_partitions, per_hour_partitions),
+        layout,
         account_ids=account_list("account_ids", account_ids, required=True),
         regions=region_list("regions", regions),
     )

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from vpcwatch.filterpattern import compile_pattern
-from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, literal
+from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, files_sql, literal
 
 
 @cache
@@ -46,14 +46,8 @@ def read_lines_sql(path: Path | list[Path], gzipped: bool = False) -> str:
     ``.gz`` names are read transparently, ``gzipped`` forces decompression whatever the
     name."""
     compression = ", compression='gzip'" if gzipped else ""
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
-    files = (
-        literal(str(paths[0]))
-        if len(paths) == 1
-        else "[" + ", ".join(literal(str(p)) for p in paths) + "]"
-    )
     return (
-        f"read_csv({files}, columns={{'line': 'VARCHAR'}}, delim='\\0', "
+        f"read_csv({files_sql(path)}, columns={{'line': 'VARCHAR'}}, delim='\\0', "
         f"quote='', escape='', header=false, auto_detect=false{compression})"
     )
 

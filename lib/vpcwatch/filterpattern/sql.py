@@ -12,7 +12,9 @@ Exactness note: numbers are compared as DOUBLE, exact for integers below 2**53
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import singledispatch
+from pathlib import Path
 
 from vpcwatch.filterpattern import syntax as s
 
@@ -27,6 +29,14 @@ class UnsupportedPattern(ValueError):
 def literal(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def files_sql(paths: str | Path | Sequence[str | Path]) -> str:
+    """A file's name, or a list of them, as DuckDB's readers take it."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    names = [literal(str(path)) for path in paths]
+    return names[0] if len(names) == 1 else "[" + ", ".join(names) + "]"
 
 
 def number_sql(token: str) -> str:

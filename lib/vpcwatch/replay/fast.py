@@ -44,6 +44,7 @@ from vpcwatch.filterpattern.sql import (
     NUMBER_RE2,
     SqlCompiler,
     UnsupportedPattern,
+    files_sql,
     literal,
 )
 from vpcwatch.filterpattern.syntax import parse_number
@@ -104,20 +105,6 @@ class FileScan:
         return found
 
 
-def aggregate_file(
-    path: Path,
-    plan: ReplayPlan,
-    aggregator: MetricAggregator,
-    stats: InputStats,
-    start: int | None,
-    end: int | None,
-    on_progress: Callable[[float], None] | None = None,
-) -> FileScan | None:
-    """Aggregate ``path`` into ``aggregator``; ``None`` when this file must go through
-    the reference path instead."""
-    return aggregate_paths([path], plan, aggregator, stats, start, end, on_progress)
-
-
 def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:
     """What one scan of several files needs them to share: Parquet with the same
     columns, or text records with the same compression and header; ``None`` for any
@@ -156,8 +143,8 @@ def aggregate_paths(
 
     if kind is None:
         kind = file_kind(paths[0], plan)
-    if kind is None:
-        return None
+        if kind is None:
+            return None
     several = len(paths) > 1
     try:
         if kind[0] == "parquet":  # columns, not lines: nothing splits differently
@@ -425,7 +412,7 @@ class _Queries:
             return parquet_text_columns(self.paths, self.parquet_names)
         width = self.width
         return (
-            f"read_csv({_files_sql(self.paths)}, delim=' ', header=false, quote='', "
+            f"read_csv({files_sql(self.paths)}, delim=' ', header=false, quote='', "
             f"escape='', auto_detect=false, columns={{"
             + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, width + 1))
             + "}, ignore_errors=true, store_rejects=true"
@@ -539,25 +526,13 @@ class _Queries:
             f"WHERE line IS NOT NULL AND {superset})) WHERE plain AND len(f) = {self.width} "
             f"AND ts IS NOT NULL{window})) WHERE slot IN ({listed})"
         )
-        branches = [
-            f"SELECT {index} AS metric, slot, line FROM chosen WHERE m{index} AND slot IN "
-            f"({', '.join(map(str, sorted(minutes)))}) QUALIFY row_number() OVER "
-            f"(PARTITION BY slot ORDER BY ts, line) <= {KEPT_RECORDS}"
-            for index, minutes in wanted.items()
-        ]
-        return f"WITH chosen AS MATERIALIZED ({chosen}) " + " UNION ALL ".join(branches)
+        return _first_records(chosen, wanted, "line")
 
     def _parquet_records(self, wanted: dict[int, set[int]], listed: str) -> str:
         """:meth:`records` of a Parquet file: the scan's own rows (its columns, typed
         numbers) of the wanted minutes; a line is built only for the matching ones."""
         chosen = f"SELECT * FROM ({self._rows(False)}) WHERE slot IN ({listed})"
-        branches = [
-            f"SELECT {index} AS metric, slot, line FROM (SELECT slot, ts, {self._line} AS line "
-            f"FROM chosen WHERE m{index} AND slot IN ({', '.join(map(str, sorted(minutes)))}))"
-            f" QUALIFY row_number() OVER (PARTITION BY slot ORDER BY ts, line) <= {KEPT_RECORDS}"
-            for index, minutes in wanted.items()
-        ]
-        return f"WITH chosen AS MATERIALIZED ({chosen}) " + " UNION ALL ".join(branches)
+        return _first_records(chosen, wanted, self._line)
 
     def irregular(self, checked: bool) -> str:
         """The lines the table left out: not ``fields`` fields split on ' ', a ``start``
@@ -635,11 +610,17 @@ def _value_sql(value: str, tree: s.SpaceDelimited, compiler: SqlCompiler) -> str
     return compiler.number(token)
 
 
-def _files_sql(paths: list[Path]) -> str:
-    """One file's name, or a list of them, as DuckDB's readers take it."""
-    if len(paths) == 1:
-        return literal(str(paths[0]))
-    return "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+def _first_records(chosen: str, wanted: dict[int, set[int]], line: str) -> str:
+    """(metric, slot, line): the first :data:`KEPT_RECORDS` records by (``ts``, line) of
+    each wanted metric (its ``m`` index) and minute among the rows ``chosen`` selects,
+    read once; ``line`` is the SQL of a row's whole line, built only for the matches."""
+    branches = [
+        f"SELECT {index} AS metric, slot, line FROM (SELECT slot, ts, {line} AS line "
+        f"FROM chosen WHERE m{index} AND slot IN ({', '.join(map(str, sorted(minutes)))}))"
+        f" QUALIFY row_number() OVER (PARTITION BY slot ORDER BY ts, line) <= {KEPT_RECORDS}"
+        for index, minutes in wanted.items()
+    ]
+    return f"WITH chosen AS MATERIALIZED ({chosen}) " + " UNION ALL ".join(branches)
 
 
 def _gzipped(path: Path) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
-from vpcwatch.replay.fast import FileScan, aggregate_file, aggregate_paths, file_kind
+from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
@@ -77,7 +77,8 @@ def aggregate_files(
     aggregator = MetricAggregator(plan.metrics, insights=plan.insights)
     scans: list[FileScan] = []
     done = 0  # bytes of the files already read
-    for group in _groups(paths, plan) if fast and not strict else [[p] for p in paths]:
+    groups = _groups(paths, plan) if fast and not strict else [([p], [None]) for p in paths]
+    for group, kinds in groups:
         size = sum(p.stat().st_size for p in group)
         report = None
         if bar is not None:
@@ -86,16 +87,16 @@ def aggregate_files(
                 bar.update(done + int(share * size), stats.events)
 
         if len(group) > 1:  # many small files of one kind: one scan
-            scan = aggregate_paths(group, plan, aggregator, stats, start, end, report)
+            scan = aggregate_paths(group, plan, aggregator, stats, start, end, report, kinds[0])
             if scan is not None:
                 scans.append(scan)
                 done += size
                 continue
-        for path in group:
+        for path, kind in zip(group, kinds, strict=True):
             scan = (
-                aggregate_file(path, plan, aggregator, stats, start, end, report)
-                if fast and not strict
-                else None
+                None
+                if kind is None
+                else aggregate_paths([path], plan, aggregator, stats, start, end, report, kind)
             )
             if scan is not None:
                 scans.append(scan)
@@ -126,20 +127,27 @@ GROUP_BYTES = 256 * 1024**2
 """Files scanned together add up to at most this much (a group is one query's input)."""
 
 
-def _groups(paths: list[Path], plan: ReplayPlan) -> list[list[Path]]:
-    """Consecutive files of one kind (:func:`file_kind`), in groups of at most
-    :data:`GROUP_BYTES`; a file of no kind, or a big one, is a group of its own."""
-    groups: list[list[Path]] = []
+def _groups(paths: list[Path], plan: ReplayPlan) -> list[tuple[list[Path], list[tuple | None]]]:
+    """Consecutive files of one kind (:func:`file_kind`, found once per file), in groups
+    of at most :data:`GROUP_BYTES`, each with its files' kinds; a file of no kind, or a
+    big one, is a group of its own."""
+    groups: list[tuple[list[Path], list[tuple | None]]] = []
     previous, total = None, 0
     for path in paths:
         size = path.stat().st_size
-        kind = file_kind(path, plan) if size < GROUP_BYTES else None
-        if kind is not None and kind == previous and total + size <= GROUP_BYTES:
-            groups[-1].append(path)
+        kind = file_kind(path, plan)
+        if (
+            kind is not None
+            and kind == previous
+            and size < GROUP_BYTES
+            and total + size <= GROUP_BYTES
+        ):
+            groups[-1][0].append(path)
+            groups[-1][1].append(kind)
             total += size
         else:
-            groups.append([path])
-            previous, total = kind, size
+            groups.append(([path], [kind]))
+            previous, total = (kind if size < GROUP_BYTES else None), size
     return groups
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from vpcwatch.filterpattern.sql import literal
+from vpcwatch.filterpattern.sql import files_sql
 
 MAGIC = b"PAR1"
 BATCH_ROWS = 65_536
@@ -86,9 +86,7 @@ def _read(path: Path | list[Path]) -> str:
     """The file's own columns (or several files' of the same columns): not the
     ``year=``/``aws-region=`` folders of a Hive layout, which DuckDB would otherwise add
     as columns."""
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
-    files = ", ".join(literal(str(p)) for p in paths)
-    return f"read_parquet([{files}], hive_partitioning = false)"
+    return f"read_parquet({files_sql(path)}, hive_partitioning = false)"
 
 
 def _quoted(name: str) -> str:

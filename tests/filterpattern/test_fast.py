@@ -186,3 +186,30 @@ def test_fuzz_generated_regexes_agree_on_both_paths(tmp_path, regex, texts):
     path.write_text("\n".join(lines) + "\n")
     expected = sum(compiled.match(line) is not None for line in lines)
     assert fast.count_matches(path, {"p": pattern}) == {"p": expected}
+
+
+@pytest.mark.parametrize(
+    ("text", "regular"),
+    [
+        (b"a b c\nd e f\n", True),
+        (b"a b c\nd e f", True),  # no final line end
+        (b"a  b c\n", False),  # a run of spaces
+        (b" a b\n", False),  # a space at a line's start
+        (b"a b \nc d\n", False),  # ... and at its end
+        (b"a b\nc d ", False),  # ... at the file's end
+        (b"a b\n\nc d\n", False),  # a blank line: tested line by line, which is only slower
+        (b"a\tb\n", False),
+        (b'a "b"\n', False),
+        (b"a [b]\n", False),
+        ("a \u00e9\n".encode(), False),
+    ],
+)
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_file_is_regular(tmp_path, monkeypatch, text, regular, gzipped):
+    """Every case also straddles two chunks, at each byte of the text."""
+    path = tmp_path / "lines.log"
+    path.write_bytes(gzip.compress(text) if gzipped else text)
+    assert fast.file_is_regular(path, gzipped) is regular
+    for size in range(1, len(text) + 1):
+        monkeypatch.setattr(fast, "CHUNK_BYTES", size)
+        assert fast.file_is_regular(path, gzipped) is regular, size

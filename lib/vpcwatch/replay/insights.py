@@ -269,17 +269,21 @@ class Contributions:
         return best[back].reshape(shape)
 
     def _heavy(self, heavy_ids: np.ndarray, ends: np.ndarray, period: int) -> np.ndarray:
+        """The window sums of each contributor in ``heavy_ids`` at every end: each row adds
+        its value to the windows ending in ``(slot, slot + period]``, a range of ``ends``
+        (a difference array, summed once per contributor)."""
         best = np.full(len(ends), np.nan)
         if not len(heavy_ids):
             return best
         bounds = np.searchsorted(self.ids, np.r_[heavy_ids, heavy_ids + 1])
+        size = len(ends) + 1
         for first, last in zip(bounds[: len(heavy_ids)], bounds[len(heavy_ids) :], strict=True):
-            slots = self.slots[first:last]
-            prefix = np.r_[0.0, np.cumsum(self.values[first:last])]
-            high = np.searchsorted(slots, ends, side="left")
-            low = np.searchsorted(slots, ends - period, side="left")
-            sums = np.where(high > low, prefix[high] - prefix[low], np.nan)
-            best = np.fmax(best, sums)
+            slots, values = self.slots[first:last], self.values[first:last]
+            low = np.searchsorted(ends, slots, side="right")
+            high = np.searchsorted(ends, slots + period, side="right")
+            rows = np.cumsum(np.bincount(low, minlength=size) - np.bincount(high, minlength=size))
+            sums = np.cumsum(np.bincount(low, values, size) - np.bincount(high, values, size))
+            best = np.fmax(best, np.where(rows[:-1] > 0, sums[:-1], np.nan))
         return best
 
     def _singles(self, single: np.ndarray, ends: np.ndarray, period: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import pytest
 from vpcwatch.detectors import AlarmSettings, Comparison, MissingData
 from vpcwatch.replay import AlarmState, evaluate
 from vpcwatch.replay.alarms import EXTRA_RANGE, decide
-from vpcwatch.replay.metrics import MetricAggregator, MetricSpec
+from vpcwatch.replay.metrics import Datapoints, MetricAggregator, MetricSpec
 
 OK, ALARM, NO_DATA = AlarmState.OK, AlarmState.ALARM, AlarmState.INSUFFICIENT_DATA
 RETAIN = "retain"
@@ -142,3 +142,16 @@ def test_aggregation_defaults_and_field_values():
     assert aggregator.datapoints(("N", "NoDefault"), "Sum", 60) == {0: 1, 60: 1, 180: 1}
     assert aggregator.datapoints(("N", "Count"), "Sum", 300) == {0: 3}
     assert aggregator.datapoints(("N", "Count"), "Average", 60)[0] == 0.5
+
+
+def test_datapoints_read_as_a_mapping():
+    points = Datapoints([0, 60, 180], [1.0, float("nan"), 3.0])
+    assert list(points) == [0, 60, 180] and len(points) == 3
+    assert points[180] == 3.0 and points.get(120) is None and 59 not in points
+    with pytest.raises(KeyError):
+        points[240]
+    assert dict(points.items())[0] == 1.0
+    assert points == Datapoints([0, 60, 180], [1.0, float("nan"), 3.0])  # NaN: same datapoint
+    assert points != Datapoints([0, 60, 240], [1.0, float("nan"), 3.0])
+    assert Datapoints([0], [2.0]) == {0: 2} and {0: 2} == Datapoints([0], [2.0])
+    assert Datapoints([0], [2.0]) != {0: 2, 60: 1}

@@ -55,7 +55,7 @@ class AlarmState(enum.Enum):
     INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transition:
     """A change of state at ``time`` (an evaluation, Unix seconds)."""
 

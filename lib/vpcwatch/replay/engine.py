@@ -23,7 +23,7 @@ from vpcwatch.replay.alarms import (
     evaluate_series,
 )
 from vpcwatch.replay.insights import INSIGHT_NAMESPACE, InsightSpec
-from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, MetricAggregator, MetricSpec
+from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, Datapoints, MetricAggregator, MetricSpec
 
 LOGS_NAMESPACE = "AWS/Logs"
 
@@ -62,7 +62,7 @@ class ReplayResult:
     transitions: list[Transition] = field(default_factory=list)
     summaries: list[AlarmSummary] = field(default_factory=list)
     contributors: dict[tuple[str, int], list[str]] = field(default_factory=dict)
-    datapoints: dict[str, dict[int, float]] = field(default_factory=dict)
+    datapoints: dict[str, Datapoints] = field(default_factory=dict)
     events: int = 0
     undelivered: int = 0
     """Input records that the flow log's traffic type would not deliver (not replayed)."""
@@ -171,11 +171,13 @@ def evaluate_alarms(
             series = aggregator.series(alarm.metric)
             result.datapoints[alarm.name] = series.datapoints(settings.statistic, settings.period)
             outcome = evaluate_series(alarm.name, series, settings, start, end)
-            for transition in outcome.transitions:
+            records = aggregator.contributors[alarm.metric]
+            for transition in outcome.transitions if records else ():
                 kept: list[str] = []
                 for slot in range(transition.time - settings.period, transition.time, 60):
-                    kept += aggregator.contributors[alarm.metric].get(slot, [])
-                result.contributors[(alarm.name, transition.time)] = kept[:3]
+                    kept += records.get(slot, [])
+                if kept:  # a transition without records has no entry (readers use .get)
+                    result.contributors[(alarm.name, transition.time)] = kept[:3]
         result.transitions += outcome.transitions
         last = end if outcome.last is None else outcome.last
         result.last_evaluation[alarm.name] = last
@@ -198,7 +200,7 @@ def _evaluate_rule(
     )
     starts = np.unique(contributions.slots - contributions.slots % period)
     values = contributions.window_values(starts + period, period, metric)
-    result.datapoints[alarm.name] = dict(zip(starts.tolist(), values.tolist(), strict=True))
+    result.datapoints[alarm.name] = Datapoints(starts, values)
     for transition in outcome.transitions:
         if transition.time in top and metric == "MaxContributorValue":
             who = " ".join(top[transition.time])

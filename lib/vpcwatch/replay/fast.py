@@ -221,7 +221,7 @@ def _scan_within(queries: _Queries, checked: bool, headers: int, on_progress, li
     return columns, irregular, contributions
 
 
-SCAN_MEMORY_LIMIT = "300MB"
+SCAN_MEMORY_LIMIT = "200MB"
 """What DuckDB may hold while scanning (its default is 80% of the machine)."""
 
 
@@ -517,14 +517,18 @@ class _Queries:
             f"{SLOT_SECONDS}) AS BIGINT) * {SLOT_SECONDS} IN ({listed})"
         )
         window = self._window()
+        # Only what the lookup reads is kept (not the split fields: a tenth of a long
+        # file's lines can be chosen).
+        matches = "".join(f", m{index}" for index in range(len(metric.matched)))
         chosen = (
-            f"SELECT *{metric.projections()} FROM (SELECT *, {metric.delivered} AS delivered, "
+            f"SELECT slot, ts, line{matches} FROM (SELECT *{metric.projections()} FROM "
+            f"(SELECT *, {metric.delivered} AS delivered, "
             f"{_SLOT} AS slot FROM "
             f"(SELECT *, CAST(trunc({metric.ts_number}) AS BIGINT) AS ts FROM (SELECT *, "
             f"{plain_sql(checked)} AS plain{metric.numbers} FROM (SELECT line, "
             f"string_split(line, ' ') AS f FROM {self._lines()} "
             f"WHERE line IS NOT NULL AND {superset})) WHERE plain AND len(f) = {self.width} "
-            f"AND ts IS NOT NULL{window})) WHERE slot IN ({listed})"
+            f"AND ts IS NOT NULL{window})) WHERE slot IN ({listed}))"
         )
         return _first_records(chosen, wanted, "line")
 
@@ -613,14 +617,20 @@ def _value_sql(value: str, tree: s.SpaceDelimited, compiler: SqlCompiler) -> str
 def _first_records(chosen: str, wanted: dict[int, set[int]], line: str) -> str:
     """(metric, slot, line): the first :data:`KEPT_RECORDS` records by (``ts``, line) of
     each wanted metric (its ``m`` index) and minute among the rows ``chosen`` selects,
-    read once; ``line`` is the SQL of a row's whole line, built only for the matches."""
+    read once; ``line`` is the SQL of a row's whole line, built only for the matches.
+    Only rows that some wanted metric matched in one of its minutes are held."""
+    minutes = {index: ", ".join(map(str, sorted(slots))) for index, slots in wanted.items()}
+    held = " OR ".join(f"(m{index} AND slot IN ({listed}))" for index, listed in minutes.items())
     branches = [
         f"SELECT {index} AS metric, slot, line FROM (SELECT slot, ts, {line} AS line "
-        f"FROM chosen WHERE m{index} AND slot IN ({', '.join(map(str, sorted(minutes)))}))"
+        f"FROM chosen WHERE m{index} AND slot IN ({listed}))"
         f" QUALIFY row_number() OVER (PARTITION BY slot ORDER BY ts, line) <= {KEPT_RECORDS}"
-        for index, minutes in wanted.items()
+        for index, listed in minutes.items()
     ]
-    return f"WITH chosen AS MATERIALIZED ({chosen}) " + " UNION ALL ".join(branches)
+    return (
+        f"WITH chosen AS MATERIALIZED (SELECT * FROM ({chosen}) WHERE {held}) "
+        + " UNION ALL ".join(branches)
+    )
 
 
 def _gzipped(path: Path) -> bool:

@@ -21,6 +21,42 @@ from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern.syntax import parse_number
 
 
+class Datapoints(Mapping[int, float]):
+    """``{period start: value}`` held as two arrays, ``starts`` (sorted) and
+    ``value_array`` (``values`` is the mapping's method): read-only, and small (a replay
+    of months has hundreds of thousands of datapoints per alarm; a dict costs about 50
+    bytes each)."""
+
+    __slots__ = ("starts", "value_array")
+
+    def __init__(self, starts: Any, values: Any) -> None:
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.value_array = np.asarray(values, dtype=np.float64)
+
+    def __getitem__(self, start: int) -> float:
+        index = int(np.searchsorted(self.starts, start))
+        if index < len(self.starts) and self.starts[index] == start:
+            return float(self.value_array[index])
+        raise KeyError(start)
+
+    def __iter__(self):
+        return iter(self.starts.tolist())
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Datapoints):
+            same_values = np.array_equal(self.value_array, other.value_array, equal_nan=True)
+            return bool(np.array_equal(self.starts, other.starts) and same_values)
+        return Mapping.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping is not hashable
+
+    def __repr__(self) -> str:
+        return f"Datapoints({len(self)} periods)"
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """One metric published from the log events.
@@ -120,7 +156,7 @@ class MinuteSeries:
     def __len__(self) -> int:
         return len(self.slots)
 
-    def datapoints(self, statistic: str, period: int) -> dict[int, float]:
+    def datapoints(self, statistic: str, period: int) -> Datapoints:
         """``{period start: statistic}``, the minutes regrouped to ``period`` seconds."""
         if not len(self):
             return {}
@@ -128,7 +164,7 @@ class MinuteSeries:
                                     self.minimum, self.maximum)  # fmt: skip
         values = MinuteSeries.statistic(statistic, regrouped.total, regrouped.count,
                                         regrouped.minimum, regrouped.maximum)  # fmt: skip
-        return dict(zip(regrouped.slots.tolist(), values.tolist(), strict=True))
+        return Datapoints(regrouped.slots, values)
 
     def accumulators(self) -> dict[int, Accumulator]:
         """``{minute start: accumulator}``: the per-minute loop's input."""

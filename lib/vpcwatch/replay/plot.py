@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vpcwatch.replay.engine import ReplayResult, alarm_intervals
+from vpcwatch.replay.metrics import Datapoints
 from vpcwatch.replay.template import ReplayPlan
 
 
@@ -21,9 +22,9 @@ def plot(result: ReplayResult, plan: ReplayPlan, path: str | Path) -> Path:
         len(alarms), 1, figsize=(11, 1.9 * len(alarms) + 0.6), sharex=True, squeeze=False
     )
     for axis, alarm in zip(axes[:, 0], alarms, strict=True):
-        points = result.datapoints.get(alarm.name, {})
-        times = [_time(t) for t in sorted(points)]
-        axis.step(times, [points[t] for t in sorted(points)], where="post", linewidth=1.2)
+        points = result.datapoints.get(alarm.name, Datapoints([], []))
+        times = [_time(t) for t in points.starts.tolist()]
+        axis.step(times, points.value_array, where="post", linewidth=1.2)
         axis.axhline(alarm.settings.threshold, color="tab:red", linestyle="--", linewidth=1)
         transitions = [t for t in result.transitions if t.alarm == alarm.name]
         last = result.last_evaluation.get(alarm.name, 0)

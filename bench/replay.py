@@ -11,7 +11,8 @@ seeded traffic with incidents: one spread over a day (a busy VPC), one over 90 d
 - the same day as a Parquet file (S3 delivery's format), against the same query over
   ``read_parquet``, and as 288 five-minute files with a header each (as S3 delivery
   writes them), against the same query over the list of files;
-- the ratio of the two wall times (issue target: 1.5 or less, goal 1.0), and the
+- the ratio of the two wall times, each the faster of two runs (issue target: 1.5 or
+  less, goal 1.0), and the
   reference path's rate on a 100,000-line slice;
 - peak memory (max RSS of the process so far).
 
@@ -137,6 +138,13 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - began
 
 
+def best_of_two(function, *args, **kwargs):
+    """The faster of two runs (a 2-core machine's timings vary by 10 to 20% run to run)."""
+    first, first_seconds = timed(function, *args, **kwargs)
+    _, second_seconds = timed(function, *args, **kwargs)
+    return first, min(first_seconds, second_seconds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000)
@@ -158,9 +166,9 @@ def main() -> None:
             else:
                 write(path, args.lines, days)
             baseline(path)  # warm the page cache
-            _, theirs = timed(baseline, path)
+            _, theirs = best_of_two(baseline, path)
             files = path if isinstance(path, list) else [path]
-            result, ours = timed(replay_files, plan, files)
+            result, ours = best_of_two(replay_files, plan, files)
             assert result.events == args.lines, (result.events, args.lines)
             rate = args.lines / ours
             print(f"{name:<22}{'DuckDB, hand-written query':<34}{theirs:>9.2f}"

@@ -153,5 +153,6 @@ def test_datapoints_read_as_a_mapping():
     assert dict(points.items())[0] == 1.0
     assert points == Datapoints([0, 60, 180], [1.0, float("nan"), 3.0])  # NaN: same datapoint
     assert points != Datapoints([0, 60, 240], [1.0, float("nan"), 3.0])
-    assert Datapoints([0], [2.0]) == {0: 2} and {0: 2} == Datapoints([0], [2.0])
+    assert Datapoints([0], [2.0]) == {0: 2}
+    assert {0: 2} == Datapoints([0], [2.0])  # noqa: SIM300 (a dict on the left: reflected)
     assert Datapoints([0], [2.0]) != {0: 2, 60: 1}

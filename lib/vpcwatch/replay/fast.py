@@ -453,9 +453,10 @@ class _Queries:
         )
 
     def _rule_aggregate(self, rule: InsightSpec) -> str:
-        """A rule's contributions in one minute, gathered in the same scan: a histogram of
-        contributors (``Count``) or their (contributor, value) pairs (``Sum``); a
-        contributor is its key values joined by U+001F (never in a regular record)."""
+        """A rule's contributions in one minute, gathered in the same scan: its contributors
+        (``Count``) or their (contributor, value) pairs (``Sum``), one per record, summed
+        per minute by :meth:`contributions`; a contributor is its key values joined by
+        U+001F (never in a regular record)."""
         conditions = ["regular", "delivered"]
         for position, op, value in rule.filters:
             column = f"c{position + 1}"
@@ -478,8 +479,8 @@ class _Queries:
         # CASE: the key is built only for the records that pass (a FILTER alone builds it
         # for every record).
         key = f"CASE WHEN {condition} THEN {key} END"
-        if rule.value_of is None:
-            return f"histogram({key}) FILTER (WHERE {condition})"
+        if rule.value_of is None:  # a histogram here costs 10% more of the scan
+            return f"list({key}) FILTER (WHERE {condition})"
         amount = self._compiler.number_sql(f"c{rule.value_of + 1}")
         return (
             f"list(struct_pack(k := {key}, v := {amount})) "
@@ -491,8 +492,8 @@ class _Queries:
         rule = self.plan.insights[index]
         if rule.value_of is None:
             return (
-                f"SELECT slot, unnest(map_keys(r{index})), unnest(map_values(r{index})) "
-                f"FROM minutes WHERE slot IS NOT NULL AND r{index} IS NOT NULL"
+                f"SELECT slot, k, count(*) FROM (SELECT slot, unnest(r{index}) AS k FROM "
+                f"minutes WHERE slot IS NOT NULL AND r{index} IS NOT NULL) GROUP BY ALL"
             )
         return (
             f"SELECT slot, e.k, sum(e.v) FROM (SELECT slot, unnest(r{index}) AS e FROM minutes "

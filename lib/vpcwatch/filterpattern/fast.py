@@ -116,7 +116,7 @@ def _run(connection, path: Path, compiler, predicates: Mapping[str, str], *, per
     plain = plain_sql(per_line_check)
     columns = [f"count(*) FILTER (WHERE plain AND ({p}))" for p in predicates.values()]
     columns.append("list(line) FILTER (WHERE NOT plain)")
-    numbers = "".join(f", {column}" for column in compiler.number_columns())
+    numbers = "".join(f", {column}" for column in compiler.shared_columns())
     query = (
         f"SELECT {', '.join(columns)} FROM (SELECT *, {plain} AS plain{numbers} FROM "
         f"(SELECT line, string_split(line, ' ') AS f FROM {read_lines_sql(path)} "

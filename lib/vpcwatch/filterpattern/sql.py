@@ -93,9 +93,11 @@ class SqlCompiler:
     """Compiles patterns to predicates over a list column of fields (``f`` by default),
     or over ``width`` columns ``<fields>1`` ... (see :func:`slot_tokens`).
 
-    A field's number is computed once per event however many comparisons use it:
-    :meth:`number_columns` lists the projections (``<expression> AS n0``) that the
-    query must select beside the fields for the predicates to refer to.
+    A field's number, and a regex's match on a field, are computed once per event however
+    many comparisons use them (the detectors test the same private ranges in several
+    patterns): :meth:`shared_columns` lists the projections (``<expression> AS n0``,
+    ``... AS x0``) that the query must select beside the fields for the predicates to
+    refer to.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class SqlCompiler:
     ) -> None:
         self.fields, self.width = fields, width
         self._numbers: dict[str, str] = {}
+        self._regexes: dict[tuple[str, str], str] = {}
         self.typed = {} if typed is None else dict(typed)
         """Field token -> an integer column holding exactly the number its text reads
         (a Parquet column): used instead of parsing the text."""
@@ -127,9 +130,15 @@ class SqlCompiler:
                 parts.append(self.condition(slot.condition, token))
         return " AND ".join(f"({part})" for part in parts)
 
-    def number_columns(self) -> list[str]:
-        """``<number of a field> AS <alias>`` for every field a numeric comparison uses."""
-        return [f"{self.number_sql(token)} AS {alias}" for token, alias in self._numbers.items()]
+    def shared_columns(self) -> list[str]:
+        """``<expression> AS <alias>`` for every field a numeric comparison uses (its
+        number) and every (field, regex) pair a comparison tests (the match)."""
+        numbers = [f"{self.number_sql(token)} AS {alias}" for token, alias in self._numbers.items()]
+        regexes = [
+            f"regexp_matches({token}, {literal(source)}) AS {alias}"
+            for (token, source), alias in self._regexes.items()
+        ]
+        return numbers + regexes
 
     def number_sql(self, token: str) -> str:
         """The number of ``token``: its typed column's when it has one, else parsed."""
@@ -148,12 +157,19 @@ class SqlCompiler:
         """The column holding the number of ``token`` (NULL when it is not a number)."""
         return self._numbers.setdefault(token, f"n{len(self._numbers)}")
 
+    def regex(self, token: str, source: str) -> str:
+        """The column holding whether ``source`` matches ``token`` (RE2, unanchored)."""
+        return self._regexes.setdefault((token, source), f"x{len(self._regexes)}")
+
     def comparison(self, op: s.Operator, value: s.Value, token: str) -> str:
         """One comparison; ``!=`` on text is the negation of ``=`` (rulings R5, R8, R9)."""
         if isinstance(value, s.Number):
             number = self.number(token)
             return f"coalesce({number} {SQL_OPERATORS[op]} {float(value.value)!r}, false)"
-        positive = _positive_sql(value, token)
+        if isinstance(value, s.Regex):
+            positive = self.regex(token, value.source)
+        else:
+            positive = _positive_sql(value, token)
         return positive if op is s.Operator.EQ else f"NOT ({positive})"
 
 
@@ -171,11 +187,6 @@ SQL_OPERATORS = {
 @singledispatch
 def _positive_sql(value: object, token: str) -> str:
     raise UnsupportedPattern(f"no SQL form for {value!r}")
-
-
-@_positive_sql.register
-def _(value: s.Regex, token: str) -> str:
-    return f"regexp_matches({token}, {literal(value.source)})"
 
 
 @_positive_sql.register

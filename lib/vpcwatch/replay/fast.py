@@ -401,7 +401,7 @@ class _Queries:
             f"SELECT *{columns} FROM (SELECT *, {metric.delivered} AS delivered FROM "
             f"(SELECT *, CASE WHEN regular THEN {_SLOT} END AS slot FROM (SELECT *, "
             f"CAST(trunc({metric.ts_number}) AS BIGINT) AS ts, {regular} AS regular FROM "
-            f"(SELECT *{metric.numbers} FROM {source})"
+            f"(SELECT *{metric.shared} FROM {source})"
             f")) WHERE {keep})"
         )
 
@@ -526,7 +526,7 @@ class _Queries:
             f"(SELECT *, {metric.delivered} AS delivered, "
             f"{_SLOT} AS slot FROM "
             f"(SELECT *, CAST(trunc({metric.ts_number}) AS BIGINT) AS ts FROM (SELECT *, "
-            f"{plain_sql(checked)} AS plain{metric.numbers} FROM (SELECT line, "
+            f"{plain_sql(checked)} AS plain{metric.shared} FROM (SELECT line, "
             f"string_split(line, ' ') AS f FROM {self._lines()} "
             f"WHERE line IS NOT NULL AND {superset})) WHERE plain AND len(f) = {self.width} "
             f"AND ts IS NOT NULL{window})) WHERE slot IN ({listed}))"
@@ -579,7 +579,7 @@ class _MetricSql:
         fmt = plan.log_format
         start_token, action_token = _tokens(compiler, fmt.index("start"), fmt.index("action"))
         self.ts_number = compiler.number(start_token)
-        self.numbers = "".join(f", {column}" for column in compiler.number_columns())
+        self.shared = "".join(f", {column}" for column in compiler.shared_columns())
         self.delivered = _delivered_sql(plan, action_token)
 
     def projections(self) -> str:

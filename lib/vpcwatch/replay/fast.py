@@ -513,8 +513,10 @@ class _Queries:
         position = self.plan.log_format.index("start") + 1
         # DOUBLE reads every number the grammar reads, with the same value (and more):
         # no record of a wanted minute is dropped by this first test.
+        # The start field as split_part(line, ' ', position) reads it (a regex is faster).
+        start_text = f"regexp_extract(line, '^(?:[^ ]* ){{{position - 1}}}([^ ]*)', 1)"
         superset = (
-            f"CAST(floor(TRY_CAST(split_part(line, ' ', {position}) AS DOUBLE) / "
+            f"CAST(floor(TRY_CAST({start_text} AS DOUBLE) / "
             f"{SLOT_SECONDS}) AS BIGINT) * {SLOT_SECONDS} IN ({listed})"
         )
         window = self._window()

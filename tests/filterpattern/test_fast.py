@@ -43,6 +43,13 @@ IRREGULAR = [
 ]
 
 
+@pytest.fixture(params=["duckdb", "polars"])
+def engine(request):
+    """Each fast-path test runs on both engines (polars hands what it cannot read to
+    DuckDB, so the polars runs also cover those hand-overs)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def traffic_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("fast") / "flows.log"
@@ -59,34 +66,34 @@ def reference(lines):
     return {name: sum(c.match(line) is not None for line in lines) for name, c in compiled.items()}
 
 
-def test_fast_path_equals_reference_on_flow_logs(traffic_file):
+def test_fast_path_equals_reference_on_flow_logs(traffic_file, engine):
     path, lines = traffic_file
     expected = reference(lines)
-    assert fast.count_matches(path, PATTERNS) == expected
+    assert fast.count_matches(path, PATTERNS, engine=engine) == expected
     assert expected["rejected"] > 100 and expected["ssh_or_rdp"] > 10 and expected["terms"] > 100
 
 
-def test_fast_path_routes_irregular_lines_to_the_reference(tmp_path, traffic_file):
+def test_fast_path_routes_irregular_lines_to_the_reference(tmp_path, traffic_file, engine):
     _, lines = traffic_file
     mixed = lines[:200] + IRREGULAR + lines[200:400]
     path = tmp_path / "mixed.log"
     path.write_text("\n".join(mixed) + "\n\n")
     assert not fast.file_is_plain(path)
-    assert fast.count_matches(path, PATTERNS) == reference(mixed)
+    assert fast.count_matches(path, PATTERNS, engine=engine) == reference(mixed)
 
 
 @pytest.mark.parametrize("spacing", ["double  space", " leading", "trailing ", "a  b  c "])
-def test_runs_of_spaces_in_an_otherwise_plain_file(tmp_path, traffic_file, spacing):
+def test_runs_of_spaces_in_an_otherwise_plain_file(tmp_path, traffic_file, spacing, engine):
     _, lines = traffic_file
     odd = lines[0].replace(" ", "  ", 3) if spacing == "double  space" else spacing
     mixed = [*lines[:100], odd, " " + lines[1], lines[2] + " ", *lines[3:100]]
     path = tmp_path / "spaces.log"
     path.write_text("\n".join(mixed) + "\n")
     assert fast.file_is_plain(path)  # only spaces are irregular here
-    assert fast.count_matches(path, PATTERNS) == reference(mixed)
+    assert fast.count_matches(path, PATTERNS, engine=engine) == reference(mixed)
 
 
-def test_numbers_and_wildcards_on_odd_tokens(tmp_path):
+def test_numbers_and_wildcards_on_odd_tokens(tmp_path, engine):
     lines = ["1_000 x", "inf x", "+22 x", "22.0 x", "1e3 x", "- x", ".5 x", "1. x", "0x10 x"]
     patterns = {
         "eq22": "[n = 22, t]",
@@ -98,7 +105,7 @@ def test_numbers_and_wildcards_on_odd_tokens(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     expected = {name: sum(compile_pattern(p).match(line) is not None for line in lines)
                 for name, p in patterns.items()}  # fmt: skip
-    assert fast.count_matches(path, patterns) == expected
+    assert fast.count_matches(path, patterns, engine=engine) == expected
     assert expected == {"eq22": 2, "gt": 3, "ne": 1, "star": 3}
 
 
@@ -141,12 +148,12 @@ REST_LINES = [
     ["[w1=ERROR, w2]", "[w1, w2 = 09*]", "[a, b = 2*]", "[a, b = 2]", "[a, b, c]",
      "[a, b = %^2 %]", '[w1, w2 = "one two"]', "[a, b > 1]"],
 )  # fmt: skip
-def test_rest_of_line_on_both_paths(tmp_path, pattern):
+def test_rest_of_line_on_both_paths(tmp_path, pattern, engine):
     path = tmp_path / "events.log"
     path.write_text("\n".join(REST_LINES) + "\n")
     compiled = compile_pattern(pattern)
     expected = sum(compiled.match(line) is not None for line in REST_LINES)
-    assert fast.count_matches(path, {"p": pattern}) == {"p": expected}
+    assert fast.count_matches(path, {"p": pattern}, engine=engine) == {"p": expected}
 
 
 _REGEX_ATOMS = st.sampled_from(
@@ -171,9 +178,11 @@ _LINE_TEXT = st.text(alphabet="ab1 x.:-", min_size=0, max_size=12)
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
 @given(regexes(), st.lists(_LINE_TEXT, min_size=1, max_size=8))
-def test_fuzz_generated_regexes_agree_on_both_paths(tmp_path, regex, texts):
-    """The reference matcher (google-re2) and DuckDB's SQL (RE2) on the same lines."""
+def test_fuzz_generated_regexes_agree_on_both_paths(tmp_path, engine, regex, texts):
+    """The reference matcher (google-re2), DuckDB's SQL (RE2) and polars (Rust's regex
+    crate) on the same lines."""
     from vpcwatch.errors import FilterPatternError
 
     pattern = f"[a = %{regex}%, b]"
@@ -185,7 +194,7 @@ def test_fuzz_generated_regexes_agree_on_both_paths(tmp_path, regex, texts):
     path = tmp_path / "fuzz.log"
     path.write_text("\n".join(lines) + "\n")
     expected = sum(compiled.match(line) is not None for line in lines)
-    assert fast.count_matches(path, {"p": pattern}) == {"p": expected}
+    assert fast.count_matches(path, {"p": pattern}, engine=engine) == {"p": expected}
 
 
 @pytest.mark.parametrize(
@@ -213,3 +222,108 @@ def test_file_is_regular(tmp_path, monkeypatch, text, regular, gzipped):
     for size in range(1, len(text) + 1):
         monkeypatch.setattr(fast, "CHUNK_BYTES", size)
         assert fast.file_is_regular(path, gzipped) is regular, size
+
+
+# -- the polars engine: when it runs, and what it hands to DuckDB --------------------------
+
+
+@pytest.fixture
+def polars_runs(monkeypatch):
+    """Records each call of the polars engine and what became of it."""
+    from vpcwatch.filterpattern import polars_engine
+
+    calls = []
+    original = polars_engine.count
+
+    def spy(*args):
+        try:
+            result = original(*args)
+        except polars_engine.EngineRefused:
+            calls.append("refused")
+            raise
+        calls.append("counted")
+        return result
+
+    monkeypatch.setattr(polars_engine, "count", spy)
+    return calls
+
+
+def test_polars_counts_a_file_of_records(traffic_file, polars_runs):
+    path, lines = traffic_file
+    assert fast.count_matches(path, PATTERNS) == reference(lines)  # "auto"
+    assert polars_runs == ["counted"]
+
+
+def test_polars_hands_shorter_lines_to_the_reference(tmp_path, traffic_file, polars_runs):
+    _, lines = traffic_file
+    mixed = [*lines[:50], "1 2 3 REJECT", " ".join(lines[50].split()[:-1]), *lines[51:100]]
+    path = tmp_path / "short.log"
+    path.write_text("\n".join(mixed) + "\n")
+    assert fast.count_matches(path, PATTERNS, engine="polars") == reference(mixed)
+    assert polars_runs == ["counted"]
+
+
+@pytest.mark.parametrize(
+    ("case", "make_lines", "patterns"),
+    [
+        # polars may drop the extra field without a word: the byte check counts fields
+        ("a longer line", lambda lines: [*lines[:50], lines[50] + " extra", *lines[51:]], PATTERNS),
+        # RE2 syntax that Rust's regex crate refuses
+        (
+            "\\C and \\Q",
+            lambda lines: lines,
+            {"c": "[v, a = %\\C%, ...]", "q": "[v = %\\Q2\\E%, ...]"},
+        ),
+    ],
+)
+def test_polars_hands_what_it_cannot_read_to_duckdb(
+    tmp_path, traffic_file, monkeypatch, case, make_lines, patterns
+):
+    _, lines = traffic_file
+    changed = make_lines(lines[:300])
+    path = tmp_path / "handed.log"
+    path.write_text("\n".join(changed) + "\n")
+    compiled = {key: compile_pattern(p) for key, p in patterns.items()}
+    expected = {
+        key: sum(c.match(line) is not None for line in changed) for key, c in compiled.items()
+    }
+    duckdb_runs = []
+    original = fast._fast_counts
+    monkeypatch.setattr(fast, "_fast_counts", lambda *a: duckdb_runs.append(1) or original(*a))
+    assert fast.count_matches(path, patterns, engine="polars") == expected
+    assert duckdb_runs == [1], case
+
+
+def test_polars_is_optional(traffic_file, monkeypatch, polars_runs):
+    from vpcwatch.filterpattern import polars_engine
+
+    monkeypatch.setattr(polars_engine, "polars_available", lambda: False)
+    path, lines = traffic_file
+    assert fast.count_matches(path, PATTERNS) == reference(lines)
+    assert polars_runs == []
+
+
+def test_engine_is_checked(traffic_file):
+    path, _ = traffic_file
+    with pytest.raises(ValueError, match="engine must be one of auto, polars, duckdb, reference"):
+        fast.count_matches(path, PATTERNS, engine="fast")
+    assert fast.count_matches(path, {"r": PATTERNS["rejected"]}, engine="reference")["r"] > 100
+
+
+@pytest.mark.parametrize(
+    ("text", "max_fields", "regular"),
+    [
+        (b"a b c\nd e f\n", 3, True),
+        (b"a b c\nd e f\n", 2, False),
+        (b"a b\nd e f\n", 2, False),  # the longer line second
+        (b"a b c\nd e", 2, False),
+        (b"a b\nd e f", 2, False),  # the longer line last, with no line end
+        (b"a\nb c\nd\n", 2, True),  # shorter lines are the engine's to hand back
+    ],
+)
+def test_file_is_regular_counts_fields(tmp_path, monkeypatch, text, max_fields, regular):
+    path = tmp_path / "lines.log"
+    path.write_bytes(text)
+    for size in range(1, len(text) + 1):  # every way two chunks can split a line
+        monkeypatch.setattr(fast, "CHUNK_BYTES", size)
+        assert fast.file_is_regular(path, max_fields=max_fields) is regular, size

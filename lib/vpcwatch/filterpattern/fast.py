@@ -4,6 +4,8 @@ Events whose fields are separated by single spaces (every flow-log record) are
 split and tested by DuckDB with the SQL of :mod:`.sql`; the others (quotes,
 brackets, tabs, runs of blanks) and the patterns that have no SQL form go
 through the reference matcher, so the result is the reference's by construction.
+With polars installed (the ``fast`` extra), a file of records with one field count
+and regular bytes is read by :mod:`.polars_engine` instead, faster still.
 DuckDB is a dependency, imported only here (not by ``import vpcwatch``); should it be
 missing, :func:`count_matches` runs the reference path alone.
 """
@@ -17,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from vpcwatch.filterpattern import compile_pattern
+from vpcwatch.filterpattern import syntax as s
 from vpcwatch.filterpattern.sql import SqlCompiler, UnsupportedPattern, files_sql, literal
 
 
@@ -52,26 +55,78 @@ def read_lines_sql(path: Path | list[Path], gzipped: bool = False) -> str:
     )
 
 
-def count_matches(path: str | Path, patterns: Mapping[str, str]) -> dict[str, int]:
+ENGINES = ("auto", "polars", "duckdb", "reference")
+
+
+def count_matches(
+    path: str | Path, patterns: Mapping[str, str], *, engine: str = "auto"
+) -> dict[str, int]:
     """How many events (lines) of ``path`` each pattern matches, in one pass.
 
     Args:
         path: a text file, one event per line (``.gz`` is read transparently by DuckDB).
         patterns: name -> filter pattern.
+        engine: ``"auto"`` (polars when installed and the file suits it, else DuckDB),
+            or one of them (``"polars"`` still hands a file it cannot read to DuckDB),
+            or ``"reference"`` (the matcher, line by line). The counts are the same.
 
     Raises:
         FilterPatternError: a pattern is invalid.
+        ValueError: ``engine`` is not one of :data:`ENGINES`.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     path = Path(path)
     compiled = {name: compile_pattern(text) for name, text in patterns.items()}
-    if not duckdb_available():
+    if engine == "reference" or not duckdb_available():
         return _reference_counts(_read(path), compiled)
+    if engine != "duckdb":
+        counts = _polars_counts(path, compiled)
+        if counts is not None:
+            return counts
     import duckdb
 
     try:
         return _fast_counts(duckdb.connect(), path, compiled)
     except duckdb.Error:  # e.g. a file mixing \n and \r\n line ends, which DuckDB refuses
         return _reference_counts(_read(path), compiled)
+
+
+def _polars_counts(path: Path, compiled: Mapping) -> dict[str, int] | None:
+    """The counts by :mod:`.polars_engine`, or ``None`` when it does not suit the file
+    (not installed, compressed, irregular bytes, a line with more fields than the first)
+    or a pattern (terms and JSON go to the reference matcher, as with DuckDB)."""
+    from vpcwatch.filterpattern import polars_engine
+
+    width = _first_width(path)
+    if width is None or not polars_engine.polars_available():
+        return None
+    spaced = {name: pattern for name, pattern in compiled.items()
+              if isinstance(pattern.tree, s.SpaceDelimited)}  # fmt: skip
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the byte check beside the scan
+        regular = pool.submit(file_is_regular, path, False, width)
+        try:
+            counts, shorter = polars_engine.count(path, spaced, width)
+        except polars_engine.EngineRefused:
+            return None
+        if not regular.result():
+            return None
+    counts = {name: counts.get(name, 0) for name in compiled}
+    for name, count in _reference_counts(shorter, spaced).items():
+        counts[name] += count
+    others = {name: pattern for name, pattern in compiled.items() if name not in spaced}
+    if others:
+        counts.update(_reference_counts(_read(path), others))
+    return counts
+
+
+def _first_width(path: Path) -> int | None:
+    """How many fields the first line has (``None`` for a compressed or empty file)."""
+    if path.suffix == ".gz":
+        return None
+    with path.open("rb") as stream:
+        first = stream.readline(1 << 20).strip()
+    return len(first.split(b" ")) if first else None
 
 
 def _fast_counts(connection, path: Path, compiled: Mapping) -> dict[str, int]:
@@ -145,21 +200,23 @@ def _plain_bytes(chunk: bytes | bytearray) -> bool:
     return chunk.isascii() and not any(needle in chunk for needle in _IRREGULAR_BYTES)
 
 
-def file_is_regular(path: Path, gzipped: bool = False) -> bool:
+def file_is_regular(path: Path, gzipped: bool = False, max_fields: int | None = None) -> bool:
     """:func:`file_is_plain`, and no run of spaces and no space at a line's start or end:
     every line split on ' ' is then exactly Python's split(), with no empty field. Reads
-    gzip too. Runs beside a DuckDB query: reading, decompression and numpy release the
-    GIL.
+    gzip too. With ``max_fields``, also no line with more fields than that. Runs beside
+    a query: reading, decompression and numpy release the GIL.
 
     The spacing test is one numpy comparison: once the bytes are plain, those up to
-    b' ' are spaces and line ends (other control bytes are harmless here), and no two
-    may stand side by side (a blank line counts as irregular too: the caller then tests
-    each line, which is correct and only slower)."""
+    b' ' are spaces and line ends (other control bytes are harmless here: they only make
+    a file irregular), and no two may stand side by side (a blank line counts as
+    irregular too: the caller then tests each line, which is correct and only slower).
+    A line's fields are its separators, its line end included."""
     import numpy as np
 
     separator = np.empty(CHUNK_BYTES, dtype=bool)
     previous = True  # a line end before the first byte
     last = 10
+    since_line_end = 0  # separators after the last line end read so far
     for chunk, data in _chunks(path, gzipped):
         if not _plain_bytes(chunk):
             return False
@@ -168,7 +225,18 @@ def file_is_regular(path: Path, gzipped: bool = False) -> bool:
         if (previous and separator[0]) or (separator[1:size] & separator[: size - 1]).any():
             return False
         previous, last = bool(separator[size - 1]), chunk[-1]
-    return last != 32
+        if max_fields is not None:
+            positions = np.flatnonzero(separator[:size])
+            ends = np.flatnonzero(data[positions] == 10)
+            if len(ends) and (
+                since_line_end + ends[0] + 1 > max_fields
+                or (len(ends) > 1 and np.diff(ends).max() > max_fields)
+            ):
+                return False
+            since_line_end = (
+                len(positions) - ends[-1] - 1 if len(ends) else since_line_end + len(positions)
+            )
+    return last != 32 and (max_fields is None or int(since_line_end) + 1 <= max_fields)
 
 
 def _chunks(path: Path, gzipped: bool):

@@ -56,37 +56,49 @@ def field_count_sql(tree: s.SpaceDelimited, fields: str, width: int | None = Non
     return f"len({fields}) >= {len(tree.named)}"
 
 
-def slot_tokens(
-    tree: s.SpaceDelimited, fields: str, width: int | None = None
-) -> list[tuple[s.Slot, str]]:
-    """Each single-field slot with the SQL expression of its field's text (1-based lists;
-    slots after ``...`` count from the end). Without ``...`` the last slot is the rest of
-    the line: on a line split at single spaces, its fields joined by one space (R2).
-
-    ``fields`` is a list column; with ``width``, the fields are ``width`` columns named
-    ``<fields>1``, ``<fields>2``, ... (a CSV read of records with a known field count)."""
+def slot_positions(
+    tree: s.SpaceDelimited, width: int | None = None
+) -> list[tuple[s.Slot, int | tuple[int, int | None]]]:
+    """Each single-field slot with its field's 1-based position (slots after ``...``
+    count from the end: negative without ``width``). Without ``...`` the last slot is
+    the rest of the line (R2), ``(first, last)``: on a line split at single spaces, its
+    fields ``first`` to ``last`` (``None`` without ``width``: to the end) joined by one
+    space."""
     split = tree.ellipsis_index
     named = tree.named
     cut = len(named) if split is None else split
     after = named[cut:]
 
-    def field(position: int) -> str:  # 1-based; negative counts from the end
-        if width is None:
-            return f"{fields}[{position}]"
-        return f"{fields}{position if position > 0 else width + 1 + position}"
+    def field(position: int) -> int:
+        return position if position > 0 or width is None else width + 1 + position
 
-    def rest(first: int) -> str:
-        if width is None:
-            return f"array_to_string({fields}[{first}:], ' ')"
-        columns = [f"{fields}{i}" for i in range(first, width + 1)]
-        return columns[0] if len(columns) == 1 else f"concat_ws(' ', {', '.join(columns)})"
-
+    pairs: list[tuple[s.Slot, int | tuple[int, int | None]]]
     pairs = [(slot, field(i + 1)) for i, slot in enumerate(named[:cut])]
     if split is None and pairs:
-        last, _ = pairs[-1]
-        pairs[-1] = (last, rest(cut))
+        pairs[-1] = (pairs[-1][0], (cut, width))
     pairs += [(slot, field(i - len(after))) for i, slot in enumerate(after)]
     return pairs
+
+
+def slot_tokens(
+    tree: s.SpaceDelimited, fields: str, width: int | None = None
+) -> list[tuple[s.Slot, str]]:
+    """Each single-field slot with the SQL expression of its field's text
+    (:func:`slot_positions`, 1-based lists).
+
+    ``fields`` is a list column; with ``width``, the fields are ``width`` columns named
+    ``<fields>1``, ``<fields>2``, ... (a CSV read of records with a known field count)."""
+
+    def render(position: int | tuple[int, int | None]) -> str:
+        if isinstance(position, tuple):  # the rest of the line
+            first, last = position
+            if last is None:
+                return f"array_to_string({fields}[{first}:], ' ')"
+            columns = [f"{fields}{i}" for i in range(first, last + 1)]
+            return columns[0] if len(columns) == 1 else f"concat_ws(' ', {', '.join(columns)})"
+        return f"{fields}[{position}]" if width is None else f"{fields}{position}"
+
+    return [(slot, render(position)) for slot, position in slot_positions(tree, width)]
 
 
 class SqlCompiler:

@@ -63,7 +63,7 @@ def count(path: Path, patterns: Mapping[str, s.Pattern], width: int) -> tuple[di
     ]
     totals.append((~whole).sum().alias("shorter"))
     try:
-        *counted, shorter_count = scan.select(totals).collect().row(0)
+        *counted, shorter_count = scan.select(totals).collect(engine="streaming").row(0)
         shorter = []
         if shorter_count:  # read again only when there are some
             line = pl.concat_str(columns, separator=" ", ignore_nulls=True)

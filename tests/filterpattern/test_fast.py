@@ -327,3 +327,51 @@ def test_file_is_regular_counts_fields(tmp_path, monkeypatch, text, max_fields, 
     for size in range(1, len(text) + 1):  # every way two chunks can split a line
         monkeypatch.setattr(fast, "CHUNK_BYTES", size)
         assert fast.file_is_regular(path, max_fields=max_fields) is regular, size
+
+
+_TOKENS = st.sampled_from(["22", "022", "+22", "22.5", "1e3", "-", "x", "xa", "ax", "axa", "7"])
+_NUMBER_TESTS = st.tuples(st.sampled_from(["=", "!=", "<", ">", "<=", ">="]),
+                          st.sampled_from(["22", "7", "1000", "22.5", "-1"]))  # fmt: skip
+_TEXT_TESTS = st.tuples(st.sampled_from(["=", "!="]),
+                        st.sampled_from(["x", "x*", "*x", "*x*", "*", "xa", '"a x"']))  # fmt: skip
+
+
+@st.composite
+def space_delimited_patterns(draw):
+    """``[a ..., b ..., c ..., d ...]`` with conditions on numbers and text, ``||`` and
+    ``&&``, and sometimes ``...`` in place of a field."""
+    slots = []
+    for name in "abcd":
+        tests = draw(st.lists(st.one_of(_NUMBER_TESTS, _TEXT_TESTS), max_size=2))
+        joiner = draw(st.sampled_from([" || ", " && "]))
+        slots.append(name + "".join(
+            (joiner if i else "") + f" {name} {op} {value}" if i else f" {op} {value}"
+            for i, (op, value) in enumerate(tests)
+        ))  # fmt: skip
+    if draw(st.booleans()):
+        slots[draw(st.integers(0, 3))] = "..."
+    return "[" + ", ".join(slots) + "]"
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    space_delimited_patterns(),
+    st.lists(st.lists(_TOKENS, min_size=3, max_size=5), min_size=1, max_size=8),
+)
+def test_fuzz_generated_patterns_agree_on_both_engines(tmp_path, engine, pattern, rows):
+    """Numbers, text, wildcards, ``||``/``&&`` and ``...`` over lines of 3 to 5 fields
+    (the first line's count is the polars engine's width: others are handed on)."""
+    from vpcwatch.errors import FilterPatternError
+
+    try:
+        compiled = compile_pattern(pattern)
+    except FilterPatternError:
+        return
+    lines = [" ".join(row) for row in rows]
+    path = tmp_path / "generated.log"
+    path.write_text("\n".join(lines) + "\n")
+    expected = sum(compiled.match(line) is not None for line in lines)
+    assert fast.count_matches(path, {"p": pattern}, engine=engine) == {"p": expected}, lines

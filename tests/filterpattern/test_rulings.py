@@ -201,3 +201,25 @@ def test_r18_patterns_over_1024_characters_are_refused():
     with pytest.raises(FilterPatternError, match="has 1025"):
         test_metric_filter("x" * 1025, ["x"])
     assert compile_pattern("x" * 1024)
+
+
+def test_r19_a_json_metric_value_reads_the_number_at_its_selector():
+    from vpcwatch.replay.metrics import MetricAggregator, MetricSpec
+
+    aggregator = MetricAggregator([MetricSpec("N", "Latency", "{ $.latency = * }", "$.latency", 0)])
+    for timestamp, event in [
+        (0, '{"latency": 50, "requestType": "GET"}'),  # the guide's example: 50
+        (1, '{"latency": 7.5}'),
+        (60, '{"latency": "50"}'),  # a string: no value, and not the default either
+        (61, '{"latency": true}'),
+        (120, '{"other": 1}'),  # no match: the default value
+        (180, '{"latency": [3, 4]}'),  # an array never matches (R14): the default
+    ]:
+        aggregator.add(timestamp, event)
+    assert aggregator.datapoints(("N", "Latency"), "Sum", 60) == {0: 57.5, 120: 0.0, 180: 0.0}
+    assert aggregator.datapoints(("N", "Latency"), "SampleCount", 60) == {0: 2, 120: 1, 180: 1}
+    wildcard = MetricAggregator(
+        [MetricSpec("N", "First", "{ $.items[*].ms > 0 }", "$.items[*].ms")]
+    )
+    wildcard.add(0, '{"items": [{"ms": "x"}, {"ms": 3}, {"ms": 9}]}')
+    assert wildcard.datapoints(("N", "First"), "Sum", 60) == {0: 3.0}

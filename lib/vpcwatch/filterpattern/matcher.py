@@ -264,6 +264,21 @@ def _json_text(value: Any) -> str:
     return json.dumps(value)
 
 
+def json_number(message: str, selector: str) -> float | None:
+    """The number at ``selector`` in the JSON event ``message``, as a metric value such as
+    ``$.latency`` publishes it (the first one, when a wildcard reaches several); ``None``
+    when the event is not JSON or holds no number there (a string, even of digits, is
+    not one: ruling R19 in docs/filter-patterns.md)."""
+    try:
+        document = json.loads(message)
+    except (ValueError, RecursionError):
+        return None
+    for value in select(document, selector):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
 _STEP = re.compile(
     r"\.([A-Za-z0-9_@\-]+)|\.(\*)|\.?\[([0-9]+|\*)\]|\.?\[(?:'([^']*)'|\"([^\"]*)\")\]"
 )

@@ -18,6 +18,7 @@ import numpy as np
 
 from vpcwatch.detectors.model import INCOMING_LOG_EVENTS as INCOMING_LOG_EVENTS
 from vpcwatch.filterpattern import compile_pattern
+from vpcwatch.filterpattern.matcher import json_number
 from vpcwatch.filterpattern.syntax import parse_number
 
 
@@ -257,7 +258,7 @@ class MetricAggregator:
                 if spec.default_value is not None:
                     self._values[spec.key][slot].add(float(spec.default_value))
                 continue
-            value = metric_value(spec.value, extracted)
+            value = metric_value(spec.value, extracted, message)
             if value is None:
                 continue
             self._values[spec.key][slot].add(value)
@@ -327,9 +328,12 @@ class MetricAggregator:
         return self.series(key).datapoints(statistic, period)
 
 
-def metric_value(value: str, extracted: Mapping[str, str]) -> float | None:
-    """The published value: a constant, or the number in a referenced field (an event
-    whose field is not a number publishes nothing)."""
+def metric_value(value: str, extracted: Mapping[str, str], message: str = "") -> float | None:
+    """The published value: a constant, the number in a referenced field (``$bytes``) or
+    at a JSON selector of the event (``$.latency``); an event with no number there
+    publishes nothing."""
+    if value.startswith("$."):
+        return json_number(message, value)
     if value.startswith("$"):
         number = parse_number(extracted.get(value, ""))
         return None if number is None else float(number)

@@ -254,6 +254,16 @@ def test_polars_counts_a_file_of_records(traffic_file, polars_runs):
     assert polars_runs == ["counted"]
 
 
+@pytest.mark.parametrize("name", ["flows[1].log", "flows*.log", "flows?.log"])
+def test_a_file_name_is_not_a_pattern(tmp_path, traffic_file, engine, name):
+    """Both engines read a file whose name holds glob characters (polars read none)."""
+    _, lines = traffic_file
+    path = tmp_path / name
+    path.write_text("\n".join(lines[:200]) + "\n")
+    (tmp_path / "flows1.log").write_text("")  # what "flows[1].log" would match as a glob
+    assert fast.count_matches(path, PATTERNS, engine=engine) == reference(lines[:200])
+
+
 def test_polars_hands_shorter_lines_to_the_reference(tmp_path, traffic_file, polars_runs):
     _, lines = traffic_file
     mixed = [*lines[:50], "1 2 3 REJECT", " ".join(lines[50].split()[:-1]), *lines[51:100]]

@@ -241,3 +241,27 @@ def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
     assert len(scans) == 1  # DuckDB read it
     again = replay_files(plan, [path])
     assert again.datapoints == expected.datapoints and again.transitions == expected.transitions
+
+
+@pytest.mark.parametrize("file_format", ["text", "parquet"])
+def test_a_file_name_with_glob_characters_is_that_file(tmp_path, plan, file_format):
+    """DuckDB reads a name as a glob: "flows[1].log" would have read "flows1.log"."""
+    lines = list(itertools.islice(generate(FMT, minutes=10, seed=3), 1500))
+    path = tmp_path / "flows[1].log"
+    (tmp_path / "flows1.log").write_text("\n".join(lines[:10]) + "\n")  # the decoy
+    path.write_text("\n".join(lines) + "\n")
+    if file_format == "parquet":
+        import duckdb
+
+        parquet = tmp_path / "flows[1].parquet"
+        (tmp_path / "flows1.parquet").write_bytes(b"")
+        columns = "{" + ", ".join(f"'{f.name}': 'VARCHAR'" for f in FMT) + "}"
+        duckdb.connect().execute(
+            f"COPY (SELECT * FROM read_csv('{tmp_path}/flows[[]1].log', delim=' ', "
+            f"header=false, auto_detect=false, columns={columns})) TO '{parquet}' (FORMAT PARQUET)"
+        )
+        path = parquet
+    fast = replay_files(plan, [path], fast=True)
+    assert fast.events == len(lines)
+    slow = replay_files(plan, [path], fast=False)
+    assert fast.datapoints == slow.datapoints

@@ -54,7 +54,8 @@ def count(path: Path, patterns: Mapping[str, s.Pattern], width: int) -> tuple[di
     compiler = PolarsCompiler(width)
     predicates = {name: compiler.predicate(pattern.tree) for name, pattern in patterns.items()}
     columns = [f"c{index}" for index in range(1, width + 1)]
-    scan = pl.scan_csv(path, separator=" ", has_header=False, quote_char=None,
+    # glob=False: a name such as "flows[1].log" is a file, not a pattern matching none.
+    scan = pl.scan_csv(path, separator=" ", has_header=False, quote_char=None, glob=False,
                        schema=dict.fromkeys(columns, pl.String))  # fmt: skip
     if compiler.shared:
         scan = scan.with_columns(**compiler.shared)

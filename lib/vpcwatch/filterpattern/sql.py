@@ -31,11 +31,16 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_GLOB_ESCAPES = str.maketrans({"[": "[[]", "*": "[*]", "?": "[?]"})
+
+
 def files_sql(paths: str | Path | Sequence[str | Path]) -> str:
-    """A file's name, or a list of them, as DuckDB's readers take it."""
+    """A file's name, or a list of them, as DuckDB's readers take it: each names that
+    file only (DuckDB reads a name as a glob, so "flows[1].log" would read "flows1.log";
+    its glob characters are escaped as one-character classes)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    names = [literal(str(path)) for path in paths]
+    names = [literal(str(path).translate(_GLOB_ESCAPES)) for path in paths]
     return names[0] if len(names) == 1 else "[" + ", ".join(names) + "]"
 
 

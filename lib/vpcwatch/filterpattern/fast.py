@@ -103,6 +103,8 @@ def _polars_counts(path: Path, compiled: Mapping) -> dict[str, int] | None:
         return None
     spaced = {name: pattern for name, pattern in compiled.items()
               if isinstance(pattern.tree, s.SpaceDelimited)}  # fmt: skip
+    if not spaced:  # terms and JSON only: the reference matcher reads the file anyway
+        return None
     with ThreadPoolExecutor(max_workers=1) as pool:  # the byte check beside the scan
         regular = pool.submit(file_is_regular, path, False, width)
         try:

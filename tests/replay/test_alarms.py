@@ -156,3 +156,7 @@ def test_datapoints_read_as_a_mapping():
     assert Datapoints([0], [2.0]) == {0: 2}
     assert {0: 2} == Datapoints([0], [2.0])  # noqa: SIM300 (a dict on the left: reflected)
     assert Datapoints([0], [2.0]) != {0: 2, 60: 1}
+    empty = MetricAggregator([MetricSpec("N", "Never", "[a = never, b]")]).datapoints(
+        ("N", "Never"), "Sum", 60
+    )
+    assert isinstance(empty, Datapoints) and empty == {} and len(empty.starts) == 0

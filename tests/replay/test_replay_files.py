@@ -11,6 +11,7 @@ import pytest
 
 from vpcwatch.cli import main
 from vpcwatch.replay.files import replay_files
+from vpcwatch.replay.metrics import MetricAggregator, MetricSpec
 from vpcwatch.replay.template import TemplateError, load_plan
 
 T0 = 1_700_000_040  # a whole minute
@@ -244,3 +245,17 @@ def test_progress_bar_draws_only_after_its_delay():
     slow.update(500_000, 1)
     slow.close()
     assert quiet.getvalue() == ""
+
+
+def test_plot_draws_an_alarm_without_datapoints(tmp_path, template):
+    """A metric that never published (no match, no default) still gets its panel."""
+    from vpcwatch.replay.plot import plot
+
+    plan = load_plan(template)
+    path = write(tmp_path, "plain.log", records())
+    result = replay_files(plan, [path])
+    result.datapoints = {name: points for name, points in result.datapoints.items()
+                         if name != "Quiet"}  # fmt: skip
+    empty = MetricAggregator([MetricSpec("N", "Never", "[a = never, b]")])
+    result.datapoints["Strict"] = empty.datapoints(("N", "Never"), "Sum", 60)
+    assert plot(result, plan, tmp_path / "sparse.png").read_bytes()[:4] == b"\x89PNG"

@@ -160,7 +160,7 @@ class MinuteSeries:
     def datapoints(self, statistic: str, period: int) -> Datapoints:
         """``{period start: statistic}``, the minutes regrouped to ``period`` seconds."""
         if not len(self):
-            return {}
+            return Datapoints([], [])
         regrouped = MinuteSeries.of(self.slots - self.slots % period, self.total, self.count,
                                     self.minimum, self.maximum)  # fmt: skip
         values = MinuteSeries.statistic(statistic, regrouped.total, regrouped.count,

@@ -70,6 +70,16 @@ class OrgSettings:
         return f"arn:aws:s3:::{self.archive_bucket_name}"
 
     @property
+    def archive_files(self) -> dict:
+        """How the members write archive objects, and so how the table reads them: one
+        dict for both, so they cannot disagree."""
+        return {
+            "log_format": self.log_format,
+            "archive_format": self.archive_format,
+            "archive_hive_partitions": self.archive_hive_partitions,
+        }
+
+    @property
     def central_bus_arn(self) -> str:
         return (
             f"arn:aws:events:{self.home_region}:{self.security_account}:event-bus/{self.bus_name}"
@@ -116,10 +126,8 @@ class SecurityStack(cdk.Stack):
             archive_bucket_name=settings.archive_bucket_name,
             account_ids=list(settings.member_accounts),
             regions=list(settings.regions),
-            log_format=settings.log_format,
-            archive_format=settings.archive_format,
-            archive_hive_partitions=settings.archive_hive_partitions,
             database_name="vpcwatch_org",
+            **settings.archive_files,
         )
 
 
@@ -176,9 +184,7 @@ class MemberStackSetStack(cdk.Stack):
             "Vpcwatch",
             central_bus_arn=settings.central_bus_arn,
             archive_bucket_arn=settings.archive_bucket_arn,
-            log_format=settings.log_format,
-            archive_format=settings.archive_format,
-            archive_hive_partitions=settings.archive_hive_partitions,
+            **settings.archive_files,
         )
         self.template_stack = template
         self.stack_set = stacksets.StackSet(

@@ -23,16 +23,16 @@ APACHE = [
 APACHE_FIELDS = "[ip, user, username, timestamp, request, status_code, bytes"
 OR_EVENTS = ["ERROR WARN message", "ERROR message", "WARN message"]
 
-GUIDE_JSON = json.dumps(
-    {
-        "eventType": "UpdateTrail",
-        "sourceIPAddress": "111.111.111.111",
-        "arrayKey": ["value", "another value"],
-        "objectList": [{"name": "a", "id": 1}, {"name": "b", "id": 2}],
-        "SomeObject": None,
-        "ThisFlag": True,
-    }
-)
+# The guide's JSON sample event: its first four fields on every page and revision; the
+# archived guide adds SomeObject and ThisFlag, the current one SomeObject and cluster.name,
+# the metric-filter page nothing.
+TRAIL_EVENT = {
+    "eventType": "UpdateTrail",
+    "sourceIPAddress": "111.111.111.111",
+    "arrayKey": ["value", "another value"],
+    "objectList": [{"name": "a", "id": 1}, {"name": "b", "id": 2}],
+}
+GUIDE_JSON = json.dumps({**TRAIL_EVENT, "SomeObject": None, "ThisFlag": True})
 COMPOUND_JSON = json.dumps(
     {
         "user": {"id": 1, "email": "John.Stiles@example.com"},
@@ -315,16 +315,7 @@ UNSTRUCTURED = [
     "[ERROR 419] MISSING ARGUMENTS",
     "[ERROR 420] INVALID ARGUMENTS",
 ]
-CURRENT_JSON = json.dumps(
-    {
-        "eventType": "UpdateTrail",
-        "sourceIPAddress": "111.111.111.111",
-        "arrayKey": ["value", "another value"],
-        "objectList": [{"name": "a", "id": 1}, {"name": "b", "id": 2}],
-        "SomeObject": None,
-        "cluster.name": "c",
-    }
-)
+CURRENT_JSON = json.dumps({**TRAIL_EVENT, "SomeObject": None, "cluster.name": "c"})
 INDEX_HTML = '127.0.0.1 Prod frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534'
 PATTERN_MATCHING = [
     "INFO 09/25/2014 12:00:00 GET /service/resource/67 1200",
@@ -414,9 +405,7 @@ CURRENT_GUIDE = [
      "response_time]", PATTERN_MATCHING, [2]),
     # The metric-filter page
     (METRIC_DIMENSIONS, '{ $.eventType = "*" && $.sourceIPAddress != 123.123.* }',
-     [json.dumps({"eventType": "UpdateTrail", "sourceIPAddress": "111.111.111.111",
-                  "arrayKey": ["value", "another value"],
-                  "objectList": [{"name": "a", "id": 1}, {"name": "b", "id": 2}]})], [1]),
+     [json.dumps(TRAIL_EVENT)], [1]),
     (METRIC_DIMENSIONS, "[ip, server, username, timestamp, request, status_code, bytes > 1000]",
      [INDEX_HTML], [1]),
     (METRIC_DIMENSIONS, "[w1=ERROR || w1=%WARN%, w2]", PATTERN_MATCHING, [3, 4]),

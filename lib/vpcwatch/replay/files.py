@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
-from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind
+from vpcwatch.replay.fast import KEPT_RECORDS, FileScan, aggregate_paths, file_kind
 from vpcwatch.replay.metrics import MetricAggregator
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
@@ -163,26 +163,25 @@ def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileSc
     specs = {alarm.name: alarm for alarm in plan.alarms}
     wanted: dict[tuple[str, str], set[int]] = {}
     looked_up: dict[str, int] = {}
-    chosen = []
+    chosen = []  # (transition, its alarm's metric, the minutes of its newest period)
     for transition in result.transitions:
-        if transition.new.value == "ALARM":
-            if looked_up.get(transition.alarm, 0) >= LOOKED_UP_PER_ALARM:
-                result.records_not_looked_up[transition.alarm] = (
-                    result.records_not_looked_up.get(transition.alarm, 0) + 1
-                )
-                continue
-            looked_up[transition.alarm] = looked_up.get(transition.alarm, 0) + 1
-            chosen.append(transition)
-            alarm = specs[transition.alarm]
-            minutes = range(transition.time - alarm.settings.period, transition.time, 60)
-            wanted.setdefault(alarm.metric, set()).update(minutes)
+        if transition.new.value != "ALARM":
+            continue
+        if looked_up.get(transition.alarm, 0) >= LOOKED_UP_PER_ALARM:
+            result.records_not_looked_up[transition.alarm] = (
+                result.records_not_looked_up.get(transition.alarm, 0) + 1
+            )
+            continue
+        looked_up[transition.alarm] = looked_up.get(transition.alarm, 0) + 1
+        alarm = specs[transition.alarm]
+        minutes = range(transition.time - alarm.settings.period, transition.time, 60)
+        chosen.append((transition, alarm.metric, minutes))
+        wanted.setdefault(alarm.metric, set()).update(minutes)
     found: dict = {}
     for scan in scans:
         for key, lines in scan.contributors(wanted).items():
             found.setdefault(key, []).extend(lines)
-    for transition in chosen:
-        if transition.new.value == "ALARM":
-            alarm = specs[transition.alarm]
-            kept = result.contributors.setdefault((transition.alarm, transition.time), [])
-            for minute in range(transition.time - alarm.settings.period, transition.time, 60):
-                kept += found.get((alarm.metric, minute), [])[: 3 - len(kept)]
+    for transition, metric, minutes in chosen:
+        kept = result.contributors.setdefault((transition.alarm, transition.time), [])
+        for minute in minutes:
+            kept += found.get((metric, minute), [])[: KEPT_RECORDS - len(kept)]

@@ -23,7 +23,13 @@ from vpcwatch.replay.alarms import (
     evaluate_series,
 )
 from vpcwatch.replay.insights import INSIGHT_NAMESPACE, InsightSpec
-from vpcwatch.replay.metrics import INCOMING_LOG_EVENTS, Datapoints, MetricAggregator, MetricSpec
+from vpcwatch.replay.metrics import (
+    INCOMING_LOG_EVENTS,
+    KEPT_RECORDS,
+    Datapoints,
+    MetricAggregator,
+    MetricSpec,
+)
 
 LOGS_NAMESPACE = "AWS/Logs"
 
@@ -177,7 +183,7 @@ def evaluate_alarms(
                 for slot in range(transition.time - settings.period, transition.time, 60):
                     kept += records.get(slot, [])
                 if kept:  # a transition without records has no entry (readers use .get)
-                    result.contributors[(alarm.name, transition.time)] = kept[:3]
+                    result.contributors[(alarm.name, transition.time)] = kept[:KEPT_RECORDS]
         result.transitions += outcome.transitions
         last = end if outcome.last is None else outcome.last
         result.last_evaluation[alarm.name] = last

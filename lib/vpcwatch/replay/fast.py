@@ -49,7 +49,7 @@ from vpcwatch.filterpattern.sql import (
 )
 from vpcwatch.filterpattern.syntax import parse_number
 from vpcwatch.replay.insights import InsightSpec
-from vpcwatch.replay.metrics import MetricAggregator, MinuteSeries
+from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MinuteSeries
 from vpcwatch.replay.parquet import columns as parquet_columns
 from vpcwatch.replay.parquet import integer_columns as parquet_integer_columns
 from vpcwatch.replay.parquet import is_parquet
@@ -68,8 +68,6 @@ from vpcwatch.replay.template import ReplayPlan
 SLOT_SECONDS = 60
 _SLOT = f"ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS}"
 """The minute holding ``ts``, as Python's ``ts - ts % 60`` (floored, for any sign)."""
-KEPT_RECORDS = 3
-"""Matching records kept per metric and minute, for the timeline's top records."""
 
 
 class _Unsupported(Exception):

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
-from vpcwatch.replay.fast import KEPT_RECORDS, FileScan, aggregate_paths, file_kind
-from vpcwatch.replay.metrics import MetricAggregator
+from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind
+from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
 from vpcwatch.replay.template import ReplayPlan

@@ -21,6 +21,10 @@ from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern.matcher import json_number
 from vpcwatch.filterpattern.syntax import parse_number
 
+KEPT_RECORDS = 3
+"""Matching records kept per metric and minute, and per ALARM transition, for the
+timeline's top records (on every path)."""
+
 
 class Datapoints(Mapping[int, float]):
     """``{period start: value}`` held as two arrays, ``starts`` (sorted) and
@@ -238,7 +242,7 @@ class MetricAggregator:
         self.first = earliest if self.first is None else min(self.first, earliest)
         self.last = latest if self.last is None else max(self.last, latest)
 
-    def add(self, timestamp: int, message: str, keep: int = 3) -> None:
+    def add(self, timestamp: int, message: str, keep: int = KEPT_RECORDS) -> None:
         """One log event; ``keep`` matching messages per metric and period are kept as the
         period's top contributors."""
         self._saw(1, timestamp, timestamp)

@@ -180,7 +180,7 @@ class Contributions:
         repeated = (step_id == 0) & (step_slot == 0)
         del step_id, step_slot
         if len(ids_all) and repeated.any():  # one row per contributor and minute
-            new = np.r_[True, (ids_all[1:] != ids_all[:-1]) | (slots_all[1:] != slots_all[:-1])]
+            new = np.r_[True, ~repeated]
             starts = np.flatnonzero(new)
             ids_all, slots_all = ids_all[starts], slots_all[starts]
             values_all = np.add.reduceat(values_all, starts)

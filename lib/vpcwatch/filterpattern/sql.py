@@ -13,7 +13,6 @@ Exactness note: numbers are compared as DOUBLE, exact for integers below 2**53
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import singledispatch
 from pathlib import Path
 
 from vpcwatch.filterpattern import syntax as s
@@ -201,13 +200,11 @@ SQL_OPERATORS = {
 }
 
 
-@singledispatch
-def _positive_sql(value: object, token: str) -> str:
-    raise UnsupportedPattern(f"no SQL form for {value!r}")
-
-
-@_positive_sql.register
-def _(value: s.Text, token: str) -> str:
+def _positive_sql(value: s.Value, token: str) -> str:
+    """``token`` equals a text value (wildcards at its ends); regexes and numbers are the
+    compiler's (:meth:`SqlCompiler.comparison`)."""
+    if not isinstance(value, s.Text):
+        raise UnsupportedPattern(f"no SQL form for {value!r}")
     text = value.value
     if text == "*":
         return "true"

@@ -1,8 +1,10 @@
 """Replay speed and memory against one hand-written DuckDB query, on the same files.
 
-Two files of ``--lines`` all-fields records (2,000,000 by default), built from an hour of
-seeded traffic with incidents: one spread over a day (a busy VPC), one over 90 days
-(a quiet one: the same records, sparse). For each, in the same process:
+Files of ``--lines`` all-fields records (2,000,000 by default), built from an hour of
+seeded traffic with incidents: one spread over a day (a busy VPC) in time order, the
+same day out of time order (copy after copy of the hour: the top-records lookup must
+read the whole file again), and one over 90 days (a quiet one: the same records,
+sparse). For each, in the same process:
 
 - ``vpcwatch replay``'s engine (``replay_files`` with the default detectors' template,
   alarms and contributors included), wall time and records/s;
@@ -30,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "replay"))
 from test_fast_replay import FMT, detector_template
@@ -59,27 +62,28 @@ GROUP BY minute
 """
 
 
-def write(path: Path, lines: int, span_days: int) -> None:
+def write(path: Path, lines: int, span_days: int, *, in_time_order: bool = True) -> None:
     """``lines`` records: an hour of traffic repeated, each copy shifted so the copies
-    spread evenly over ``span_days`` days."""
+    spread evenly over ``span_days`` days. In time order (by start), as a flow log writes
+    a busy VPC's records; or, ``in_time_order=False``, copy after copy: neighbouring
+    records up to an hour apart, where the top-records lookup cannot skip a stretch."""
     incidents = {m: ("ssh-scan",) for m in range(7, 60, 17)} | {31: ("exfiltration",)}
     hour = [line.split(" ") for line in generate(FMT, minutes=60, seed=9, incidents=incidents)]
     copies = -(-lines // len(hour))
     span = span_days * 86400
     step = max(span // copies // 60 * 60, 60)  # copies overlap within the span when dense
     start, end = FMT.index("start"), FMT.index("end")
-    written = 0
+    offsets = [copy * step % (span - 3600) if span > 3600 else 0 for copy in range(copies)]
+    starts = np.array([int(fields[start]) for fields in hour])
+    shifted = (np.array(offsets)[:, None] + starts[None, :]).ravel()[:lines]
+    order = np.argsort(shifted, kind="stable") if in_time_order else range(lines)
     with path.open("w") as out:
-        for copy in itertools.count():
-            for fields in hour:
-                if written == lines:
-                    return
-                shifted = fields.copy()
-                offset = copy * step % (span - 3600) if span > 3600 else 0
-                shifted[start] = str(int(fields[start]) + offset)
-                shifted[end] = str(int(fields[end]) + offset)
-                out.write(" ".join(shifted) + "\n")
-                written += 1
+        for record in order:
+            copy, index = divmod(int(record), len(hour))
+            fields = hour[index].copy()
+            fields[start] = str(int(fields[start]) + offsets[copy])
+            fields[end] = str(int(fields[end]) + offsets[copy])
+            out.write(" ".join(fields) + "\n")
 
 
 def _columns() -> str:
@@ -141,11 +145,15 @@ def main() -> None:
         template.write_text(json.dumps(detector_template()))
         plan = load_plan(template)
         print(f"{'file':<22}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
-        runs = ("one day", "90 days, sparse", "one day, Parquet", "one day, 288 files")
+        runs = ("one day", "one day, out of order", "90 days, sparse", "one day, Parquet",
+                "one day, 288 files")  # fmt: skip
         for name in runs:
             days = 90 if name.startswith("90") else 1
             path = Path(tmp) / f"{days}.log"
-            if name.endswith("Parquet"):
+            if name.endswith("out of order"):
+                path = Path(tmp) / "1-out-of-order.log"
+                write(path, args.lines, days, in_time_order=False)
+            elif name.endswith("Parquet"):
                 path = Path(tmp) / "1.log.parquet"
                 to_parquet(Path(tmp) / "1.log", path)
             elif name.endswith("files"):

@@ -64,6 +64,7 @@ from vpcwatch.replay.readers import (
     read_events,
 )
 from vpcwatch.replay.template import ReplayPlan
+from vpcwatch.replay.time_index import TimeIndex, copy_ranges
 
 SLOT_SECONDS = 60
 _SLOT = f"ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS}"
@@ -77,14 +78,18 @@ class _Unsupported(Exception):
 class FileScan:
     """A file DuckDB aggregated, and how to find the records behind chosen minutes."""
 
-    def __init__(self, queries: _Queries, checked: bool) -> None:
+    def __init__(self, queries: _Queries, checked: bool, slots, lines) -> None:
         self._queries, self._checked = queries, checked
+        order = np.argsort(slots)
+        self._slots, self._lines = slots[order], lines[order]
+        """Every minute the scan counted records in, sorted, and how many."""
 
     def contributors(
         self, wanted: dict[tuple[str, str], set[int]]
     ) -> dict[tuple[tuple[str, str], int], list[str]]:
         """Up to :data:`KEPT_RECORDS` matching records for each (metric key, minute start)
-        in ``wanted``, in one more scan of the file."""
+        in ``wanted``, in one more scan of the file (or of the stretches of it that hold
+        those minutes, see :class:`~vpcwatch.replay.time_index.TimeIndex`)."""
         import duckdb
 
         by_index = {
@@ -97,10 +102,51 @@ class FileScan:
         keys = {index: key for key, index in self._queries.matching.items()}
         found: dict[tuple[tuple[str, str], int], list[str]] = {}
         with duckdb.connect() as connection:
-            query = self._queries.records(by_index, self._checked)
-            for index, slot, line in connection.execute(query).fetchall():
+            rows = self._from_stretches(connection, by_index)
+            if rows is None:
+                rows = connection.execute(self._queries.records(by_index, self._checked))
+                rows = rows.fetchall()
+            for index, slot, line in rows:
                 found.setdefault((keys[index], slot), []).append(line)
         return found
+
+    def _counted(self, minutes: np.ndarray) -> np.ndarray:
+        """How many records the scan counted in each of these minutes."""
+        if len(self._slots) == 0:
+            return np.zeros(len(minutes), dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._slots, minutes), len(self._slots) - 1)
+        return np.where(self._slots[at] == minutes, self._lines[at], 0)
+
+    def _from_stretches(self, connection, by_index: dict[int, set[int]]) -> list | None:
+        """The records query on a copy of the stretches of the files that should hold the
+        wanted minutes; ``None`` when there is no such copy (gzip, Parquet, a file out of
+        time order) or it misses a record of a wanted minute (its count of each minute's
+        records is not the scan's)."""
+        queries = self._queries
+        if queries.parquet_names is not None or queries.gzipped:
+            return None
+        slots = set().union(*by_index.values())
+        position = queries.plan.log_format.index("start")
+        sources = []
+        for path in queries.paths:
+            ranges = TimeIndex.of(path, position, queries.width).ranges(slots)
+            if ranges is None:
+                return None
+            sources.append((path, ranges))
+        wanted = np.fromiter(slots, dtype=np.int64)
+        expected = self._counted(wanted)
+        with tempfile.TemporaryDirectory(prefix="vpcwatch-") as folder:
+            part = Path(folder) / "stretches.log"
+            copy_ranges(sources, part)
+            connection.execute(queries.stretch_table(by_index, self._checked, part))
+        counted = connection.execute("SELECT slot, count(*) FROM stretch GROUP BY slot")
+        counts = dict(counted.fetchall())
+        if any(
+            counts.get(slot, 0) != count
+            for slot, count in zip(wanted.tolist(), expected.tolist(), strict=True)
+        ):
+            return None
+        return connection.execute(queries.records_from_stretch(by_index)).fetchall()
 
 
 def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:
@@ -175,7 +221,9 @@ def aggregate_paths(
         header = kind[2] if kind[0] == "text" else None
         _aggregate_irregular(irregular, paths[0], plan, aggregator, stats, start, end, header)
     stats.bytes_read += sum(p.stat().st_size for p in paths)
-    return FileScan(queries, checked)
+    rows = ~np.ma.getmaskarray(columns["slot"])
+    return FileScan(queries, checked, np.ma.filled(columns["slot"], 0)[rows].astype(np.int64),
+                    np.ma.filled(columns["lines"], 0)[rows].astype(np.int64))  # fmt: skip
 
 
 def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
@@ -503,10 +551,33 @@ class _Queries:
         ``m`` index) and minute in ``wanted``. One more read of the file, as whole lines
         (no columns to build): a cheap superset of the wanted minutes is chosen first
         from the ``start`` field, and only those lines are split and tested."""
-        slots = sorted({slot for minutes in wanted.values() for slot in minutes})
-        listed = ", ".join(map(str, slots))
+        slots = {slot for minutes in wanted.values() for slot in minutes}
         if self.parquet_names is not None:
+            listed = ", ".join(map(str, sorted(slots)))
             return self._parquet_records(wanted, listed)
+        return _first_records(self._chosen_lines(slots, checked, None), wanted, "line")
+
+    def stretch_table(self, wanted: dict[int, set[int]], checked: bool, part: Path) -> str:
+        """CREATE TABLE stretch: every record of the wanted minutes in ``part`` (a copy of
+        the stretches of the file that should hold them), its line kept only where a
+        wanted metric matched. Its count of each minute's records tells whether the copy
+        holds them all; :meth:`records_from_stretch` then reads the top records."""
+        slots = {slot for minutes in wanted.values() for slot in minutes}
+        rows = self._chosen_lines(slots, checked, part)
+        return (
+            "CREATE TEMP TABLE stretch AS SELECT * REPLACE "
+            f"(CASE WHEN {_held(wanted)} THEN line END AS line) FROM ({rows})"
+        )
+
+    @staticmethod
+    def records_from_stretch(wanted: dict[int, set[int]]) -> str:
+        """:meth:`records`, from the table :meth:`stretch_table` made."""
+        return _first_records("SELECT * FROM stretch", wanted, "line")
+
+    def _chosen_lines(self, slots: set[int], checked: bool, part: Path | None) -> str:
+        """The regular records of the minutes ``slots`` in the file (or ``part``): ``slot``,
+        ``ts``, ``line`` and every matching metric's ``m<i>``."""
+        listed = ", ".join(map(str, sorted(slots)))
         metric = _MetricSql(self.plan, SqlCompiler("f"))
         position = self.plan.log_format.index("start") + 1
         # DOUBLE reads every number the grammar reads, with the same value (and more):
@@ -518,20 +589,20 @@ class _Queries:
             f"{SLOT_SECONDS}) AS BIGINT) * {SLOT_SECONDS} IN ({listed})"
         )
         window = self._window()
+        lines = self._lines() if part is None else read_lines_sql(part)
         # Only what the lookup reads is kept (not the split fields: a tenth of a long
         # file's lines can be chosen).
         matches = "".join(f", m{index}" for index in range(len(metric.matched)))
-        chosen = (
+        return (
             f"SELECT slot, ts, line{matches} FROM (SELECT *{metric.projections()} FROM "
             f"(SELECT *, {metric.delivered} AS delivered, "
             f"{_SLOT} AS slot FROM "
             f"(SELECT *, CAST(trunc({metric.ts_number}) AS BIGINT) AS ts FROM (SELECT *, "
             f"{plain_sql(checked)} AS plain{metric.shared} FROM (SELECT line, "
-            f"string_split(line, ' ') AS f FROM {self._lines()} "
+            f"string_split(line, ' ') AS f FROM {lines} "
             f"WHERE line IS NOT NULL AND {superset})) WHERE plain AND len(f) = {self.width} "
             f"AND ts IS NOT NULL{window})) WHERE slot IN ({listed}))"
         )
-        return _first_records(chosen, wanted, "line")
 
     def _parquet_records(self, wanted: dict[int, set[int]], listed: str) -> str:
         """:meth:`records` of a Parquet file: the scan's own rows (its columns, typed
@@ -621,7 +692,7 @@ def _first_records(chosen: str, wanted: dict[int, set[int]], line: str) -> str:
     read once; ``line`` is the SQL of a row's whole line, built only for the matches.
     Only rows that some wanted metric matched in one of its minutes are held."""
     minutes = {index: ", ".join(map(str, sorted(slots))) for index, slots in wanted.items()}
-    held = " OR ".join(f"(m{index} AND slot IN ({listed}))" for index, listed in minutes.items())
+    held = _held(wanted)
     branches = [
         f"SELECT {index} AS metric, slot, line FROM (SELECT slot, ts, {line} AS line "
         f"FROM chosen WHERE m{index} AND slot IN ({listed}))"
@@ -631,6 +702,15 @@ def _first_records(chosen: str, wanted: dict[int, set[int]], line: str) -> str:
     return (
         f"WITH chosen AS MATERIALIZED (SELECT * FROM ({chosen}) WHERE {held}) "
         + " UNION ALL ".join(branches)
+    )
+
+
+def _held(wanted: dict[int, set[int]]) -> str:
+    """SQL true for a row that a wanted metric (its ``m`` index) matched in one of its
+    wanted minutes."""
+    return " OR ".join(
+        f"(m{index} AND slot IN ({', '.join(map(str, sorted(slots)))}))"
+        for index, slots in wanted.items()
     )
 
 

@@ -1,0 +1,143 @@
+"""Where in a text file of records each minute lies, from a few sampled lines.
+
+The top records of an alarm's minutes are looked up after the scan, when the minutes
+are known. Flow-log files are written roughly in time order, so reading the whole file
+again for a few minutes is mostly wasted: :class:`TimeIndex` samples one line every
+:data:`STRIDE` bytes (a seek and a short read each, a few milliseconds for a large
+file) and :meth:`TimeIndex.ranges` names the byte ranges that should hold the wanted
+minutes.
+
+A sample is only a hint: records between two samples are assumed to start within
+:data:`SLACK_SECONDS` of them. The caller checks the hint (each wanted minute must hold
+as many records in the ranges as the scan counted in the whole file) and reads the
+whole file when it fails, so a file out of time order is slower, never wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vpcwatch.filterpattern.syntax import parse_number
+
+STRIDE = 256 * 1024
+"""Bytes between two sampled lines (a large file gets a few thousand samples)."""
+
+SLACK_SECONDS = 900
+"""How far before or after its neighbouring samples a record's start may lie and still be
+found: a flow-log file is written in order of delivery, and records of one aggregation
+interval (up to 10 minutes) arrive together."""
+
+LARGEST_SHARE = 0.5
+"""Beyond this share of the file, :meth:`TimeIndex.ranges` gives up: one read of the
+whole file costs less than copying most of it first."""
+
+SLOT_SECONDS = 60
+
+_SAMPLE_BYTES = 8192
+"""Read at each sampled offset: enough for the rest of one line and the next line."""
+
+
+class TimeIndex:
+    """Sampled (byte offset of a line start, that line's start time) pairs of one file.
+
+    Build it with :meth:`of`; a start that is not a number is ``NaN`` (its neighbouring
+    stretches are always read).
+    """
+
+    def __init__(self, size: int, offsets: Sequence[int], starts: Sequence[float]) -> None:
+        self.size = size
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.starts = np.asarray(starts, dtype=np.float64)
+
+    @classmethod
+    def of(cls, path: Path, position: int, width: int, stride: int | None = None) -> TimeIndex:
+        """Sample ``path`` (a plain text file) every ``stride`` bytes (default
+        :data:`STRIDE`): the first line that starts at or after each offset, read as a
+        record of ``width`` fields whose start time is the field at 0-based ``position``."""
+        stride = STRIDE if stride is None else stride
+        size = path.stat().st_size
+        offsets: list[int] = []
+        starts: list[float] = []
+        with path.open("rb") as stream:
+            for at in range(0, size, stride):
+                stream.seek(max(at - 1, 0))
+                block = stream.read(_SAMPLE_BYTES)
+                # The byte before ``at`` tells whether ``at`` starts a line.
+                begin = 0 if at == 0 else block.find(b"\n") + 1
+                if at > 0 and begin == 0:
+                    continue  # a line longer than the block: no sample here
+                end = block.find(b"\n", begin)
+                line = block[begin:] if end < 0 else block[begin:end]
+                offset = max(at - 1, 0) + begin
+                if offsets and offset <= offsets[-1]:
+                    continue
+                offsets.append(offset)
+                starts.append(_start(line, position, width))
+        return cls(size, offsets, starts)
+
+    def ranges(
+        self, minutes: Iterable[int], slack: int = SLACK_SECONDS
+    ) -> list[tuple[int, int]] | None:
+        """Byte ranges (start, end), whole lines, that should hold every record whose
+        minute (start time floored to :data:`SLOT_SECONDS`) is in ``minutes``; ``None``
+        when they would cover more than :data:`LARGEST_SHARE` of the file."""
+        wanted = np.unique(np.fromiter(minutes, dtype=np.int64))
+        if len(self.offsets) == 0 or len(wanted) == 0:
+            return []
+        # A stretch runs from its sample to the next one; the last, to the end of the
+        # file, where any later start may follow.
+        here, after = self.starts, np.append(self.starts[1:], np.inf)
+        unknown = np.isnan(here) | np.isnan(after)
+        low = np.where(unknown, 0, np.fmin(here, after)) - slack
+        high = np.where(unknown, 0, np.fmax(here, after)) + slack
+        first = np.floor(low / SLOT_SECONDS) * SLOT_SECONDS
+        last = np.floor(high / SLOT_SECONDS) * SLOT_SECONDS  # inf stays inf
+        chosen = unknown | (
+            np.searchsorted(wanted, first, "left") < np.searchsorted(wanted, last, "right")
+        )
+        ends = np.append(self.offsets[1:], self.size)
+        ranges: list[tuple[int, int]] = []
+        for begin, end in zip(self.offsets[chosen].tolist(), ends[chosen].tolist(), strict=True):
+            if ranges and ranges[-1][1] == begin:
+                ranges[-1] = (ranges[-1][0], end)
+            else:
+                ranges.append((begin, end))
+        if sum(end - begin for begin, end in ranges) > LARGEST_SHARE * self.size:
+            return None
+        return ranges
+
+
+def _start(line: bytes, position: int, width: int) -> float:
+    """The start time of a sampled line, ``NaN`` when it is not a record's."""
+    fields = line.split()
+    if len(fields) != width:
+        return float("nan")
+    try:
+        number = parse_number(fields[position].decode("ascii"))
+    except UnicodeDecodeError:
+        return float("nan")
+    return float("nan") if number is None else float(number)
+
+
+def copy_ranges(sources: Iterable[tuple[Path, list[tuple[int, int]]]], target: Path) -> None:
+    """The byte ranges of each source, one after another in ``target``, each file's last
+    line ended by a newline."""
+    with target.open("wb") as out:
+        for path, ranges in sources:
+            last = b"\n"
+            with path.open("rb") as source:
+                for begin, end in ranges:
+                    source.seek(begin)
+                    remaining = end - begin
+                    while remaining:
+                        piece = source.read(min(remaining, 1 << 20))
+                        if not piece:
+                            break
+                        out.write(piece)
+                        remaining -= len(piece)
+                        last = piece[-1:]
+            if last != b"\n":
+                out.write(b"\n")

@@ -1,0 +1,187 @@
+"""The sampled time index: which stretches of a file the top-records lookup reads, and
+that a wrong hint costs a second read, never a record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_fast_replay import FMT, detector_template
+
+from vpcwatch.replay import fast, time_index
+from vpcwatch.replay.files import replay_files
+from vpcwatch.replay.template import load_plan
+from vpcwatch.replay.time_index import TimeIndex, copy_ranges
+from vpcwatch.traffic import generate
+
+START = FMT.index("start")
+
+
+def record(start: int) -> str:
+    """One all-fields record starting at ``start``, padded so lines differ in length."""
+    fields = ["x"] * len(FMT)
+    fields[START] = str(start)
+    fields[0] = "y" * (start % 7 + 1)
+    return " ".join(fields)
+
+
+def write(path, starts, header: str | None = None) -> None:
+    lines = ([header] if header is not None else []) + [record(s) for s in starts]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def minutes_in(path, ranges) -> list[int]:
+    """The start of every record inside ``ranges`` of ``path``."""
+    data = path.read_bytes()
+    found = []
+    for begin, end in ranges:
+        for line in data[begin:end].decode().splitlines():
+            fields = line.split()
+            if len(fields) == len(FMT) and fields[START].isdigit():
+                found.append(int(fields[START]))
+    return found
+
+
+def test_samples_are_line_starts_with_their_records_start(tmp_path):
+    path = tmp_path / "flows.log"
+    write(path, range(1_000_000, 1_000_000 + 600 * 60, 60), header="version start")
+    index = TimeIndex.of(path, START, len(FMT), stride=4096)
+    data = path.read_bytes()
+    assert index.offsets[0] == 0 and len(index.offsets) > 5
+    for offset, start in zip(index.offsets[1:], index.starts[1:], strict=True):
+        assert data[offset - 1 : offset] == b"\n"
+        line = data[offset:].split(b"\n", 1)[0].split()
+        assert int(line[START]) == start
+    assert index.starts[0] != index.starts[0]  # the header is no record: NaN
+
+
+def test_the_ranges_hold_the_wanted_minutes_and_little_else(tmp_path):
+    path = tmp_path / "flows.log"
+    starts = list(range(1_000_000, 1_000_000 + 3000 * 60, 60))
+    write(path, starts)
+    index = TimeIndex.of(path, START, len(FMT), stride=4096)
+    wanted = {1_000_000 + 2000 * 60 - 1_000_000 % 60}
+    ranges = index.ranges(wanted, slack=0)
+    assert ranges is not None and len(ranges) == 1
+    inside = minutes_in(path, ranges)
+    assert 1_000_000 + 2000 * 60 in inside
+    assert len(inside) < 100  # a stretch or two, not the file
+
+
+def test_a_stretch_next_to_a_sample_that_is_no_record_is_always_read(tmp_path):
+    path = tmp_path / "flows.log"
+    starts = list(range(1_000_000, 1_000_000 + 3000 * 60, 60))
+    write(path, starts, header="version start")
+    index = TimeIndex.of(path, START, len(FMT), stride=4096)
+    ranges = index.ranges({starts[-1] - starts[-1] % 60}, slack=0)
+    assert ranges[0][0] == 0  # the header's stretch
+    assert starts[-1] in minutes_in(path, ranges)
+
+
+def test_ranges_past_the_largest_share_give_up(tmp_path):
+    path = tmp_path / "flows.log"
+    starts = list(range(1_000_000, 1_000_000 + 3000 * 60, 60))
+    write(path, starts)
+    index = TimeIndex.of(path, START, len(FMT), stride=4096)
+    every = {s - s % 60 for s in starts}
+    assert index.ranges(every, slack=0) is None
+    assert index.ranges(set(), slack=0) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.integers(0, 200), min_size=1, max_size=400),
+    wanted=st.sets(st.integers(0, 400), max_size=5),
+    stride=st.sampled_from([512, 1024, 4096]),
+)
+def test_in_a_file_in_time_order_no_record_of_a_wanted_minute_is_left_out(
+    tmp_path_factory, gaps, wanted, stride
+):
+    path = tmp_path_factory.mktemp("sorted") / "flows.log"
+    starts, at = [], 1_000_000
+    for gap in gaps:
+        at += gap
+        starts.append(at)
+    write(path, starts)
+    minutes = sorted({s - s % 60 for s in starts})
+    chosen = {minutes[i % len(minutes)] for i in wanted}
+    ranges = TimeIndex.of(path, START, len(FMT), stride=stride).ranges(chosen, slack=0)
+    if ranges is None:
+        return  # most of the file: the caller reads it whole
+    inside = minutes_in(path, ranges)
+    assert sorted(s for s in inside if s - s % 60 in chosen) == sorted(
+        s for s in starts if s - s % 60 in chosen
+    )
+
+
+def test_copied_ranges_end_each_file_with_a_newline(tmp_path):
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_bytes(b"one\ntwo")
+    second.write_bytes(b"three\nfour\n")
+    target = tmp_path / "out.log"
+    copy_ranges([(first, [(0, 7)]), (second, [(6, 11)])], target)
+    assert target.read_bytes() == b"one\ntwo\nfour\n"
+
+
+# The lookup in replay: the stretches when the hint holds, the whole file when not.
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plan") / "template.json"
+    path.write_text(json.dumps(detector_template()))
+    return load_plan(path)
+
+
+@pytest.fixture
+def lookups(monkeypatch):
+    """Small strides, and what each lookup from stretches returned (``None``: the
+    whole file was read)."""
+    monkeypatch.setattr(time_index, "STRIDE", 8192)
+    results = []
+    original = fast.FileScan._from_stretches
+
+    def spy(self, connection, by_index):
+        results.append(original(self, connection, by_index))
+        return results[-1]
+
+    monkeypatch.setattr(fast.FileScan, "_from_stretches", spy)
+    return results
+
+
+def traffic(minutes: int, incidents: dict) -> list[str]:
+    return list(generate(FMT, minutes=minutes, seed=5, incidents=incidents))
+
+
+def assert_same_top_records(path, plan):
+    quick = replay_files(plan, [path], fast=True)
+    reference = replay_files(plan, [path], fast=False)
+    alarms = {(t.alarm, t.time) for t in reference.transitions if t.new.value == "ALARM"}
+    assert alarms
+    assert {key: quick.contributors[key] for key in alarms} == {
+        key: reference.contributors[key] for key in alarms
+    }
+
+
+def test_top_records_of_a_file_in_time_order_come_from_its_stretches(tmp_path, plan, lookups):
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(traffic(120, {100: ("ssh-scan",)})) + "\n")
+    assert_same_top_records(path, plan)
+    assert lookups and all(rows is not None for rows in lookups)
+
+
+def test_a_record_far_from_its_time_makes_the_lookup_read_the_whole_file(tmp_path, plan, lookups):
+    lines = traffic(120, {100: ("ssh-scan",)})
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    first = min(t.time for t in replay_files(plan, [path], fast=False).transitions
+                if t.new.value == "ALARM")  # fmt: skip
+    minute = first - 60  # a minute every lookup wants: the newest of the first ALARM's
+    moved = next(n for n, line in enumerate(lines) if int(line.split()[START]) // 60 * 60 == minute)
+    lines.insert(1, lines.pop(moved))  # far from its stretch: the hint misses it
+    path.write_text("\n".join(lines) + "\n")
+    lookups.clear()
+    assert_same_top_records(path, plan)
+    assert lookups and None in lookups

@@ -245,90 +245,51 @@ class Contributions:
         """``MaxContributorValue`` of the windows ``[end - period, end)``: for each end, the
         largest sum of one contributor's values in it (NaN where nobody contributed).
 
-        Contributors seen in one minute only (most internet noise) need no pairing: the
-        largest of them in a window is a range maximum over per-minute maxima (a sparse
-        table). The others' sums come from (contributor, window) pairs, built from each
-        of their rows for the windows ending in ``(slot, slot + period]`` (in chunks, so
-        memory stays bounded) and summed with prefix sums over their rows.
+        A row adds its value to the windows ending in ``(slot, slot + period]``, a range
+        of ``ends``. So one contributor's sum, window by window, is a step function that
+        changes only where a row's range begins or ends: its steps come from sorting
+        those bounds (with prefix sums), and each step where the contributor has rows
+        raises the answer over its range (:func:`raise_ranges`). Rows go in blocks of
+        about ``chunk`` that end at a contributor's last row, so memory stays bounded.
         """
         shape = np.shape(ends)
         unique_ends, back = np.unique(np.asarray(ends, dtype=np.int64), return_inverse=True)
-        best = np.full(len(unique_ends), np.nan)
+        best = np.full(len(unique_ends), -np.inf)
         if len(self.ids) and len(unique_ends):
-            rows_per_id = np.bincount(self.ids)
-            single = rows_per_id[self.ids] == 1
-            # A contributor whose pairs would outnumber a quarter of the windows is cheaper
-            # to slide over every window at once (a pair costs about four times a window
-            # of the sliding pass, measured on bench/replay.py's files).
-            heavy_ids = np.flatnonzero(4 * rows_per_id * min(period // 60, len(unique_ends))
-                                       > len(unique_ends))  # fmt: skip
-            heavy = np.isin(self.ids, heavy_ids)
-            best = np.fmax(best, self._singles(single, unique_ends, period))
-            best = np.fmax(best, self._pairs(~single & ~heavy, unique_ends, period, chunk))
-            best = np.fmax(best, self._heavy(heavy_ids, unique_ends, period))
+            for first, last in self._blocks(chunk):
+                self._raise_by_steps(first, last, unique_ends, period, best)
+        best[best == -np.inf] = np.nan
         return best[back].reshape(shape)
 
-    def _heavy(self, heavy_ids: np.ndarray, ends: np.ndarray, period: int) -> np.ndarray:
-        """The window sums of each contributor in ``heavy_ids`` at every end: each row adds
-        its value to the windows ending in ``(slot, slot + period]``, a range of ``ends``
-        (a difference array, summed once per contributor)."""
-        best = np.full(len(ends), np.nan)
-        if not len(heavy_ids):
-            return best
-        bounds = np.searchsorted(self.ids, np.r_[heavy_ids, heavy_ids + 1])
-        size = len(ends) + 1
-        for first, last in zip(bounds[: len(heavy_ids)], bounds[len(heavy_ids) :], strict=True):
-            slots, values = self.slots[first:last], self.values[first:last]
-            low = np.searchsorted(ends, slots, side="right")
-            high = np.searchsorted(ends, slots + period, side="right")
-            rows = np.cumsum(np.bincount(low, minlength=size) - np.bincount(high, minlength=size))
-            sums = np.cumsum(np.bincount(low, values, size) - np.bincount(high, values, size))
-            best = np.fmax(best, np.where(rows[:-1] > 0, sums[:-1], np.nan))
-        return best
-
-    def _singles(self, single: np.ndarray, ends: np.ndarray, period: int) -> np.ndarray:
-        slots, values = self.slots[single], self.values[single]
-        if not len(slots):
-            return np.full(len(ends), np.nan)
-        order = np.argsort(slots, kind="stable")
-        slots, values = slots[order], values[order]
-        starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
-        minutes, largest = slots[starts], np.maximum.reduceat(values, starts)
-        low = np.searchsorted(minutes, ends - period, side="left")
-        high = np.searchsorted(minutes, ends, side="left")
-        from vpcwatch.replay.alarms import window_extreme
-
-        return window_extreme(largest, low, high, np.maximum)
-
-    def _pairs(self, rows_mask: np.ndarray, ends: np.ndarray, period: int, chunk: int):
-        best = np.full(len(ends), np.nan)
-        ids, slots = self.ids[rows_mask], self.slots[rows_mask]
-        if not len(ids):
-            return best
-        scale = np.int64(1) << 34  # minute starts stay below 2**34 seconds (year 2514)
-        combined = ids * scale + slots  # sorted: the rows are by contributor, then minute
-        prefix = np.r_[0.0, np.cumsum(self.values[rows_mask])]
+    def _raise_by_steps(
+        self, first: int, last: int, ends: np.ndarray, period: int, best: np.ndarray
+    ) -> None:
+        """Raise ``best`` to the window sums of the contributors of rows ``first:last``."""
+        ids, slots, values = self.ids[first:last], self.slots[first:last], self.values[first:last]
+        size = len(ends) + 1  # a bound is a position in ``ends``, or past its end
         low = np.searchsorted(ends, slots, side="right")
         high = np.searchsorted(ends, slots + period, side="right")
-        counts = high - low
-        rows = np.flatnonzero(counts)
-        pieces = max(1, -(-int(counts.sum()) // chunk))  # about ``chunk`` pairs each
-        for part in np.array_split(rows, pieces):
-            if not len(part):
-                continue
-            lengths = counts[part]
-            offsets = np.repeat(low[part] - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
-            window = offsets + np.arange(lengths.sum())
-            owner = np.repeat(ids[part], lengths)
-            end_time = ends[window]
-            first = np.searchsorted(combined, owner * scale + (end_time - period), "left")
-            last = np.searchsorted(combined, owner * scale + end_time, "left")
-            sums = prefix[last] - prefix[first]
-            order = np.lexsort((-sums, window))  # per window, the largest sum first
-            window, sums = window[order], sums[order]
-            head = np.r_[True, window[1:] != window[:-1]]
-            best[window[head]] = np.fmax(best[window[head]], sums[head])
-        return best
+        # Each row opens its range at ``low`` and closes it at ``high``: events keyed by
+        # (contributor, position), summed where they share one.
+        keys = np.concatenate([ids * size + low, ids * size + high])
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        heads = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        keys = keys[heads]
+        sums = np.cumsum(np.add.reduceat(np.concatenate([values, -values])[order], heads))
+        ones = np.ones(len(ids), dtype=np.int64)
+        rows = np.cumsum(np.add.reduceat(np.concatenate([ones, -ones])[order], heads))
+        # Each contributor's events end with every range closed (``rows`` back to 0): a
+        # step runs from one event to the next of the same contributor.
+        owner, position = keys // size, keys % size
+        same = np.r_[owner[1:] == owner[:-1], False]
+        # The running sum starts again at each contributor (what the previous ones left
+        # is 0, up to rounding).
+        starts = np.flatnonzero(np.r_[True, ~same[:-1]])
+        left = np.r_[0.0, sums[starts[1:] - 1]]
+        sums = sums - np.repeat(left, np.diff(np.r_[starts, len(keys)]))
+        step = same & (rows > 0)
+        raise_ranges(best, position[step], np.r_[position[1:], 0][step], sums[step])
 
     def top(self, end: int, period: int) -> tuple[str, ...] | None:
         """The contributor with the largest sum in ``[end - period, end)`` (the first one
@@ -345,3 +306,28 @@ class Contributions:
         for contributor, slot, value in zip(self.ids, self.slots, self.values, strict=True):
             minutes.setdefault(int(slot), {})[self.names[contributor]] = float(value)
         return minutes
+
+
+def raise_ranges(best: np.ndarray, low: np.ndarray, high: np.ndarray, values: np.ndarray):
+    """``best[i] = max(best[i], value)`` for every range ``[low, high)`` (non-empty) that
+    holds ``i``, in O((ranges + len(best)) log len(best)): each range is two blocks of
+    ``2**k`` (k = floor(log2(length)), as a sparse table reads a range maximum), raised
+    at their level, and each level's blocks are pushed down into the halves below."""
+    if not len(low):
+        return
+    lengths = high - low
+    level = np.zeros(len(lengths), dtype=np.int64)
+    while (grow := (lengths >> (level + 1)) > 0).any():  # floor(log2), exactly
+        level += grow
+    table = np.full(len(best), -np.inf)  # the blocks of the current level, by start
+    for k in range(int(level.max()), -1, -1):
+        at = level == k
+        if at.any():
+            np.maximum.at(table, low[at], values[at])
+            np.maximum.at(table, high[at] - (1 << k), values[at])
+        if k:  # a block of 2**k at i is the blocks of 2**(k-1) at i and i + 2**(k-1)
+            half = 1 << (k - 1)
+            pushed = table.copy()
+            np.maximum(pushed[half:], table[:-half], out=pushed[half:])
+            table = pushed
+    np.maximum(best, table, out=best)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -222,6 +223,38 @@ def test_file_is_regular(tmp_path, monkeypatch, text, regular, gzipped):
     for size in range(1, len(text) + 1):
         monkeypatch.setattr(fast, "CHUNK_BYTES", size)
         assert fast.file_is_regular(path, gzipped) is regular, size
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    members=st.lists(st.binary(max_size=3000), min_size=1, max_size=3),
+    padding=st.lists(st.integers(0, 3), min_size=3, max_size=3),
+    cut=st.none() | st.floats(0.0, 1.0, exclude_max=True),
+    chunk=st.sampled_from([7, 1000, 1 << 18]),
+)
+def test_gzip_bytes_are_the_gzip_modules(tmp_path, monkeypatch, members, padding, cut, chunk):
+    """Members one after another, zero bytes between them, a truncated file: the byte
+    checks read what the gzip module reads, and fail where it fails (the replay then
+    hands the file to the reference path, which names the fault)."""
+    data = b"".join(gzip.compress(m) + b"\0" * n for m, n in zip(members, padding, strict=False))
+    if cut is not None:
+        data = data[: int(cut * len(data))]
+    path = tmp_path / "lines.log.gz"
+    path.write_bytes(data)
+    monkeypatch.setattr(fast, "CHUNK_BYTES", chunk)
+    try:
+        expected = gzip.decompress(data)
+    except (OSError, EOFError):
+        expected = "fails"  # the replay's check gives the file to the reference path
+    try:
+        got = b"".join(bytes(piece) for piece, _ in fast._chunks(path, gzipped=True))
+    except (OSError, EOFError, zlib.error):
+        got = "fails"
+    assert got == expected
 
 
 # -- the polars engine: when it runs, and what it hands to DuckDB --------------------------

@@ -265,3 +265,35 @@ def test_a_file_name_with_glob_characters_is_that_file(tmp_path, plan, file_form
     assert fast.events == len(lines)
     slow = replay_files(plan, [path], fast=False)
     assert fast.datapoints == slow.datapoints
+
+
+def test_a_gzip_file_the_byte_check_cannot_read_goes_to_the_reference_path(
+    tmp_path, plan, monkeypatch
+):
+    """DuckDB may read a damaged gzip file that Python's zlib refuses: the scan's result
+    is then not used, and the reference path reads the file (and names any fault)."""
+    import gzip
+    import zlib
+
+    from vpcwatch.replay import fast, files
+
+    lines = list(generate(FMT, minutes=5, seed=2, incidents={2: ("ssh-scan",)}))
+    path = tmp_path / "flows.log.gz"
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+
+    def refuse(*args, **kwargs):
+        raise zlib.error("invalid stored block lengths")
+
+    monkeypatch.setattr(fast, "file_is_regular", refuse)
+    monkeypatch.setattr(files, "aggregate_paths", _spy_result(fast.aggregate_paths, results := []))
+    quick = replay_files(plan, [path], fast=True)
+    assert results == [None]  # given up, not merged
+    assert quick.datapoints == replay_files(plan, [path], fast=False).datapoints
+
+
+def _spy_result(function, results):
+    def spy(*args, **kwargs):
+        results.append(function(*args, **kwargs))
+        return results[-1]
+
+    return spy

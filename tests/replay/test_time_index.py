@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ from test_fast_replay import FMT, detector_template
 from vpcwatch.replay import fast, time_index
 from vpcwatch.replay.files import replay_files
 from vpcwatch.replay.template import load_plan
-from vpcwatch.replay.time_index import TimeIndex, copy_ranges
+from vpcwatch.replay.time_index import StartSampler, TimeIndex, copy_ranges
 from vpcwatch.traffic import generate
 
 START = FMT.index("start")
@@ -44,17 +45,30 @@ def minutes_in(path, ranges) -> list[int]:
     return found
 
 
-def test_samples_are_line_starts_with_their_records_start(tmp_path):
+def test_samples_are_records_at_line_starts(tmp_path):
     path = tmp_path / "flows.log"
     write(path, range(1_000_000, 1_000_000 + 600 * 60, 60), header="version start")
     index = TimeIndex.of(path, START, len(FMT), stride=4096)
     data = path.read_bytes()
-    assert index.offsets[0] == 0 and len(index.offsets) > 5
-    for offset, start in zip(index.offsets[1:], index.starts[1:], strict=True):
+    assert index.offsets[0] == len("version start\n")  # the header is passed over
+    assert len(index.offsets) > 5
+    for offset, start in zip(index.offsets, index.starts, strict=True):
         assert data[offset - 1 : offset] == b"\n"
         line = data[offset:].split(b"\n", 1)[0].split()
         assert int(line[START]) == start
-    assert index.starts[0] != index.starts[0]  # the header is no record: NaN
+
+
+def test_the_sampler_of_a_stream_samples_as_the_seeking_index(tmp_path):
+    path = tmp_path / "flows.log"
+    write(path, range(1_000_000, 1_000_000 + 600 * 60, 60), header="version start")
+    data = path.read_bytes()
+    sampler = StartSampler(START, len(FMT))
+    for at in range(0, len(data), 4096):
+        sampler(data[at : at + 4096])
+    index, seeking = sampler.index(), TimeIndex.of(path, START, len(FMT), stride=4096)
+    assert index.size == seeking.size == len(data)
+    np.testing.assert_array_equal(index.offsets, seeking.offsets)
+    np.testing.assert_array_equal(index.starts, seeking.starts)
 
 
 def test_the_ranges_hold_the_wanted_minutes_and_little_else(tmp_path):
@@ -73,10 +87,11 @@ def test_the_ranges_hold_the_wanted_minutes_and_little_else(tmp_path):
 def test_a_stretch_next_to_a_sample_that_is_no_record_is_always_read(tmp_path):
     path = tmp_path / "flows.log"
     starts = list(range(1_000_000, 1_000_000 + 3000 * 60, 60))
-    write(path, starts, header="version start")
+    write(path, starts, header="\n".join(["not a record"] * 5))
     index = TimeIndex.of(path, START, len(FMT), stride=4096)
+    assert index.offsets[0] == 0 and np.isnan(index.starts[0])
     ranges = index.ranges({starts[-1] - starts[-1] % 60}, slack=0)
-    assert ranges[0][0] == 0  # the header's stretch
+    assert ranges[0][0] == 0  # the unknown stretch
     assert starts[-1] in minutes_in(path, ranges)
 
 
@@ -185,3 +200,27 @@ def test_a_record_far_from_its_time_makes_the_lookup_read_the_whole_file(tmp_pat
     lookups.clear()
     assert_same_top_records(path, plan)
     assert lookups and None in lookups
+
+
+def test_top_records_of_gzip_deliveries_come_from_the_files_that_hold_them(tmp_path, plan, lookups):
+    """S3 delivery: gzip files of a few minutes each, with a header. The time index of
+    each is sampled as the byte check decompresses it; the lookup reads only the files
+    that hold the alarm's minutes (here a fifth of them)."""
+    import gzip
+
+    lines = traffic(100, {95: ("ssh-scan",)})
+    header = " ".join(field.aws_name for field in FMT.fields)
+    paths = []
+    for number in range(10):
+        part = lines[number * len(lines) // 10 : (number + 1) * len(lines) // 10]
+        path = tmp_path / f"delivery-{number}.log.gz"
+        path.write_bytes(gzip.compress(("\n".join([header, *part]) + "\n").encode()))
+        paths.append(path)
+    quick = replay_files(plan, paths, fast=True)
+    reference = replay_files(plan, paths, fast=False)
+    alarms = {(t.alarm, t.time) for t in reference.transitions if t.new.value == "ALARM"}
+    assert alarms
+    assert {key: quick.contributors[key] for key in alarms} == {
+        key: reference.contributors[key] for key in alarms
+    }
+    assert lookups and all(rows is not None for rows in lookups)

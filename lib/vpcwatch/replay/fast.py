@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -64,7 +65,13 @@ from vpcwatch.replay.readers import (
     read_events,
 )
 from vpcwatch.replay.template import ReplayPlan
-from vpcwatch.replay.time_index import TimeIndex, copy_ranges
+from vpcwatch.replay.time_index import (
+    LARGEST_SHARE,
+    StartSampler,
+    TimeIndex,
+    copy_ranges,
+    ranges_of_files,
+)
 
 SLOT_SECONDS = 60
 _SLOT = f"ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS}"
@@ -78,8 +85,13 @@ class _Unsupported(Exception):
 class FileScan:
     """A file DuckDB aggregated, and how to find the records behind chosen minutes."""
 
-    def __init__(self, queries: _Queries, checked: bool, slots, lines) -> None:
+    def __init__(
+        self, queries: _Queries, checked: bool, slots, lines, indexes: list | None = None
+    ) -> None:
         self._queries, self._checked = queries, checked
+        self._indexes = indexes
+        """The time index of each gzip file, sampled as it was read (``None``: not
+        sampled, or a plain file, which is sampled when needed)."""
         order = np.argsort(slots)
         self._slots, self._lines = slots[order], lines[order]
         """Every minute the scan counted records in, sorted, and how many."""
@@ -118,27 +130,25 @@ class FileScan:
         return np.where(self._slots[at] == minutes, self._lines[at], 0)
 
     def _from_stretches(self, connection, by_index: dict[int, set[int]]) -> list | None:
-        """The records query on a copy of the stretches of the files that should hold the
-        wanted minutes; ``None`` when there is no such copy (gzip, Parquet, a file out of
-        time order) or it misses a record of a wanted minute (its count of each minute's
-        records is not the scan's)."""
+        """The records query on the stretches of the files that should hold the wanted
+        minutes: a copy of those byte ranges of plain files, or the gzip files that hold
+        any of them. ``None`` when there is no such part (Parquet, a part larger than
+        :data:`~vpcwatch.replay.time_index.LARGEST_SHARE`) or it misses a record of a
+        wanted minute (its count of each minute's records is not the scan's)."""
         queries = self._queries
-        if queries.parquet_names is not None or queries.gzipped:
+        if queries.parquet_names is not None:
             return None
         slots = set().union(*by_index.values())
-        position = queries.plan.log_format.index("start")
-        sources = []
-        for path in queries.paths:
-            ranges = TimeIndex.of(path, position, queries.width).ranges(slots)
-            if ranges is None:
-                return None
-            sources.append((path, ranges))
         wanted = np.fromiter(slots, dtype=np.int64)
         expected = self._counted(wanted)
         with tempfile.TemporaryDirectory(prefix="vpcwatch-") as folder:
-            part = Path(folder) / "stretches.log"
-            copy_ranges(sources, part)
-            connection.execute(queries.stretch_table(by_index, self._checked, part))
+            part = self._part(slots, Path(folder))
+            if part is None:
+                return None
+            files, gzipped = part
+            if not files:  # no file holds them, by the hint: right if the scan agrees
+                return None if expected.any() else []
+            connection.execute(queries.stretch_table(by_index, self._checked, files, gzipped))
         counted = connection.execute("SELECT slot, count(*) FROM stretch GROUP BY slot")
         counts = dict(counted.fetchall())
         if any(
@@ -147,6 +157,31 @@ class FileScan:
         ):
             return None
         return connection.execute(queries.records_from_stretch(by_index)).fetchall()
+
+    def _part(self, slots: set[int], folder: Path) -> tuple[list[Path], bool] | None:
+        """The files to read for ``slots`` and whether they are gzipped: a copy in
+        ``folder`` of the plain files' stretches, or the gzip files that hold any (no
+        file when none does); ``None`` when the part would be most of the files."""
+        queries = self._queries
+        if queries.gzipped:
+            if self._indexes is None:
+                return None
+            found = ranges_of_files(self._indexes, slots)
+            chosen = [path for path, ranges in zip(queries.paths, found, strict=True)
+                      if ranges != []]  # fmt: skip
+            size = sum(path.stat().st_size for path in chosen)
+            if size > LARGEST_SHARE * sum(path.stat().st_size for path in queries.paths):
+                return None
+            return chosen, True
+        position = queries.plan.log_format.index("start")
+        indexes = [TimeIndex.of(path, position, queries.width) for path in queries.paths]
+        found = ranges_of_files(indexes, slots)
+        if None in found:
+            return None
+        sources = list(zip(queries.paths, found, strict=True))
+        part = folder / "stretches.log"
+        copy_ranges(sources, part)
+        return [part], False
 
 
 def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:
@@ -190,6 +225,7 @@ def aggregate_paths(
         if kind is None:
             return None
     several = len(paths) > 1
+    indexes = None
     try:
         if kind[0] == "parquet":  # columns, not lines: nothing splits differently
             queries = _Queries(paths, plan, start, end, False, list(kind[1]))
@@ -198,10 +234,22 @@ def aggregate_paths(
             _, gzipped, header = kind
             headers = len(paths) if header is not None else 0
             queries = _Queries(paths, plan, start, end, gzipped)
+            # A gzip file cannot seek: its time index is sampled as the check reads it.
+            fmt = plan.log_format
+            samplers = [StartSampler(fmt.index("start"), len(fmt)) if gzipped else None
+                        for _ in paths]  # fmt: skip
             with ThreadPoolExecutor(max_workers=1) as pool:
-                regular = pool.submit(lambda: all(file_is_regular(p, gzipped) for p in paths))
+                regular = pool.submit(lambda: all(
+                    file_is_regular(p, gzipped, on_chunk=sampler)
+                    for p, sampler in zip(paths, samplers, strict=True)
+                ))  # fmt: skip
                 scanned = _scan(queries, False, headers, on_progress)
-                checked = not regular.result()
+                try:
+                    checked = not regular.result()
+                except (OSError, EOFError, zlib.error):  # corrupt gzip DuckDB let pass:
+                    return None  # the reference path says what is wrong
+                if gzipped and not checked:  # sampled to the end
+                    indexes = [sampler.index() for sampler in samplers]
                 if checked and several:
                     return None  # read one by one: each file checked on its own
                 if checked:  # some line does not split on ' ' as Python splits it
@@ -223,7 +271,7 @@ def aggregate_paths(
     stats.bytes_read += sum(p.stat().st_size for p in paths)
     rows = ~np.ma.getmaskarray(columns["slot"])
     return FileScan(queries, checked, np.ma.filled(columns["slot"], 0)[rows].astype(np.int64),
-                    np.ma.filled(columns["lines"], 0)[rows].astype(np.int64))  # fmt: skip
+                    np.ma.filled(columns["lines"], 0)[rows].astype(np.int64), indexes)  # fmt: skip
 
 
 def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
@@ -555,15 +603,18 @@ class _Queries:
         if self.parquet_names is not None:
             listed = ", ".join(map(str, sorted(slots)))
             return self._parquet_records(wanted, listed)
-        return _first_records(self._chosen_lines(slots, checked, None), wanted, "line")
+        return _first_records(self._chosen_lines(slots, checked, self._lines()), wanted, "line")
 
-    def stretch_table(self, wanted: dict[int, set[int]], checked: bool, part: Path) -> str:
-        """CREATE TABLE stretch: every record of the wanted minutes in ``part`` (a copy of
-        the stretches of the file that should hold them), its line kept only where a
-        wanted metric matched. Its count of each minute's records tells whether the copy
-        holds them all; :meth:`records_from_stretch` then reads the top records."""
+    def stretch_table(
+        self, wanted: dict[int, set[int]], checked: bool, part: list[Path], gzipped: bool
+    ) -> str:
+        """CREATE TABLE stretch: every record of the wanted minutes in ``part`` (files
+        that should hold them: a copy of stretches of the scanned files, or some of
+        them), its line kept only where a wanted metric matched. Its count of each
+        minute's records tells whether the part holds them all;
+        :meth:`records_from_stretch` then reads the top records."""
         slots = {slot for minutes in wanted.values() for slot in minutes}
-        rows = self._chosen_lines(slots, checked, part)
+        rows = self._chosen_lines(slots, checked, read_lines_sql(part, gzipped))
         return (
             "CREATE TEMP TABLE stretch AS SELECT * REPLACE "
             f"(CASE WHEN {_held(wanted)} THEN line END AS line) FROM ({rows})"
@@ -574,9 +625,9 @@ class _Queries:
         """:meth:`records`, from the table :meth:`stretch_table` made."""
         return _first_records("SELECT * FROM stretch", wanted, "line")
 
-    def _chosen_lines(self, slots: set[int], checked: bool, part: Path | None) -> str:
-        """The regular records of the minutes ``slots`` in the file (or ``part``): ``slot``,
-        ``ts``, ``line`` and every matching metric's ``m<i>``."""
+    def _chosen_lines(self, slots: set[int], checked: bool, lines: str) -> str:
+        """The regular records of the minutes ``slots`` among ``lines`` (SQL of a relation
+        of lines): ``slot``, ``ts``, ``line`` and every matching metric's ``m<i>``."""
         listed = ", ".join(map(str, sorted(slots)))
         metric = _MetricSql(self.plan, SqlCompiler("f"))
         position = self.plan.log_format.index("start") + 1
@@ -589,7 +640,6 @@ class _Queries:
             f"{SLOT_SECONDS}) AS BIGINT) * {SLOT_SECONDS} IN ({listed})"
         )
         window = self._window()
-        lines = self._lines() if part is None else read_lines_sql(part)
         # Only what the lookup reads is kept (not the split fields: a tenth of a long
         # file's lines can be chosen).
         matches = "".join(f", m{index}" for index in range(len(metric.matched)))

@@ -69,30 +69,33 @@ class TimeIndex:
                 begin = 0 if at == 0 else block.find(b"\n") + 1
                 if at > 0 and begin == 0:
                     continue  # a line longer than the block: no sample here
-                end = block.find(b"\n", begin)
-                line = block[begin:] if end < 0 else block[begin:end]
-                offset = max(at - 1, 0) + begin
+                sample = _sample(block, begin, position, width)
+                if sample is None:
+                    continue
+                offset = max(at - 1, 0) + sample[0]
                 if offsets and offset <= offsets[-1]:
                     continue
                 offsets.append(offset)
-                starts.append(_start(line, position, width))
+                starts.append(sample[1])
         return cls(size, offsets, starts)
 
     def ranges(
-        self, minutes: Iterable[int], slack: int = SLACK_SECONDS
+        self, minutes: Iterable[int], slack: int = SLACK_SECONDS, after: float = np.inf
     ) -> list[tuple[int, int]] | None:
         """Byte ranges (start, end), whole lines, that should hold every record whose
         minute (start time floored to :data:`SLOT_SECONDS`) is in ``minutes``; ``None``
-        when they would cover more than :data:`LARGEST_SHARE` of the file."""
+        when they would cover more than :data:`LARGEST_SHARE` of the file. ``after``:
+        the start of the record that follows the file (the next file's first, when
+        files are read one after another), else any later start may follow."""
         wanted = np.unique(np.fromiter(minutes, dtype=np.int64))
         if len(self.offsets) == 0 or len(wanted) == 0:
             return []
         # A stretch runs from its sample to the next one; the last, to the end of the
-        # file, where any later start may follow.
-        here, after = self.starts, np.append(self.starts[1:], np.inf)
-        unknown = np.isnan(here) | np.isnan(after)
-        low = np.where(unknown, 0, np.fmin(here, after)) - slack
-        high = np.where(unknown, 0, np.fmax(here, after)) + slack
+        # file, then ``after``.
+        here, then = self.starts, np.append(self.starts[1:], after)
+        unknown = np.isnan(here) | np.isnan(then)
+        low = np.where(unknown, 0, np.fmin(here, then)) - slack
+        high = np.where(unknown, 0, np.fmax(here, then)) + slack
         first = np.floor(low / SLOT_SECONDS) * SLOT_SECONDS
         last = np.floor(high / SLOT_SECONDS) * SLOT_SECONDS  # inf stays inf
         chosen = unknown | (
@@ -108,6 +111,70 @@ class TimeIndex:
         if sum(end - begin for begin, end in ranges) > LARGEST_SHARE * self.size:
             return None
         return ranges
+
+
+class StartSampler:
+    """A :class:`TimeIndex` built from a file's bytes as a reader passes them (a gzip
+    file cannot seek): called with each chunk in order, it samples the first line that
+    starts in the chunk, when the chunk also ends it."""
+
+    def __init__(self, position: int, width: int) -> None:
+        self.position, self.width = position, width
+        self.size = 0
+        self._line_ended = True  # before the first chunk
+        self.offsets: list[int] = []
+        self.starts: list[float] = []
+
+    def __call__(self, chunk: bytes | bytearray) -> None:
+        # A line starts at the chunk's first byte when the previous chunk ended one.
+        begin = 0 if self._line_ended else chunk.find(b"\n") + 1
+        if begin or self._line_ended:
+            sample = _sample(chunk, begin, self.position, self.width)
+            if sample is not None:
+                self.offsets.append(self.size + sample[0])
+                self.starts.append(sample[1])
+        self.size += len(chunk)
+        self._line_ended = chunk[-1:] == b"\n"
+
+    def index(self) -> TimeIndex:
+        return TimeIndex(self.size, self.offsets, self.starts)
+
+
+def ranges_of_files(
+    indexes: list[TimeIndex], minutes: Iterable[int], slack: int = SLACK_SECONDS
+) -> list[list[tuple[int, int]] | None]:
+    """:meth:`TimeIndex.ranges` of files read one after another (S3 delivery's, in name
+    order): each file's last stretch ends with the next file's first sample."""
+    minutes = list(minutes)
+    firsts = [index.starts[0] if len(index.starts) else np.nan for index in indexes]
+    return [
+        index.ranges(minutes, slack, np.inf if following is None else following)
+        for index, following in zip(indexes, [*firsts[1:], None], strict=True)
+    ]
+
+
+_LINES_TRIED = 4
+"""Lines tried at each sampled offset for one that is a record (past a header line)."""
+
+
+def _sample(
+    block: bytes | bytearray, begin: int, position: int, width: int
+) -> tuple[int, float] | None:
+    """The first record among the next few whole lines of ``block`` from ``begin``: (its
+    offset in the block, its start). When none is, the first line, its start NaN (the
+    lines skipped are no records: the lookup needs no stretch to hold them). ``None``
+    when no line ends in the block."""
+    first = None
+    for _ in range(_LINES_TRIED):
+        end = block.find(b"\n", begin)
+        if end < 0:
+            break
+        start = _start(bytes(block[begin:end]), position, width)
+        if not np.isnan(start):
+            return begin, start
+        first = begin if first is None else first
+        begin = end + 1
+    return None if first is None else (first, float("nan"))
 
 
 def _start(line: bytes, position: int, width: int) -> float:

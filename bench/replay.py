@@ -10,9 +10,9 @@ sparse). For each, in the same process:
   alarms and contributors included), wall time and records/s;
 - the baseline a person would write: DuckDB ``read_csv`` with typed columns and
   ``count(*) FILTER (...)`` for five detector predicates, ``GROUP BY`` minute;
-- the same day as a Parquet file (S3 delivery's format), against the same query over
-  ``read_parquet``, and as 288 five-minute files with a header each (as S3 delivery
-  writes them), against the same query over the list of files;
+- the same day gzipped; as a Parquet file (S3 delivery's format), against the same
+  query over ``read_parquet``; and as 288 five-minute gzip files with a header each (as
+  S3 delivery writes them), against the same query over the list of files;
 - the ratio of the two wall times, each the faster of two runs (issue target: 1.5 or
   less, goal 1.0), and the
   reference path's rate on a 100,000-line slice;
@@ -24,9 +24,12 @@ sparse). For each, in the same process:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import itertools
 import json
 import resource
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -113,23 +116,27 @@ def to_parquet(text: Path, parquet: Path) -> None:
 
 
 def split_into_deliveries(text: Path, folder: Path) -> list[Path]:
-    """The records of ``text`` as S3 delivers them: one file per 5 minutes, each opened
-    by the header line (288 files for a day)."""
+    """The records of ``text`` as S3 delivers them: one gzip file per 5 minutes, each
+    opened by the header line (288 files for a day)."""
     folder.mkdir()
     header = " ".join(f.aws_name for f in FMT.fields) + "\n"
     start = FMT.index("start")
     outputs: dict[int, object] = {}
-    with text.open() as source:
+    with text.open() as source, contextlib.ExitStack() as files:
         for line in source:
             window = int(line.split(" ", start + 1)[start]) // 300
             out = outputs.get(window)
             if out is None:
-                out = outputs[window] = (folder / f"{window}.log").open("w")
+                path = folder / f"{window}.log.gz"
+                out = outputs[window] = files.enter_context(gzip.open(path, "wt"))
                 out.write(header)
             out.write(line)
-    for out in outputs.values():
-        out.close()
-    return sorted(folder.glob("*.log"))
+    return sorted(folder.glob("*.log.gz"))
+
+
+def gzipped(text: Path, target: Path) -> None:
+    with text.open("rb") as source, gzip.open(target, "wb", compresslevel=6) as out:
+        shutil.copyfileobj(source, out, 1 << 20)
 
 
 def max_rss_mb() -> float:
@@ -144,19 +151,22 @@ def main() -> None:
         template = Path(tmp) / "template.json"
         template.write_text(json.dumps(detector_template()))
         plan = load_plan(template)
-        print(f"{'file':<22}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
-        runs = ("one day", "one day, out of order", "90 days, sparse", "one day, Parquet",
-                "one day, 288 files")  # fmt: skip
+        print(f"{'file':<25}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
+        runs = ("one day", "one day, out of order", "90 days, sparse", "one day, gzip",
+                "one day, Parquet", "one day, 288 gzip files")  # fmt: skip
         for name in runs:
             days = 90 if name.startswith("90") else 1
             path = Path(tmp) / f"{days}.log"
             if name.endswith("out of order"):
                 path = Path(tmp) / "1-out-of-order.log"
                 write(path, args.lines, days, in_time_order=False)
+            elif name.endswith("gzip"):
+                path = Path(tmp) / "1.log.gz"
+                gzipped(Path(tmp) / "1.log", path)
             elif name.endswith("Parquet"):
                 path = Path(tmp) / "1.log.parquet"
                 to_parquet(Path(tmp) / "1.log", path)
-            elif name.endswith("files"):
+            elif name.endswith("gzip files"):
                 path = split_into_deliveries(Path(tmp) / "1.log", Path(tmp) / "deliveries")
             else:
                 write(path, args.lines, days)
@@ -166,9 +176,9 @@ def main() -> None:
             result, ours = best_of_two(replay_files, plan, files)
             assert result.events == args.lines, (result.events, args.lines)
             rate = args.lines / ours
-            print(f"{name:<22}{'DuckDB, hand-written query':<34}{theirs:>9.2f}"
+            print(f"{name:<25}{'DuckDB, hand-written query':<34}{theirs:>9.2f}"
                   f"{args.lines / theirs:>12,.0f}")  # fmt: skip
-            print(f"{'':<22}{'vpcwatch replay (fast path)':<34}{ours:>9.2f}{rate:>12,.0f}"
+            print(f"{'':<25}{'vpcwatch replay (fast path)':<34}{ours:>9.2f}{rate:>12,.0f}"
                   f"{ours / theirs:>7.2f}")  # fmt: skip
         sliced = Path(tmp) / "slice.log"
         with (Path(tmp) / "1.log").open() as source, sliced.open("w") as out:

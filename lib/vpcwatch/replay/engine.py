@@ -177,11 +177,11 @@ def evaluate_alarms(
             series = aggregator.series(alarm.metric)
             result.datapoints[alarm.name] = series.datapoints(settings.statistic, settings.period)
             outcome = evaluate_series(alarm.name, series, settings, start, end)
-            records = aggregator.contributors[alarm.metric]
+            records = aggregator.top_records[alarm.metric]
             for transition in outcome.transitions if records else ():
                 kept: list[str] = []
                 for slot in range(transition.time - settings.period, transition.time, 60):
-                    kept += records.get(slot, [])
+                    kept += [message for _, message in records.get(slot, [])]
                 if kept:  # a transition without records has no entry (readers use .get)
                     result.contributors[(alarm.name, transition.time)] = kept[:KEPT_RECORDS]
         result.transitions += outcome.transitions

@@ -145,18 +145,19 @@ class FileScan:
             part = self._part(slots, Path(folder))
             if part is None:
                 return None
-            files, gzipped = part
-            if not files:  # no file holds them, by the hint: right if the scan agrees
+            if not part[0]:  # no file holds them, by the hint: right if the scan agrees
                 return None if expected.any() else []
-            connection.execute(queries.stretch_table(by_index, self._checked, files, gzipped))
-        counted = connection.execute("SELECT slot, count(*) FROM stretch GROUP BY slot")
-        counts = dict(counted.fetchall())
-        if any(
-            counts.get(slot, 0) != count
-            for slot, count in zip(wanted.tolist(), expected.tolist(), strict=True)
-        ):
-            return None
-        return connection.execute(queries.records_from_stretch(by_index)).fetchall()
+            # Two reads of the part (it is small): the lookup holds no more than the
+            # lookup of the whole file.
+            counts = dict(
+                connection.execute(queries.minute_counts(slots, self._checked, part)).fetchall()
+            )
+            if any(
+                counts.get(slot, 0) != count
+                for slot, count in zip(wanted.tolist(), expected.tolist(), strict=True)
+            ):
+                return None
+            return connection.execute(queries.records(by_index, self._checked, part)).fetchall()
 
     def _part(self, slots: set[int], folder: Path) -> tuple[list[Path], bool] | None:
         """The files to read for ``slots`` and whether they are gzipped: a copy in
@@ -594,36 +595,29 @@ class _Queries:
             f"WHERE slot IS NOT NULL AND r{index} IS NOT NULL) GROUP BY ALL"
         )
 
-    def records(self, wanted: dict[int, set[int]], checked: bool) -> str:
+    def records(
+        self,
+        wanted: dict[int, set[int]],
+        checked: bool,
+        part: tuple[list[Path], bool] | None = None,
+    ) -> str:
         """Up to :data:`KEPT_RECORDS` matching records (earliest first) per metric (by its
-        ``m`` index) and minute in ``wanted``. One more read of the file, as whole lines
-        (no columns to build): a cheap superset of the wanted minutes is chosen first
-        from the ``start`` field, and only those lines are split and tested."""
+        ``m`` index) and minute in ``wanted``. One more read of the file (or of ``part``:
+        files that should hold those minutes, and whether they are gzipped), as whole
+        lines (no columns to build): a cheap superset of the wanted minutes is chosen
+        first from the ``start`` field, and only those lines are split and tested."""
         slots = {slot for minutes in wanted.values() for slot in minutes}
         if self.parquet_names is not None:
             listed = ", ".join(map(str, sorted(slots)))
             return self._parquet_records(wanted, listed)
-        return _first_records(self._chosen_lines(slots, checked, self._lines()), wanted, "line")
+        lines = self._lines() if part is None else read_lines_sql(*part)
+        return _first_records(self._chosen_lines(slots, checked, lines), wanted, "line")
 
-    def stretch_table(
-        self, wanted: dict[int, set[int]], checked: bool, part: list[Path], gzipped: bool
-    ) -> str:
-        """CREATE TABLE stretch: every record of the wanted minutes in ``part`` (files
-        that should hold them: a copy of stretches of the scanned files, or some of
-        them), its line kept only where a wanted metric matched. Its count of each
-        minute's records tells whether the part holds them all;
-        :meth:`records_from_stretch` then reads the top records."""
-        slots = {slot for minutes in wanted.values() for slot in minutes}
-        rows = self._chosen_lines(slots, checked, read_lines_sql(part, gzipped))
-        return (
-            "CREATE TEMP TABLE stretch AS SELECT * REPLACE "
-            f"(CASE WHEN {_held(wanted)} THEN line END AS line) FROM ({rows})"
-        )
-
-    @staticmethod
-    def records_from_stretch(wanted: dict[int, set[int]]) -> str:
-        """:meth:`records`, from the table :meth:`stretch_table` made."""
-        return _first_records("SELECT * FROM stretch", wanted, "line")
+    def minute_counts(self, slots: set[int], checked: bool, part: tuple[list[Path], bool]) -> str:
+        """(minute, records) of the minutes ``slots`` in ``part`` (see :meth:`records`): the
+        part holds every record of a minute when its count is the scan's."""
+        rows = self._chosen_lines(slots, checked, read_lines_sql(*part))
+        return f"SELECT slot, count(*) FROM ({rows}) GROUP BY slot"
 
     def _chosen_lines(self, slots: set[int], checked: bool, lines: str) -> str:
         """The regular records of the minutes ``slots`` among ``lines`` (SQL of a relation

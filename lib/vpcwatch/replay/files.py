@@ -182,6 +182,8 @@ def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileSc
         for key, lines in scan.contributors(wanted).items():
             found.setdefault(key, []).extend(lines)
     for transition, metric, minutes in chosen:
-        kept = result.contributors.setdefault((transition.alarm, transition.time), [])
+        kept: list[str] = []
         for minute in minutes:
             kept += found.get((metric, minute), [])[: KEPT_RECORDS - len(kept)]
+        if kept:  # as the reference path: a transition without records has no entry
+            result.contributors[(transition.alarm, transition.time)] = kept

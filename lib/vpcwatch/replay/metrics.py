@@ -9,6 +9,7 @@ period's datapoint is the alarm's statistic over the published values.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -227,9 +228,12 @@ class MetricAggregator:
         self._values: dict[tuple[str, str], dict[int, Accumulator]] = {
             spec.key: defaultdict(Accumulator) for spec in self.metrics
         }
-        self.contributors: dict[tuple[str, str], dict[int, list[str]]] = {
+        self.top_records: dict[tuple[str, str], dict[int, list[tuple[int, str]]]] = {
             spec.key: defaultdict(list) for spec in self.metrics
         }
+        """Per metric and minute, the first :data:`KEPT_RECORDS` matching records by
+        (start, message), as (start, message): the order the DuckDB path's lookup
+        chooses them in, whatever order the files hold them in."""
         self._columns: dict[tuple[str, str], list[MinuteSeries]] = {
             spec.key: [] for spec in self.metrics
         }
@@ -244,7 +248,7 @@ class MetricAggregator:
 
     def add(self, timestamp: int, message: str, keep: int = KEPT_RECORDS) -> None:
         """One log event; ``keep`` matching messages per metric and period are kept as the
-        period's top contributors."""
+        period's top records (see :attr:`top_records`)."""
         self._saw(1, timestamp, timestamp)
         slot = timestamp - timestamp % self.period
         if self.insights:
@@ -266,9 +270,12 @@ class MetricAggregator:
             if value is None:
                 continue
             self._values[spec.key][slot].add(value)
-            kept = self.contributors[spec.key][slot]
+            kept = self.top_records[spec.key][slot]
             if len(kept) < keep:
-                kept.append(message)
+                bisect.insort(kept, (timestamp, message))
+            elif (timestamp, message) < kept[-1]:
+                kept.pop()
+                bisect.insort(kept, (timestamp, message))
 
     def merge_events(self, count: int, earliest: int, latest: int) -> None:
         """Count events aggregated elsewhere (the DuckDB path), with their time span."""

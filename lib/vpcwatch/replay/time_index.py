@@ -30,9 +30,10 @@ SLACK_SECONDS = 900
 found: a flow-log file is written in order of delivery, and records of one aggregation
 interval (up to 10 minutes) arrive together."""
 
-LARGEST_SHARE = 0.5
-"""Beyond this share of the file, :meth:`TimeIndex.ranges` gives up: one read of the
-whole file costs less than copying most of it first."""
+LARGEST_SHARE = 0.25
+"""Beyond this share of the file, :meth:`TimeIndex.ranges` gives up: a copy of a plain
+file's stretches and a read of the copy cost about one read of the whole file once
+they hold half of it."""
 
 SLOT_SECONDS = 60
 

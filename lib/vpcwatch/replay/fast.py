@@ -147,17 +147,17 @@ class FileScan:
                 return None
             if not part[0]:  # no file holds them, by the hint: right if the scan agrees
                 return None if expected.any() else []
-            # Two reads of the part (it is small): the lookup holds no more than the
-            # lookup of the whole file.
-            counts = dict(
-                connection.execute(queries.minute_counts(slots, self._checked, part)).fetchall()
-            )
+            # The part read as the scan read the files (the same rows, counted the same
+            # way), twice: it is small, and the lookup holds no more than before.
+            reader = _Queries(part[0], queries.plan, queries.start, queries.end, part[1])
+            counted = connection.execute(reader.minute_counts(slots, self._checked))
+            counts = dict(counted.fetchall())
             if any(
                 counts.get(slot, 0) != count
                 for slot, count in zip(wanted.tolist(), expected.tolist(), strict=True)
             ):
                 return None
-            return connection.execute(queries.records(by_index, self._checked, part)).fetchall()
+            return connection.execute(reader.records_from_rows(by_index, self._checked)).fetchall()
 
     def _part(self, slots: set[int], folder: Path) -> tuple[list[Path], bool] | None:
         """The files to read for ``slots`` and whether they are gzipped: a copy in
@@ -595,29 +595,32 @@ class _Queries:
             f"WHERE slot IS NOT NULL AND r{index} IS NOT NULL) GROUP BY ALL"
         )
 
-    def records(
-        self,
-        wanted: dict[int, set[int]],
-        checked: bool,
-        part: tuple[list[Path], bool] | None = None,
-    ) -> str:
+    def records(self, wanted: dict[int, set[int]], checked: bool) -> str:
         """Up to :data:`KEPT_RECORDS` matching records (earliest first) per metric (by its
-        ``m`` index) and minute in ``wanted``. One more read of the file (or of ``part``:
-        files that should hold those minutes, and whether they are gzipped), as whole
-        lines (no columns to build): a cheap superset of the wanted minutes is chosen
-        first from the ``start`` field, and only those lines are split and tested."""
+        ``m`` index) and minute in ``wanted``. One more read of the file, as whole lines
+        (no columns to build): a cheap superset of the wanted minutes is chosen first
+        from the ``start`` field, and only those lines are split and tested."""
         slots = {slot for minutes in wanted.values() for slot in minutes}
         if self.parquet_names is not None:
-            listed = ", ".join(map(str, sorted(slots)))
-            return self._parquet_records(wanted, listed)
-        lines = self._lines() if part is None else read_lines_sql(*part)
-        return _first_records(self._chosen_lines(slots, checked, lines), wanted, "line")
+            return self.records_from_rows(wanted, checked)
+        return _first_records(self._chosen_lines(slots, checked, self._lines()), wanted, "line")
 
-    def minute_counts(self, slots: set[int], checked: bool, part: tuple[list[Path], bool]) -> str:
-        """(minute, records) of the minutes ``slots`` in ``part`` (see :meth:`records`): the
-        part holds every record of a minute when its count is the scan's."""
-        rows = self._chosen_lines(slots, checked, read_lines_sql(*part))
-        return f"SELECT slot, count(*) FROM ({rows}) GROUP BY slot"
+    def records_from_rows(self, wanted: dict[int, set[int]], checked: bool) -> str:
+        """:meth:`records` from the scan's own rows (as the scan reads them: its columns,
+        Parquet's typed numbers) of the wanted minutes; a line is built only for the
+        matching ones. For Parquet, and for a small part of a text file."""
+        listed = ", ".join(map(str, sorted({s for minutes in wanted.values() for s in minutes})))
+        chosen = f"SELECT * FROM ({self._rows(checked)}) WHERE slot IN ({listed})"
+        return _first_records(chosen, wanted, self._line)
+
+    def minute_counts(self, slots: set[int], checked: bool) -> str:
+        """(minute, records) of the minutes ``slots``, counted as the scan counts them
+        (its ``lines``)."""
+        listed = ", ".join(map(str, sorted(slots)))
+        return (
+            f"SELECT slot, count(*) FROM ({self._rows(checked)}) WHERE slot IN ({listed}) "
+            "GROUP BY slot"
+        )
 
     def _chosen_lines(self, slots: set[int], checked: bool, lines: str) -> str:
         """The regular records of the minutes ``slots`` among ``lines`` (SQL of a relation
@@ -647,12 +650,6 @@ class _Queries:
             f"WHERE line IS NOT NULL AND {superset})) WHERE plain AND len(f) = {self.width} "
             f"AND ts IS NOT NULL{window})) WHERE slot IN ({listed}))"
         )
-
-    def _parquet_records(self, wanted: dict[int, set[int]], listed: str) -> str:
-        """:meth:`records` of a Parquet file: the scan's own rows (its columns, typed
-        numbers) of the wanted minutes; a line is built only for the matching ones."""
-        chosen = f"SELECT * FROM ({self._rows(False)}) WHERE slot IN ({listed})"
-        return _first_records(chosen, wanted, self._line)
 
     def irregular(self, checked: bool) -> str:
         """The lines the table left out: not ``fields`` fields split on ' ', a ``start``

@@ -3,6 +3,7 @@ that a wrong hint costs a second read, never a record."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -225,3 +226,30 @@ def test_top_records_of_gzip_deliveries_come_from_the_files_that_hold_them(tmp_p
         key: reference.contributors[key] for key in alarms
     }
     assert lookups and all(rows is not None for rows in lookups)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.binary(min_size=1, max_size=5000),
+    cuts=st.lists(st.integers(0, 5000), max_size=8),
+    chunk=st.sampled_from([5, 64, 1 << 18]),
+)
+def test_ranges_of_a_gzip_file_are_those_of_its_bytes(tmp_path_factory, data, cuts, chunk):
+    import gzip
+
+    from vpcwatch.filterpattern import fast as byte_checks
+
+    folder = tmp_path_factory.mktemp("gz")
+    plain, packed = folder / "a.log", folder / "a.log.gz"
+    plain.write_bytes(data)
+    packed.write_bytes(gzip.compress(data))
+    bounds = sorted({min(cut, len(data)) for cut in cuts})
+    ranges = [(a, b) for a, b in itertools.pairwise(bounds)][::2]
+    original = byte_checks.CHUNK_BYTES
+    byte_checks.CHUNK_BYTES = chunk  # (not monkeypatch: hypothesis reuses the fixture)
+    try:
+        copy_ranges([(packed, ranges)], folder / "from-gzip", gzipped=True)
+    finally:
+        byte_checks.CHUNK_BYTES = original
+    copy_ranges([(plain, ranges)], folder / "from-plain")
+    assert (folder / "from-gzip").read_bytes() == (folder / "from-plain").read_bytes()

@@ -257,7 +257,7 @@ def _chunks(path: Path, gzipped: bool):
     import numpy as np
 
     if gzipped:
-        for piece in _gunzip(path):
+        for piece in gunzip(path):
             yield piece, np.frombuffer(piece, dtype=np.uint8)
         return
     buffer = bytearray(CHUNK_BYTES)
@@ -270,7 +270,7 @@ def _chunks(path: Path, gzipped: bool):
                 yield buffer[:size], whole[:size]
 
 
-def _gunzip(path: Path):
+def gunzip(path: Path):
     """The bytes of a gzip file, decompressed by zlib (which checks each member's CRC):
     a third less work than the gzip module, which checks it again in Python. Members
     follow one another, with zero bytes allowed between them, as the gzip module reads

@@ -66,7 +66,6 @@ from vpcwatch.replay.readers import (
 )
 from vpcwatch.replay.template import ReplayPlan
 from vpcwatch.replay.time_index import (
-    LARGEST_SHARE,
     StartSampler,
     TimeIndex,
     copy_ranges,
@@ -161,27 +160,26 @@ class FileScan:
 
     def _part(self, slots: set[int], folder: Path) -> tuple[list[Path], bool] | None:
         """The files to read for ``slots`` and whether they are gzipped: a copy in
-        ``folder`` of the plain files' stretches, or the gzip files that hold any (no
-        file when none does); ``None`` when the part would be most of the files."""
+        ``folder`` of the files' stretches that should hold them, decompressed (no file
+        when none does); ``None`` when the part would be too much of a file
+        (:data:`~vpcwatch.replay.time_index.LARGEST_SHARE`)."""
         queries = self._queries
-        if queries.gzipped:
-            if self._indexes is None:
-                return None
-            found = ranges_of_files(self._indexes, slots)
-            chosen = [path for path, ranges in zip(queries.paths, found, strict=True)
-                      if ranges != []]  # fmt: skip
-            size = sum(path.stat().st_size for path in chosen)
-            if size > LARGEST_SHARE * sum(path.stat().st_size for path in queries.paths):
-                return None
-            return chosen, True
-        position = queries.plan.log_format.index("start")
-        indexes = [TimeIndex.of(path, position, queries.width) for path in queries.paths]
-        found = ranges_of_files(indexes, slots)
-        if None in found:
+        if queries.gzipped and self._indexes is None:
             return None
-        sources = list(zip(queries.paths, found, strict=True))
+        if queries.gzipped:  # sampled as the byte check decompressed them
+            indexes = self._indexes
+        else:
+            position = queries.plan.log_format.index("start")
+            indexes = [TimeIndex.of(path, position, queries.width) for path in queries.paths]
+        found = ranges_of_files(indexes, slots)
+        if found is None:
+            return None
+        sources = [(path, ranges) for path, ranges in zip(queries.paths, found, strict=True)
+                   if ranges]  # fmt: skip
+        if not sources:
+            return [], False
         part = folder / "stretches.log"
-        copy_ranges(sources, part)
+        copy_ranges(sources, part, queries.gzipped)
         return [part], False
 
 

@@ -15,7 +15,7 @@ whole file when it fails, so a file out of time order is slower, never wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,13 +81,17 @@ class TimeIndex:
         return cls(size, offsets, starts)
 
     def ranges(
-        self, minutes: Iterable[int], slack: int = SLACK_SECONDS, after: float = np.inf
+        self,
+        minutes: Iterable[int],
+        slack: int = SLACK_SECONDS,
+        after: float = np.inf,
+        largest_share: float | None = LARGEST_SHARE,
     ) -> list[tuple[int, int]] | None:
         """Byte ranges (start, end), whole lines, that should hold every record whose
         minute (start time floored to :data:`SLOT_SECONDS`) is in ``minutes``; ``None``
-        when they would cover more than :data:`LARGEST_SHARE` of the file. ``after``:
-        the start of the record that follows the file (the next file's first, when
-        files are read one after another), else any later start may follow."""
+        when they would cover more than ``largest_share`` of the file. ``after``: the
+        start of the record that follows the file (the next file's first, when files
+        are read one after another), else any later start may follow."""
         wanted = np.unique(np.fromiter(minutes, dtype=np.int64))
         if len(self.offsets) == 0 or len(wanted) == 0:
             return []
@@ -109,7 +113,7 @@ class TimeIndex:
                 ranges[-1] = (ranges[-1][0], end)
             else:
                 ranges.append((begin, end))
-        if sum(end - begin for begin, end in ranges) > LARGEST_SHARE * self.size:
+        if largest_share is not None and _total(ranges) > largest_share * self.size:
             return None
         return ranges
 
@@ -143,15 +147,23 @@ class StartSampler:
 
 def ranges_of_files(
     indexes: list[TimeIndex], minutes: Iterable[int], slack: int = SLACK_SECONDS
-) -> list[list[tuple[int, int]] | None]:
+) -> list[list[tuple[int, int]]] | None:
     """:meth:`TimeIndex.ranges` of files read one after another (S3 delivery's, in name
-    order): each file's last stretch ends with the next file's first sample."""
+    order): each file's last stretch ends with the next file's first sample. ``None``
+    when they would cover more than :data:`LARGEST_SHARE` of the files' bytes."""
     minutes = list(minutes)
     firsts = [index.starts[0] if len(index.starts) else np.nan for index in indexes]
-    return [
-        index.ranges(minutes, slack, np.inf if following is None else following)
+    found = [
+        index.ranges(minutes, slack, np.inf if following is None else following, None)
         for index, following in zip(indexes, [*firsts[1:], None], strict=True)
     ]
+    if sum(map(_total, found)) > LARGEST_SHARE * sum(index.size for index in indexes):
+        return None
+    return found
+
+
+def _total(ranges: list[tuple[int, int]]) -> int:
+    return sum(end - begin for begin, end in ranges)
 
 
 _LINES_TRIED = 4
@@ -190,22 +202,48 @@ def _start(line: bytes, position: int, width: int) -> float:
     return float("nan") if number is None else float(number)
 
 
-def copy_ranges(sources: Iterable[tuple[Path, list[tuple[int, int]]]], target: Path) -> None:
+def copy_ranges(
+    sources: Iterable[tuple[Path, list[tuple[int, int]]]], target: Path, gzipped: bool = False
+) -> None:
     """The byte ranges of each source, one after another in ``target``, each file's last
-    line ended by a newline."""
+    line ended by a newline. ``gzipped``: the ranges are of the decompressed bytes (read
+    up to the last range's end, not beyond)."""
     with target.open("wb") as out:
         for path, ranges in sources:
             last = b"\n"
-            with path.open("rb") as source:
-                for begin, end in ranges:
-                    source.seek(begin)
-                    remaining = end - begin
-                    while remaining:
-                        piece = source.read(min(remaining, 1 << 20))
-                        if not piece:
-                            break
-                        out.write(piece)
-                        remaining -= len(piece)
-                        last = piece[-1:]
+            for piece in _gunzipped_ranges(path, ranges) if gzipped else _ranges(path, ranges):
+                out.write(piece)
+                last = piece[-1:]
             if last != b"\n":
                 out.write(b"\n")
+
+
+def _ranges(path: Path, ranges: list[tuple[int, int]]) -> Iterator[bytes]:
+    with path.open("rb") as source:
+        for begin, end in ranges:
+            source.seek(begin)
+            remaining = end - begin
+            while remaining and (piece := source.read(min(remaining, 1 << 20))):
+                yield piece
+                remaining -= len(piece)
+
+
+def _gunzipped_ranges(path: Path, ranges: list[tuple[int, int]]) -> Iterator[bytes]:
+    from vpcwatch.filterpattern.fast import gunzip
+
+    if not ranges:
+        return
+    at, index = 0, 0  # offset of the next decompressed byte; the range under way
+    for chunk in gunzip(path):
+        following = at + len(chunk)
+        while index < len(ranges) and ranges[index][0] < following:
+            begin, end = ranges[index]
+            piece = chunk[max(begin - at, 0) : min(end, following) - at]
+            if piece:
+                yield bytes(piece)
+            if end > following:
+                break  # the range goes on in the next chunk
+            index += 1
+        if index == len(ranges):
+            return
+        at = following

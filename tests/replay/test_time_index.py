@@ -253,3 +253,13 @@ def test_ranges_of_a_gzip_file_are_those_of_its_bytes(tmp_path_factory, data, cu
         byte_checks.CHUNK_BYTES = original
     copy_ranges([(plain, ranges)], folder / "from-plain")
     assert (folder / "from-gzip").read_bytes() == (folder / "from-plain").read_bytes()
+
+
+def test_a_periods_top_records_are_looked_up_in_the_minutes_that_hold_them():
+    from vpcwatch.replay.files import _record_minutes
+
+    slots = np.array([0, 60, 120, 180, 240, 300])
+    counts = np.array([0.0, 1.0, 0.0, 1.0, 5.0, 2.0])
+    assert _record_minutes(range(0, 360, 60), (slots, counts)) == [60, 180, 240]
+    assert _record_minutes(range(0, 360, 60), None) == [0, 60, 120, 180, 240, 300]
+    assert _record_minutes(range(300, 360, 60), (slots, counts)) == [300]

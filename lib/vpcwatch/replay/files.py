@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
 from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator
@@ -50,7 +52,7 @@ def replay_files(
     result.undelivered = stats.undelivered
     result.input = stats
     if scans:
-        _add_contributors(result, plan, scans)
+        _add_contributors(result, plan, scans, aggregator)
     return result
 
 
@@ -157,13 +159,23 @@ beyond, one more read would cover most of a long file for records no one reads.
 ``ReplayResult.records_not_looked_up`` counts the rest, and the report says so."""
 
 
-def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileScan]) -> None:
+def _add_contributors(
+    result: ReplayResult,
+    plan: ReplayPlan,
+    scans: list[FileScan],
+    aggregator: MetricAggregator | None = None,
+) -> None:
     """Top records of each ALARM transition (the first :data:`LOOKED_UP_PER_ALARM` of
-    each alarm), looked up in the files DuckDB aggregated."""
+    each alarm), looked up in the files DuckDB aggregated: in each transition's newest
+    period, the minutes that hold its first :data:`KEPT_RECORDS` matching records
+    (:func:`_record_minutes`)."""
     specs = {alarm.name: alarm for alarm in plan.alarms}
+    counted = {} if aggregator is None or aggregator.streamed else {
+        spec.key: _matched_per_minute(aggregator, spec) for spec in plan.metrics
+    }  # fmt: skip
     wanted: dict[tuple[str, str], set[int]] = {}
     looked_up: dict[str, int] = {}
-    chosen = []  # (transition, its alarm's metric, the minutes of its newest period)
+    chosen = []  # (transition, its alarm's metric, the minutes to look up)
     for transition in result.transitions:
         if transition.new.value != "ALARM":
             continue
@@ -175,6 +187,7 @@ def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileSc
         looked_up[transition.alarm] = looked_up.get(transition.alarm, 0) + 1
         alarm = specs[transition.alarm]
         minutes = range(transition.time - alarm.settings.period, transition.time, 60)
+        minutes = _record_minutes(minutes, counted.get(alarm.metric))
         chosen.append((transition, alarm.metric, minutes))
         wanted.setdefault(alarm.metric, set()).update(minutes)
     found: dict = {}
@@ -182,8 +195,45 @@ def _add_contributors(result: ReplayResult, plan: ReplayPlan, scans: list[FileSc
         for key, lines in scan.contributors(wanted).items():
             found.setdefault(key, []).extend(lines)
     for transition, metric, minutes in chosen:
-        kept: list[str] = []
+        key = (transition.alarm, transition.time)
+        kept = list(result.contributors.get(key, []))  # the reference path's, first
         for minute in minutes:
             kept += found.get((metric, minute), [])[: KEPT_RECORDS - len(kept)]
         if kept:  # as the reference path: a transition without records has no entry
-            result.contributors[(transition.alarm, transition.time)] = kept
+            result.contributors[key] = kept
+
+
+def _matched_per_minute(aggregator: MetricAggregator, spec) -> tuple | None:
+    """(minutes, counts) of the records a metric's filter matched with a value, when its
+    series says so exactly: with no default value, the values published; with a fixed
+    value and a default, what the total and the count give. ``None`` otherwise."""
+    if spec.pattern is None:
+        return None
+    series = aggregator.series(spec.key)
+    if spec.default_value is None:
+        return series.slots, series.count
+    if spec.value.startswith("$") or float(spec.value) == float(spec.default_value):
+        return None
+    value, default = float(spec.value), float(spec.default_value)
+    matched = (series.total - default * series.count) / (value - default)
+    if not np.array_equal(matched, np.round(matched)):
+        return None
+    return series.slots, matched
+
+
+def _record_minutes(minutes: range, counted: tuple | None) -> list[int]:
+    """The minutes of a period whose records are its top records: from the oldest, those
+    with a matching record until they hold :data:`KEPT_RECORDS` (all of them when the
+    counts are unknown). A sliding hour then costs a lookup of a minute or two, not 60."""
+    if counted is None or len(minutes) == 1:
+        return list(minutes)
+    slots, counts = counted
+    low, high = np.searchsorted(slots, [minutes.start, minutes.stop])
+    chosen, total = [], 0
+    for slot, count in zip(slots[low:high].tolist(), counts[low:high].tolist(), strict=True):
+        if count > 0:
+            chosen.append(slot)
+            total += count
+            if total >= KEPT_RECORDS:
+                break
+    return chosen

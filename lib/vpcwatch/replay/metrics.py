@@ -277,6 +277,12 @@ class MetricAggregator:
                 kept.pop()
                 bisect.insort(kept, (timestamp, message))
 
+    @property
+    def streamed(self) -> bool:
+        """Whether any event came through :meth:`add` (the reference path), not only
+        through the merges of statistics computed elsewhere."""
+        return any(self._values.values())
+
     def merge_events(self, count: int, earliest: int, latest: int) -> None:
         """Count events aggregated elsewhere (the DuckDB path), with their time span."""
         self._saw(count, earliest, latest)

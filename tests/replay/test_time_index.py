@@ -184,7 +184,7 @@ def assert_same_top_records(path, plan):
 
 def test_top_records_of_a_file_in_time_order_come_from_its_stretches(tmp_path, plan, lookups):
     path = tmp_path / "flows.log"
-    path.write_text("\n".join(traffic(240, {200: ("ssh-scan",)})) + "\n")
+    path.write_text("\n".join(traffic(480, {460: ("ssh-scan",)})) + "\n")
     assert_same_top_records(path, plan)
     assert lookups and all(rows is not None for rows in lookups)
 
@@ -210,11 +210,11 @@ def test_top_records_of_gzip_deliveries_come_from_the_files_that_hold_them(tmp_p
     that hold the alarm's minutes (here the last few)."""
     import gzip
 
-    lines = traffic(200, {195: ("ssh-scan",)})
+    lines = traffic(400, {395: ("ssh-scan",)})
     header = " ".join(field.aws_name for field in FMT.fields)
     paths = []
-    for number in range(20):
-        part = lines[number * len(lines) // 20 : (number + 1) * len(lines) // 20]
+    for number in range(40):
+        part = lines[number * len(lines) // 40 : (number + 1) * len(lines) // 40]
         path = tmp_path / f"delivery-{number}.log.gz"
         path.write_bytes(gzip.compress(("\n".join([header, *part]) + "\n").encode()))
         paths.append(path)

@@ -244,8 +244,15 @@ def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
     monkeypatch.setattr(fast, "SCAN_MEMORY_LIMIT", "1MB")
     *_, scans = aggregate_files(plan, [path])
     assert len(scans) == 1  # DuckDB read it
+    limits = []
+    lookup = fast.FileScan._lookup
+    monkeypatch.setattr(fast.FileScan, "_lookup", lambda self, wanted, limit: (
+        limits.append(limit), lookup(self, wanted, limit))[1])  # fmt: skip
     again = replay_files(plan, [path])
     assert again.datapoints == expected.datapoints and again.transitions == expected.transitions
+    # The top records' lookup too: over the limit, then again without it.
+    assert limits == ["1MB", None]
+    assert again.contributors == expected.contributors and again.contributors
 
 
 @pytest.mark.parametrize("file_format", ["text", "parquet"])

@@ -112,14 +112,24 @@ class FileScan:
             return {}
         keys = {index: key for key, index in self._queries.matching.items()}
         found: dict[tuple[tuple[str, str], int], list[str]] = {}
+        try:
+            rows = self._lookup(by_index, SCAN_MEMORY_LIMIT)
+        except duckdb.OutOfMemoryException:  # as the scan: again, without the limit
+            rows = self._lookup(by_index, None)
+        for index, slot, line in rows:
+            found.setdefault((keys[index], slot), []).append(line)
+        return found
+
+    def _lookup(self, by_index: dict[int, set[int]], limit: str | None) -> list:
+        import duckdb
+
         with duckdb.connect() as connection:
+            _limit_memory(connection, limit)
             rows = self._from_stretches(connection, by_index)
             if rows is None:
                 rows = connection.execute(self._queries.records(by_index, self._checked))
                 rows = rows.fetchall()
-            for index, slot, line in rows:
-                found.setdefault((keys[index], slot), []).append(line)
-        return found
+        return rows
 
     def _counted(self, minutes: np.ndarray) -> np.ndarray:
         """How many records the scan counted in each of these minutes."""
@@ -290,10 +300,7 @@ def _scan_within(queries: _Queries, checked: bool, headers: int, on_progress, li
     import duckdb
 
     with duckdb.connect() as connection:
-        if limit is not None:  # spill to the system's temporary folder, not the current one
-            spill = Path(tempfile.gettempdir()) / f"vpcwatch-duckdb-{os.getpid()}"
-            connection.execute(f"SET temp_directory = {literal(str(spill))}")
-            connection.execute(f"SET memory_limit = '{limit}'")
+        _limit_memory(connection, limit)
         _run_with_progress(connection, queries.minutes(checked=checked), on_progress)
         columns = connection.execute(f"SELECT {queries.numeric_columns} FROM minutes").fetchnumpy()
         rejected = (
@@ -315,7 +322,17 @@ def _scan_within(queries: _Queries, checked: bool, headers: int, on_progress, li
 
 
 SCAN_MEMORY_LIMIT = "200MB"
-"""What DuckDB may hold while scanning (its default is 80% of the machine)."""
+"""What DuckDB may hold while scanning or looking up top records (its default is 80% of
+the machine)."""
+
+
+def _limit_memory(connection, limit: str | None) -> None:
+    """``limit`` for DuckDB on this connection (``None``: its default), spilling to the
+    system's temporary folder, not the current one."""
+    if limit is not None:
+        spill = Path(tempfile.gettempdir()) / f"vpcwatch-duckdb-{os.getpid()}"
+        connection.execute(f"SET temp_directory = {literal(str(spill))}")
+        connection.execute(f"SET memory_limit = '{limit}'")
 
 
 def _fetch_contributions(connection, query: str):

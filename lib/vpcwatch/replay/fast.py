@@ -139,26 +139,28 @@ class FileScan:
         return np.where(self._slots[at] == minutes, self._lines[at], 0)
 
     def _from_stretches(self, connection, by_index: dict[int, set[int]]) -> list | None:
-        """The records query on the stretches of the files that should hold the wanted
-        minutes: a copy of those byte ranges of plain files, or the gzip files that hold
-        any of them. ``None`` when there is no such part (Parquet, a part larger than
-        :data:`~vpcwatch.replay.time_index.LARGEST_SHARE`) or it misses a record of a
-        wanted minute (its count of each minute's records is not the scan's)."""
+        """The records query on a copy of the stretches of the files that should hold the
+        wanted minutes (:meth:`_stretches`). ``None`` when there is no such copy (Parquet, a
+        part larger than :data:`~vpcwatch.replay.time_index.LARGEST_SHARE`) or it misses a
+        record of a wanted minute (its count of each minute's records is not the
+        scan's)."""
         queries = self._queries
         if queries.parquet_names is not None:
             return None
         slots = set().union(*by_index.values())
         wanted = np.fromiter(slots, dtype=np.int64)
         expected = self._counted(wanted)
+        sources = self._stretches(slots)
+        if sources is None:
+            return None
+        if not sources:  # by the hint; right if the scan counted none either
+            return None if expected.any() else []
         with tempfile.TemporaryDirectory(prefix="vpcwatch-") as folder:
-            part = self._part(slots, Path(folder))
-            if part is None:
-                return None
-            if not part[0]:  # no file holds them, by the hint: right if the scan agrees
-                return None if expected.any() else []
+            part = Path(folder) / "stretches.log"
+            copy_ranges(sources, part, queries.gzipped)
             # The part read as the scan read the files (the same rows, counted the same
             # way), twice: it is small, and the lookup holds no more than before.
-            reader = _Queries(part[0], queries.plan, queries.start, queries.end, part[1])
+            reader = _Queries([part], queries.plan, queries.start, queries.end, False)
             counted = connection.execute(reader.minute_counts(slots, self._checked))
             counts = dict(counted.fetchall())
             if any(
@@ -168,10 +170,10 @@ class FileScan:
                 return None
             return connection.execute(reader.records_from_rows(by_index, self._checked)).fetchall()
 
-    def _part(self, slots: set[int], folder: Path) -> tuple[list[Path], bool] | None:
-        """The files to read for ``slots`` and whether they are gzipped: a copy in
-        ``folder`` of the files' stretches that should hold them, decompressed (no file
-        when none does); ``None`` when the part would be too much of a file
+    def _stretches(self, slots: set[int]) -> list[tuple[Path, list[tuple[int, int]]]] | None:
+        """(file, byte ranges) of the scanned files' stretches that should hold ``slots``
+        (of the decompressed bytes, for gzip), files without any left out; ``None`` when
+        they would be too much of the files
         (:data:`~vpcwatch.replay.time_index.LARGEST_SHARE`)."""
         queries = self._queries
         if queries.gzipped and self._indexes is None:
@@ -184,13 +186,8 @@ class FileScan:
         found = ranges_of_files(indexes, slots)
         if found is None:
             return None
-        sources = [(path, ranges) for path, ranges in zip(queries.paths, found, strict=True)
-                   if ranges]  # fmt: skip
-        if not sources:
-            return [], False
-        part = folder / "stretches.log"
-        copy_ranges(sources, part, queries.gzipped)
-        return [part], False
+        return [(path, ranges) for path, ranges in zip(queries.paths, found, strict=True)
+                if ranges]  # fmt: skip
 
 
 def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:

@@ -309,3 +309,41 @@ def _spy_result(function, results):
         return results[-1]
 
     return spy
+
+
+@pytest.mark.parametrize("m_of_n", [(2, 3), (3, 5)])
+def test_both_paths_agree_on_m_of_n_alarms_with_every_missing_data_rule(tmp_path, m_of_n):
+    """The default detectors' alarms made M of N, each with another missing-data rule,
+    over bursts days apart: the scan and the vectorised evaluation against the
+    reference path, transition for transition, top records included."""
+    template = detector_template()
+    rules = itertools.cycle(["missing", "breaching", "notBreaching", "ignore"])
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            properties = resource["Properties"]
+            properties["DatapointsToAlarm"], properties["EvaluationPeriods"] = m_of_n
+            properties["TreatMissingData"] = next(rules)
+    (tmp_path / "template.json").write_text(json.dumps(template))
+    plan = load_plan(tmp_path / "template.json")
+    start, end = FMT.index("start"), FMT.index("end")
+    incidents = {2: ("ssh-scan",), 3: ("ssh-scan",), 6: ("exfiltration",)}
+    burst = [line.split(" ") for line in generate(FMT, minutes=10, seed=6, incidents=incidents)]
+    lines = []
+    for day in (0, 2, 7):
+        for fields in burst:
+            shifted = fields.copy()
+            shifted[start] = str(int(fields[start]) + day * 86400)
+            shifted[end] = str(int(fields[end]) + day * 86400)
+            lines.append(" ".join(shifted))
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    fast = replay_files(plan, [path], fast=True)
+    slow = replay_files(plan, [path], fast=False)
+    assert fast.datapoints == slow.datapoints
+    assert fast.transitions == slow.transitions
+    assert fast.last_evaluation == slow.last_evaluation
+    alarms = [(t.alarm, t.time) for t in slow.transitions if t.new.value == "ALARM"]
+    assert alarms
+    assert [fast.contributors.get(key) for key in alarms] == [
+        slow.contributors.get(key) for key in alarms
+    ]

@@ -66,13 +66,13 @@ from vpcwatch.replay.readers import (
 )
 from vpcwatch.replay.template import ReplayPlan
 from vpcwatch.replay.time_index import (
+    SLOT_SECONDS,
     StartSampler,
     TimeIndex,
     copy_ranges,
     ranges_of_files,
 )
 
-SLOT_SECONDS = 60
 _SLOT = f"ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS}"
 """The minute holding ``ts``, as Python's ``ts - ts % 60`` (floored, for any sign)."""
 

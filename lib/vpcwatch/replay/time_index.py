@@ -39,6 +39,7 @@ and the whole file 1.2 to 1.7 (10M records: a 12% part took 4.5 s, the whole fil
 3.2 s; a day: a 6% part 0.23 s, the whole file 0.93 s)."""
 
 SLOT_SECONDS = 60
+"""A minute: the period the scan counts records in (``replay.fast`` uses this one)."""
 
 _SAMPLE_BYTES = 8192
 """Read at each sampled offset: enough for the rest of one line and the next line."""
@@ -59,8 +60,8 @@ class TimeIndex:
     @classmethod
     def of(cls, path: Path, position: int, width: int, stride: int | None = None) -> TimeIndex:
         """Sample ``path`` (a plain text file) every ``stride`` bytes (default
-        :data:`STRIDE`): the first line that starts at or after each offset, read as a
-        record of ``width`` fields whose start time is the field at 0-based ``position``."""
+        :data:`STRIDE`): the first record (``width`` fields, the start time at 0-based
+        ``position``) among the few lines that start at or after each offset."""
         stride = STRIDE if stride is None else stride
         size = path.stat().st_size
         offsets: list[int] = []
@@ -123,8 +124,9 @@ class TimeIndex:
 
 class StartSampler:
     """A :class:`TimeIndex` built from a file's bytes as a reader passes them (a gzip
-    file cannot seek): called with each chunk in order, it samples the first line that
-    starts in the chunk, when the chunk also ends it."""
+    file cannot seek): called with each chunk in order, it samples the first record
+    among the few whole lines that start in the chunk, as :meth:`TimeIndex.of` samples
+    at each offset."""
 
     def __init__(self, position: int, width: int) -> None:
         self.position, self.width = position, width

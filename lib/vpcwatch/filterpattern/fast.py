@@ -272,7 +272,8 @@ def _chunks(path: Path, gzipped: bool):
 
 def gunzip(path: Path):
     """The bytes of a gzip file, decompressed by zlib (which checks each member's CRC):
-    a third less work than the gzip module, which checks it again in Python. Members
+    a quarter less work than the gzip module, which checks it again in Python (0.69 s
+    against 0.96 s of CPU for the bench's 540 MB day). Members
     follow one another, with zero bytes allowed between them, as the gzip module reads
     them; a truncated file raises EOFError, as there."""
     import zlib

@@ -9,7 +9,7 @@ import numpy as np
 
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
 from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind
-from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator
+from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MetricSpec
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
 from vpcwatch.replay.template import ReplayPlan
@@ -203,7 +203,7 @@ def _add_contributors(
             result.contributors[key] = kept
 
 
-def _matched_per_minute(aggregator: MetricAggregator, spec) -> tuple | None:
+def _matched_per_minute(aggregator: MetricAggregator, spec: MetricSpec) -> tuple | None:
     """(minutes, counts) of the records a metric's filter matched with a value, when its
     series says so exactly: with no default value, the values published; with a fixed
     value and a default, what the total and the count give. ``None`` otherwise."""

@@ -263,3 +263,24 @@ def test_a_periods_top_records_are_looked_up_in_the_minutes_that_hold_them():
     assert _record_minutes(range(0, 360, 60), (slots, counts)) == [60, 180, 240]
     assert _record_minutes(range(0, 360, 60), None) == [0, 60, 120, 180, 240, 300]
     assert _record_minutes(range(300, 360, 60), (slots, counts)) == [300]
+
+
+def test_minutes_no_stretch_holds_are_found_empty_without_a_read(
+    tmp_path, plan, lookups, monkeypatch
+):
+    """Wanted minutes outside the file's time (an alarm that breaches on missing data):
+    no stretch should hold them, the scan counted none, and nothing is copied or read."""
+    from vpcwatch.replay.files import aggregate_files
+
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(traffic(30, {})) + "\n")
+    _, _, scans = aggregate_files(plan, [path])
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("copied")
+
+    monkeypatch.setattr(fast, "copy_ranges", no_copy)
+    key = plan.metrics[0].key
+    early = 1_000_000_020  # 2001: before every record
+    assert scans[0].contributors({key: {early, early + 60}}) == {}
+    assert lookups == [[]]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vpcwatch.filterpattern import syntax as s
-from vpcwatch.filterpattern.sql import NUMBER_RE2, UnsupportedPattern, equalities, slot_positions
+from vpcwatch.filterpattern.sql import NUMBER_RE2, UnsupportedPattern, slot_positions
 
 
 class EngineRefused(Exception):
@@ -122,12 +122,7 @@ class PolarsCompiler:
         return pl.col(names[0]) if len(names) == 1 else pl.concat_str(names, separator=" ")
 
     def condition(self, condition: s.AnyOf, position: int | tuple[int, int]) -> Any:
-        """OR of ANDs of comparisons on the field at ``position``; numbers that are all
-        equalities are one ``is_in`` (as :meth:`SqlCompiler.condition`'s ``IN``)."""
-        listed = equalities(condition)
-        if listed is not None and len(listed) > 1 and isinstance(listed[0], s.Number):
-            number = self._share(("number", position), "n", lambda: self._number(position))
-            return number.is_in([float(value.value) for value in listed]).fill_null(False)
+        """OR of ANDs of comparisons on the field at ``position``."""
         groups = []
         for group in condition.items:
             both = [self.comparison(c.op, c.value, position) for c in group.items]

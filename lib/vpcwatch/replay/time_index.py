@@ -85,17 +85,13 @@ class TimeIndex:
         return cls(size, offsets, starts)
 
     def ranges(
-        self,
-        minutes: Iterable[int],
-        slack: int = SLACK_SECONDS,
-        after: float = np.inf,
-        largest_share: float | None = LARGEST_SHARE,
-    ) -> list[tuple[int, int]] | None:
+        self, minutes: Iterable[int], slack: int = SLACK_SECONDS, after: float = np.inf
+    ) -> list[tuple[int, int]]:
         """Byte ranges (start, end), whole lines, that should hold every record whose
-        minute (start time floored to :data:`SLOT_SECONDS`) is in ``minutes``; ``None``
-        when they would cover more than ``largest_share`` of the file. ``after``: the
-        start of the record that follows the file (the next file's first, when files
-        are read one after another), else any later start may follow."""
+        minute (start time floored to :data:`SLOT_SECONDS`) is in ``minutes``.
+        ``after``: the start of the record that follows the file (the next file's
+        first, when files are read one after another), else any later start may
+        follow. :func:`ranges_of_files` weighs them against :data:`LARGEST_SHARE`."""
         wanted = np.unique(np.fromiter(minutes, dtype=np.int64))
         if len(self.offsets) == 0 or len(wanted) == 0:
             return []
@@ -117,8 +113,6 @@ class TimeIndex:
                 ranges[-1] = (ranges[-1][0], end)
             else:
                 ranges.append((begin, end))
-        if largest_share is not None and _total(ranges) > largest_share * self.size:
-            return None
         return ranges
 
 
@@ -159,16 +153,13 @@ def ranges_of_files(
     minutes = list(minutes)
     firsts = [index.starts[0] if len(index.starts) else np.nan for index in indexes]
     found = [
-        index.ranges(minutes, slack, np.inf if following is None else following, None)
+        index.ranges(minutes, slack, np.inf if following is None else following)
         for index, following in zip(indexes, [*firsts[1:], None], strict=True)
     ]
-    if sum(map(_total, found)) > LARGEST_SHARE * sum(index.size for index in indexes):
+    chosen = sum(end - begin for ranges in found for begin, end in ranges)
+    if chosen > LARGEST_SHARE * sum(index.size for index in indexes):
         return None
     return found
-
-
-def _total(ranges: list[tuple[int, int]]) -> int:
-    return sum(end - begin for begin, end in ranges)
 
 
 _LINES_TRIED = 4

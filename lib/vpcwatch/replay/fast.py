@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -147,7 +147,7 @@ class FileScan:
         queries = self._queries
         if queries.parquet_names is not None:
             return None
-        slots = set().union(*by_index.values())
+        slots = _all_minutes(by_index)
         wanted = np.fromiter(slots, dtype=np.int64)
         expected = self._counted(wanted)
         sources = self._stretches(slots)
@@ -275,9 +275,8 @@ def aggregate_paths(
         header = kind[2] if kind[0] == "text" else None
         _aggregate_irregular(irregular, paths[0], plan, aggregator, stats, start, end, header)
     stats.bytes_read += sum(p.stat().st_size for p in paths)
-    rows = ~np.ma.getmaskarray(columns["slot"])
-    return FileScan(queries, checked, np.ma.filled(columns["slot"], 0)[rows].astype(np.int64),
-                    np.ma.filled(columns["lines"], 0)[rows].astype(np.int64), indexes)  # fmt: skip
+    slots, column = _minute_rows(columns)
+    return FileScan(queries, checked, slots, column("lines").astype(np.int64), indexes)
 
 
 def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
@@ -352,12 +351,7 @@ def _fetch_contributions(connection, query: str):
 def _merge(columns: dict, plan: ReplayPlan, aggregator: MetricAggregator, stats: InputStats):
     """The query's per-minute rows into the aggregator (not the row of the lines set
     aside, whose ``slot`` is NULL)."""
-    slot = columns["slot"]
-    rows = ~np.ma.getmaskarray(slot)
-    slots = np.ma.filled(slot, 0)[rows].astype(np.int64)
-
-    def column(name: str, fill: float = 0.0) -> np.ndarray:
-        return np.ma.filled(columns[name], fill)[rows].astype(np.float64)
+    slots, column = _minute_rows(columns)
 
     events = column("events").astype(np.int64)
     stats.events += int(events.sum())
@@ -373,6 +367,18 @@ def _merge(columns: dict, plan: ReplayPlan, aggregator: MetricAggregator, stats:
             slots[has], column(f"t{index}")[has], count[has],
             column(f"lo{index}", np.inf)[has], column(f"hi{index}", -np.inf)[has],
         ))  # fmt: skip
+
+
+def _minute_rows(columns: dict) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
+    """The minutes table's rows of records (not the row of the lines set aside, whose
+    ``slot`` is NULL): their minutes, and a reader of any column on those rows
+    (``column(name, fill=0.0)``, NULLs filled, as floats)."""
+    rows = ~np.ma.getmaskarray(columns["slot"])
+
+    def column(name: str, fill: float = 0.0) -> np.ndarray:
+        return np.ma.filled(columns[name], fill)[rows].astype(np.float64)
+
+    return np.ma.filled(columns["slot"], 0)[rows].astype(np.int64), column
 
 
 def _aggregate_irregular(
@@ -612,32 +618,31 @@ class _Queries:
         ``m`` index) and minute in ``wanted``. One more read of the file, as whole lines
         (no columns to build): a cheap superset of the wanted minutes is chosen first
         from the ``start`` field, and only those lines are split and tested."""
-        slots = {slot for minutes in wanted.values() for slot in minutes}
         if self.parquet_names is not None:
             return self.records_from_rows(wanted, checked)
-        return _first_records(self._chosen_lines(slots, checked, self._lines()), wanted, "line")
+        rows = self._chosen_lines(_all_minutes(wanted), checked, self._lines())
+        return _first_records(rows, wanted, "line")
 
     def records_from_rows(self, wanted: dict[int, set[int]], checked: bool) -> str:
         """:meth:`records` from the scan's own rows (as the scan reads them: its columns,
         Parquet's typed numbers) of the wanted minutes; a line is built only for the
         matching ones. For Parquet, and for a small part of a text file."""
-        listed = ", ".join(map(str, sorted({s for minutes in wanted.values() for s in minutes})))
+        listed = _listed(_all_minutes(wanted))
         chosen = f"SELECT * FROM ({self._rows(checked)}) WHERE slot IN ({listed})"
         return _first_records(chosen, wanted, self._line)
 
     def minute_counts(self, slots: set[int], checked: bool) -> str:
         """(minute, records) of the minutes ``slots``, counted as the scan counts them
         (its ``lines``)."""
-        listed = ", ".join(map(str, sorted(slots)))
         return (
-            f"SELECT slot, count(*) FROM ({self._rows(checked)}) WHERE slot IN ({listed}) "
+            f"SELECT slot, count(*) FROM ({self._rows(checked)}) WHERE slot IN ({_listed(slots)}) "
             "GROUP BY slot"
         )
 
     def _chosen_lines(self, slots: set[int], checked: bool, lines: str) -> str:
         """The regular records of the minutes ``slots`` among ``lines`` (SQL of a relation
         of lines): ``slot``, ``ts``, ``line`` and every matching metric's ``m<i>``."""
-        listed = ", ".join(map(str, sorted(slots)))
+        listed = _listed(slots)
         metric = _MetricSql(self.plan, SqlCompiler("f"))
         position = self.plan.log_format.index("start") + 1
         # DOUBLE reads every number the grammar reads, with the same value (and more):
@@ -744,8 +749,8 @@ def _first_records(chosen: str, wanted: dict[int, set[int]], line: str) -> str:
     each wanted metric (its ``m`` index) and minute among the rows ``chosen`` selects,
     read once; ``line`` is the SQL of a row's whole line, built only for the matches.
     Only rows that some wanted metric matched in one of its minutes are held."""
-    minutes = {index: ", ".join(map(str, sorted(slots))) for index, slots in wanted.items()}
-    held = _held(wanted)
+    minutes = {index: _listed(slots) for index, slots in wanted.items()}
+    held = " OR ".join(f"(m{index} AND slot IN ({listed}))" for index, listed in minutes.items())
     branches = [
         f"SELECT {index} AS metric, slot, line FROM (SELECT slot, ts, {line} AS line "
         f"FROM chosen WHERE m{index} AND slot IN ({listed}))"
@@ -758,13 +763,14 @@ def _first_records(chosen: str, wanted: dict[int, set[int]], line: str) -> str:
     )
 
 
-def _held(wanted: dict[int, set[int]]) -> str:
-    """SQL true for a row that a wanted metric (its ``m`` index) matched in one of its
-    wanted minutes."""
-    return " OR ".join(
-        f"(m{index} AND slot IN ({', '.join(map(str, sorted(slots)))}))"
-        for index, slots in wanted.items()
-    )
+def _listed(slots: Iterable[int]) -> str:
+    """Minute starts as an SQL list's items, in order."""
+    return ", ".join(map(str, sorted(slots)))
+
+
+def _all_minutes(wanted: dict[int, set[int]]) -> set[int]:
+    """Every minute some metric in ``wanted`` wants."""
+    return set().union(*wanted.values())
 
 
 def _gzipped(path: Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable
 
 import pytest
 
@@ -69,6 +70,21 @@ def detector_template() -> dict:
     return {"Resources": resources}
 
 
+def bursts_on_days(burst: Iterable[str], days: Iterable[int]) -> list[str]:
+    """The burst's records again on each of ``days`` (their start and end shifted by
+    whole days): a long, sparse span."""
+    start, end = FMT.index("start"), FMT.index("end")
+    burst = [line.split(" ") for line in burst]
+    lines = []
+    for day in days:
+        for fields in burst:
+            shifted = fields.copy()
+            shifted[start] = str(int(fields[start]) + day * 86400)
+            shifted[end] = str(int(fields[end]) + day * 86400)
+            lines.append(" ".join(shifted))
+    return lines
+
+
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory):
     path = tmp_path_factory.mktemp("plan") / "template.json"
@@ -113,16 +129,9 @@ def test_both_paths_agree_over_a_long_sparse_span(tmp_path, plan):
     evaluation against the reference, transition for transition."""
     import gzip
 
-    start, end = FMT.index("start"), FMT.index("end")
     incidents = {3: ("ssh-scan",), 7: ("exfiltration",)}
-    burst = [line.split(" ") for line in generate(FMT, minutes=10, seed=8, incidents=incidents)]
-    lines = []
-    for day in (0, 1, 9, 30, 59):
-        for fields in burst:
-            shifted = fields.copy()
-            shifted[start] = str(int(fields[start]) + day * 86400)
-            shifted[end] = str(int(fields[end]) + day * 86400)
-            lines.append(" ".join(shifted))
+    lines = bursts_on_days(generate(FMT, minutes=10, seed=8, incidents=incidents),
+                           (0, 1, 9, 30, 59))  # fmt: skip
     path = tmp_path / "flows.log.gz"
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     fast = replay_files(plan, [path], fast=True)
@@ -325,16 +334,8 @@ def test_both_paths_agree_on_m_of_n_alarms_with_every_missing_data_rule(tmp_path
             properties["TreatMissingData"] = next(rules)
     (tmp_path / "template.json").write_text(json.dumps(template))
     plan = load_plan(tmp_path / "template.json")
-    start, end = FMT.index("start"), FMT.index("end")
     incidents = {2: ("ssh-scan",), 3: ("ssh-scan",), 6: ("exfiltration",)}
-    burst = [line.split(" ") for line in generate(FMT, minutes=10, seed=6, incidents=incidents)]
-    lines = []
-    for day in (0, 2, 7):
-        for fields in burst:
-            shifted = fields.copy()
-            shifted[start] = str(int(fields[start]) + day * 86400)
-            shifted[end] = str(int(fields[end]) + day * 86400)
-            lines.append(" ".join(shifted))
+    lines = bursts_on_days(generate(FMT, minutes=10, seed=6, incidents=incidents), (0, 2, 7))
     path = tmp_path / "flows.log"
     path.write_text("\n".join(lines) + "\n")
     fast = replay_files(plan, [path], fast=True)

@@ -372,6 +372,27 @@ def test_file_is_regular_counts_fields(tmp_path, monkeypatch, text, max_fields, 
         assert fast.file_is_regular(path, max_fields=max_fields) is regular, size
 
 
+@given(
+    lines=st.lists(st.lists(st.text("ab1", min_size=1, max_size=3), min_size=1, max_size=5),
+                   min_size=1, max_size=8),
+    line_end=st.booleans(),
+    size=st.integers(1, 12),
+)  # fmt: skip
+def test_file_is_regular_totals_the_fields_of_a_regular_file(tmp_path_factory, lines, line_end,
+                                                             size):  # fmt: skip
+    """One field per separator, the last line's last field counted with or without a
+    line end after it, however the chunks cut the lines (a reader that sees each line's
+    shortfall can then tell that no line is longer)."""
+    path = tmp_path_factory.mktemp("fields") / "lines.log"
+    path.write_bytes(("\n".join(" ".join(fields) for fields in lines)
+                      + ("\n" if line_end else "")).encode())  # fmt: skip
+    counted = fast.FieldCount()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast, "CHUNK_BYTES", size)
+        assert fast.file_is_regular(path, fields=counted)
+    assert counted.total == sum(len(fields) for fields in lines)
+
+
 _TOKENS = st.sampled_from(["22", "022", "+22", "22.5", "1e3", "-", "x", "xa", "ax", "axa", "7"])
 _NUMBER_TESTS = st.tuples(st.sampled_from(["=", "!=", "<", ">", "<=", ">="]),
                           st.sampled_from(["22", "7", "1000", "22.5", "-1"]))  # fmt: skip

@@ -93,7 +93,7 @@ def plan(tmp_path_factory):
 
 
 @pytest.mark.parametrize("irregular", [False, True, "spaces only"])
-def test_duckdb_and_reference_paths_agree(tmp_path, plan, irregular):
+def test_duckdb_and_reference_paths_agree(tmp_path, plan, irregular, scan_engine):
     incidents = {5: ("ssh-scan",), 9: ("exfiltration", "skipdata"), 14: ("port-scan",),
                  17: ("rdp-accepted",)}  # fmt: skip
     lines = list(itertools.islice(generate(FMT, minutes=25, seed=4, incidents=incidents), 5000))
@@ -109,6 +109,11 @@ def test_duckdb_and_reference_paths_agree(tmp_path, plan, irregular):
     path = tmp_path / "flows.log"
     path.write_text("\n".join(lines) + "\n")
     fast = replay_files(plan, [path], fast=True)
+    if irregular:  # after one scan without (polars declines), DuckDB checks each line
+        assert len(scan_engine.used) == 2 and scan_engine.used[1] == "duckdb"
+        assert scan_engine.used[0].startswith(scan_engine.asked)
+    else:
+        assert scan_engine.used == [scan_engine.asked]
     slow = replay_files(plan, [path], fast=False)
     assert fast.events == slow.events == len(lines) - malformed
     assert fast.input.malformed == slow.input.malformed == malformed
@@ -194,7 +199,7 @@ def test_a_parquet_file_of_another_format_is_named(tmp_path, plan):
         replay_files(plan, [path])
 
 
-def test_a_group_with_an_odd_file_falls_back_to_one_by_one(tmp_path, plan):
+def test_a_group_with_an_odd_file_falls_back_to_one_by_one(tmp_path, plan, scan_engine):
     """Several small files scanned at once, one of them with a malformed line and one
     with a doubled space: the results, counts and line numbers are the reference's."""
     lines = list(generate(FMT, minutes=12, seed=6, incidents={4: ("ssh-scan",)}))
@@ -208,6 +213,7 @@ def test_a_group_with_an_odd_file_falls_back_to_one_by_one(tmp_path, plan):
         path.write_text("\n".join(part) + "\n")
         paths.append(path)
     fast = replay_files(plan, paths, fast=True)
+    assert scan_engine.asked in scan_engine.used
     slow = replay_files(plan, paths, fast=False)
     assert fast.events == slow.events == len(lines) - 1
     assert fast.input.malformed == slow.input.malformed == 1
@@ -240,9 +246,10 @@ def test_top_records_past_the_first_alarms_are_counted_and_said(tmp_path, plan, 
 
 
 def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
-    tmp_path, plan, monkeypatch
+    tmp_path, plan, monkeypatch, scan_engine
 ):
-    """Not on the slow path: the same results, from DuckDB."""
+    """Not on the slow path: the same results, from DuckDB (the scan, or the grouping
+    of the contributions polars wrote)."""
     from vpcwatch.replay import fast
     from vpcwatch.replay.files import aggregate_files
 
@@ -251,8 +258,14 @@ def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
     path.write_text("\n".join(lines) + "\n")
     expected = replay_files(plan, [path])
     monkeypatch.setattr(fast, "SCAN_MEMORY_LIMIT", "1MB")
+    monkeypatch.setattr(fast, "GROUPING_MEMORY_LIMIT", "1MB")
+    groupings = []
+    grouped = fast._grouped_contributions
+    monkeypatch.setattr(fast, "_grouped_contributions", lambda side, plan, limit: (
+        groupings.append(limit), grouped(side, plan, limit))[1])  # fmt: skip
     *_, scans = aggregate_files(plan, [path])
-    assert len(scans) == 1  # DuckDB read it
+    assert len(scans) == 1  # not the reference path
+    assert groupings == (["1MB", None] if scan_engine.asked == "polars" else [])
     limits = []
     lookup = fast.FileScan._lookup
     monkeypatch.setattr(fast.FileScan, "_lookup", lambda self, wanted, limit: (
@@ -321,7 +334,9 @@ def _spy_result(function, results):
 
 
 @pytest.mark.parametrize("m_of_n", [(2, 3), (3, 5)])
-def test_both_paths_agree_on_m_of_n_alarms_with_every_missing_data_rule(tmp_path, m_of_n):
+def test_both_paths_agree_on_m_of_n_alarms_with_every_missing_data_rule(
+    tmp_path, m_of_n, scan_engine
+):
     """The default detectors' alarms made M of N, each with another missing-data rule,
     over bursts days apart: the scan and the vectorised evaluation against the
     reference path, transition for transition, top records included."""
@@ -339,6 +354,7 @@ def test_both_paths_agree_on_m_of_n_alarms_with_every_missing_data_rule(tmp_path
     path = tmp_path / "flows.log"
     path.write_text("\n".join(lines) + "\n")
     fast = replay_files(plan, [path], fast=True)
+    assert scan_engine.used == [scan_engine.asked]
     slow = replay_files(plan, [path], fast=False)
     assert fast.datapoints == slow.datapoints
     assert fast.transitions == slow.transitions

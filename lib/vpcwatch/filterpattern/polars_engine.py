@@ -131,8 +131,7 @@ class PolarsCompiler:
 
     def comparison(self, op: s.Operator, value: s.Value, position: int | tuple[int, int]) -> Any:
         if isinstance(value, s.Number):
-            number = self._share(("number", position), "n", lambda: self._number(position))
-            return _COMPARE[op](number, float(value.value)).fill_null(False)
+            return _COMPARE[op](self.number(position), float(value.value)).fill_null(False)
         if isinstance(value, s.Regex):
             source = value.source
             match = lambda: self.token(position).str.contains(source)  # noqa: E731
@@ -141,7 +140,12 @@ class PolarsCompiler:
             positive = _positive(value, self.token(position))
         return positive if op is s.Operator.EQ else ~positive
 
-    def _number(self, position: int | tuple[int, int]) -> Any:
+    def number(self, position: int | tuple[int, int]) -> Any:
+        """The column holding the field's number (null where the grammar reads none),
+        computed once per line however many expressions read it."""
+        return self._share(("number", position), "n", lambda: self._parse_number(position))
+
+    def _parse_number(self, position: int | tuple[int, int]) -> Any:
         """The number the grammar reads in the field (null where it reads none)."""
         import polars as pl
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,12 +36,14 @@ from vpcwatch.actions import ACTIONS
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern import syntax as s
 from vpcwatch.filterpattern.fast import (
+    FieldCount,
     duckdb_available,
     file_is_regular,
     not_plain_re2,
     plain_sql,
     read_lines_sql,
 )
+from vpcwatch.filterpattern.polars_engine import polars_available
 from vpcwatch.filterpattern.sql import (
     NUMBER_RE2,
     SqlCompiler,
@@ -240,26 +243,38 @@ def aggregate_paths(
             _, gzipped, header = kind
             headers = len(paths) if header is not None else 0
             queries = _Queries(paths, plan, start, end, gzipped)
-            # A gzip file cannot seek: its time index is sampled as the check reads it.
             fmt = plan.log_format
-            samplers = [StartSampler(fmt.index("start"), len(fmt)) if gzipped else None
-                        for _ in paths]  # fmt: skip
+            # Plain text goes to polars when it is installed; it may drop a line's extra
+            # fields without a word, so the check also counts them (max_fields).
+            with_polars = not gzipped and polars_available()
+            fields = FieldCount()  # polars may drop a line's extra fields without a word
+            if with_polars:
+                checks = [_Checked(_shares(paths, on_progress), fields) for _ in paths]
+            else:  # a gzip file cannot seek: its time index is sampled as it is checked
+                checks = [_Checked(StartSampler(fmt.index("start"), len(fmt)) if gzipped
+                                   else None, None) for _ in paths]  # fmt: skip
             with ThreadPoolExecutor(max_workers=1) as pool:
                 regular = pool.submit(lambda: all(
-                    file_is_regular(p, gzipped, on_chunk=sampler)
-                    for p, sampler in zip(paths, samplers, strict=True)
+                    file_is_regular(p, gzipped, on_chunk=check.on_chunk, fields=check.fields)
+                    for p, check in zip(paths, checks, strict=True)
                 ))  # fmt: skip
-                scanned = _scan(queries, False, headers, on_progress)
+                scanned, lines = None, None
+                if with_polars:
+                    scanned, lines = _scan_polars(queries, headers) or (None, None)
+                else:
+                    scanned = _scan(queries, False, headers, on_progress)
                 try:
                     checked = not regular.result()
                 except (OSError, EOFError, zlib.error):  # corrupt gzip DuckDB let pass:
                     return None  # the reference path says what is wrong
+                if lines is not None and not checked and fields.total != lines * len(fmt):
+                    scanned = None  # no line is short (polars counts those): one is long
                 if gzipped and not checked:  # sampled to the end
-                    indexes = [sampler.index() for sampler in samplers]
+                    indexes = [check.on_chunk.index() for check in checks]
                 if checked and several:
                     return None  # read one by one: each file checked on its own
-                if checked:  # some line does not split on ' ' as Python splits it
-                    scanned = _scan(queries, True, headers, None)
+                if checked or scanned is None:  # checked: a line Python splits otherwise
+                    scanned = _scan(queries, checked, headers, None)
     except (_Unsupported, duckdb.Error):
         return None
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
@@ -277,6 +292,76 @@ def aggregate_paths(
     stats.bytes_read += sum(p.stat().st_size for p in paths)
     slots, column = _minute_rows(columns)
     return FileScan(queries, checked, slots, column("lines").astype(np.int64), indexes)
+
+
+class _Checked(NamedTuple):
+    """How the byte check reads one file: what sees each chunk (a time index's sampler, a
+    progress count, or nothing) and what counts its fields (or nothing)."""
+
+    on_chunk: Callable[[bytes | bytearray], None] | None
+    fields: FieldCount | None
+
+
+def _shares(paths: list[Path], on_progress) -> Callable[[bytes | bytearray], None] | None:
+    """A chunk counter that reports the share of ``paths``' bytes read so far (the byte
+    check's, beside polars, which reports none of its own)."""
+    if on_progress is None:
+        return None
+    total = max(sum(p.stat().st_size for p in paths), 1)
+    read = [0]
+
+    def count(chunk: bytes | bytearray) -> None:
+        read[0] += len(chunk)
+        on_progress(min(read[0] / total, 1.0))
+
+    return count
+
+
+def _scan_polars(queries: _Queries, headers: int):
+    """The scan's table by :mod:`.polars_scan`, the rules' contributions grouped in DuckDB,
+    and how many lines polars read; ``None`` when polars cannot read the files or the
+    patterns, or when it set aside lines besides the ``headers`` or read a line short of
+    fields (DuckDB then scans, and reads those lines again)."""
+    import duckdb
+
+    from vpcwatch.filterpattern.polars_engine import EngineRefused
+    from vpcwatch.replay import polars_scan
+
+    plan = queries.plan
+    with tempfile.TemporaryDirectory(prefix="vpcwatch-") as folder:
+        side = Path(folder) / "contributions.parquet"
+        try:
+            columns = polars_scan.scan(queries.paths, plan, queries.start, queries.end,
+                                       side if plan.insights else None)  # fmt: skip
+        except (UnsupportedPattern, EngineRefused):
+            return None
+        if columns["short"].sum() or columns["aside"].sum() > headers:
+            return None
+        try:
+            contributions = _grouped_contributions(side, plan, GROUPING_MEMORY_LIMIT)
+        except duckdb.OutOfMemoryException:  # as the scan: again, without the limit
+            contributions = _grouped_contributions(side, plan, None)
+    return (columns, [], contributions), int(columns["lines"].sum())
+
+
+def _grouped_contributions(side: Path, plan: ReplayPlan, limit: str | None) -> dict:
+    """Each rule's contributions from the rows :func:`.polars_scan.scan` wrote to ``side``,
+    as :func:`_fetch_contributions` gives them."""
+    import duckdb
+
+    if not plan.insights:
+        return {}
+    source = f"read_parquet({literal(str(side))})"
+    found = {}
+    with duckdb.connect() as connection:
+        _limit_memory(connection, limit)
+        for index, rule in enumerate(plan.insights):
+            amount = "count(*)" if rule.value_of is None else f"sum(v{index})"
+            found[rule.name] = _fetch_contributions(connection, (
+                f"SELECT slot, k{index}, {amount} FROM {source} "
+                f"WHERE k{index} IS NOT NULL GROUP BY ALL"
+            ))  # fmt: skip
+    return found
 
 
 def _scan(queries: _Queries, checked: bool, headers: int, on_progress):
@@ -320,6 +405,13 @@ def _scan_within(queries: _Queries, checked: bool, headers: int, on_progress, li
 SCAN_MEMORY_LIMIT = "200MB"
 """What DuckDB may hold while scanning or looking up top records (its default is 80% of
 the machine)."""
+
+
+GROUPING_MEMORY_LIMIT = "100MB"
+"""What DuckDB may hold while grouping the contributions a polars scan wrote: polars
+keeps what its scan allocated (about 265 MB after 10M lines), so DuckDB gets less than
+for a scan of its own (10M lines over 90 days: a 460 MB peak, against 500 MB with
+:data:`SCAN_MEMORY_LIMIT`)."""
 
 
 def _limit_memory(connection, limit: str | None) -> None:

@@ -1,0 +1,139 @@
+"""Replay's polars scan gives what the reference path gives, and hands DuckDB what it
+cannot read exactly (the equivalence tests of test_fast_replay run on both engines)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from test_fast_replay import FMT, detector_template
+
+from vpcwatch.replay import fast, polars_scan
+from vpcwatch.replay.files import replay_files
+from vpcwatch.replay.template import load_plan
+from vpcwatch.traffic import generate
+
+pytest.importorskip("polars")
+
+INCIDENTS = {3: ("ssh-scan",), 6: ("exfiltration", "skipdata"), 8: ("port-scan",)}
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plan") / "template.json"
+    path.write_text(json.dumps(detector_template()))
+    return load_plan(path)
+
+
+def records(minutes: int = 10, seed: int = 5) -> list[str]:
+    return list(generate(FMT, minutes=minutes, seed=seed, incidents=INCIDENTS))
+
+
+def assert_same(plan, paths, **window):
+    fast_result = replay_files(plan, paths, **window)
+    slow = replay_files(plan, paths, fast=False, **window)
+    assert fast_result.events == slow.events
+    assert fast_result.input.malformed == slow.input.malformed
+    assert fast_result.input.malformed_at == slow.input.malformed_at
+    assert fast_result.datapoints == slow.datapoints
+    assert fast_result.transitions == slow.transitions
+    alarms = [(t.alarm, t.time) for t in slow.transitions if t.new.value == "ALARM"]
+    assert [fast_result.contributors.get(key) for key in alarms] == [
+        slow.contributors.get(key) for key in alarms
+    ]
+    return fast_result
+
+
+def test_a_line_with_a_field_too_many_is_not_cut_to_the_format(tmp_path, plan, scans):
+    """Polars reads the first fields of a longer line as a record and drops the rest
+    without a word; the byte check's field count tells, and DuckDB scans instead (the
+    line is malformed, as the reference path says)."""
+    lines = records()
+    lines[40] += " 443"
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    result = assert_same(plan, [path])
+    assert scans == ["polars", "duckdb"]
+    assert result.input.malformed == 1
+
+
+def test_a_line_short_of_fields_is_left_to_duckdb(tmp_path, plan, scans):
+    lines = records()
+    lines[40] = lines[40].rsplit(" ", 1)[0]
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    result = assert_same(plan, [path])
+    assert scans == ["polars declined", "duckdb"]
+    assert result.input.malformed == 1
+
+
+def test_plain_deliveries_with_header_lines_are_one_polars_scan(tmp_path, plan, scans):
+    """S3 delivery's header line is set aside, once per file, not read as a record."""
+    header = " ".join(field.aws_name for field in FMT.fields)
+    lines = records(minutes=12)
+    paths = []
+    for number, start in enumerate(range(0, len(lines), len(lines) // 3 + 1)):
+        path = tmp_path / f"part{number}.log"
+        path.write_text("\n".join([header, *lines[start : start + len(lines) // 3 + 1]]) + "\n")
+        paths.append(path)
+    result = assert_same(plan, paths)
+    assert scans == ["polars"]
+    assert result.events == len(lines)
+
+
+def test_from_and_to_leave_out_the_records_outside(tmp_path, plan, scans):
+    lines = records(minutes=12)
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    starts = sorted(int(line.split(" ")[FMT.index("start")]) for line in lines)
+    window = {"start": starts[len(starts) // 4] + 7, "end": starts[3 * len(starts) // 4] - 5}
+    result = assert_same(plan, [path], **window)
+    assert scans == ["polars"]
+    assert 0 < result.events < len(lines)
+
+
+def test_a_template_without_rules_needs_no_contributions(tmp_path, scans):
+    template = detector_template()
+    resources = template["Resources"]
+    rules = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::InsightRule"}
+    for name in rules:
+        del resources[name]
+        del resources[name.removesuffix("Rule") + "Alarm"]
+    (tmp_path / "template.json").write_text(json.dumps(template))
+    plan = load_plan(tmp_path / "template.json")
+    assert not plan.insights
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(records()) + "\n")
+    assert_same(plan, [path])
+    assert scans == ["polars"]
+
+
+def test_polars_reads_small_chunks_unless_the_environment_says(tmp_path, plan, monkeypatch):
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(records(minutes=2)) + "\n")
+    monkeypatch.delenv("POLARS_CSV_CHUNK_SIZE", raising=False)
+    polars_scan.scan([path], plan, None, None, tmp_path / "side.parquet")
+    assert os.environ["POLARS_CSV_CHUNK_SIZE"] == str(polars_scan.CSV_CHUNK_BYTES)
+    monkeypatch.setenv("POLARS_CSV_CHUNK_SIZE", "1048576")
+    polars_scan.scan([path], plan, None, None, tmp_path / "side.parquet")
+    assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "1048576"
+
+
+def test_a_plan_with_rules_needs_a_place_for_their_contributions(tmp_path, plan):
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(records(minutes=1)) + "\n")
+    with pytest.raises(ValueError, match="contributions"):
+        polars_scan.scan([path], plan, None, None, None)
+
+
+def test_progress_beside_polars_is_the_share_of_bytes_checked(tmp_path):
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_bytes(b"x" * 300)
+    second.write_bytes(b"y" * 100)
+    shares: list[float] = []
+    count = fast._shares([first, second], shares.append)
+    for chunk in (b"x" * 300, b"y" * 50, b"y" * 50):
+        count(chunk)
+    assert shares == [0.75, 0.875, 1.0]
+    assert fast._shares([first], None) is None

@@ -272,7 +272,7 @@ def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
         limits.append(limit), lookup(self, wanted, limit))[1])  # fmt: skip
     again = replay_files(plan, [path])
     assert again.datapoints == expected.datapoints and again.transitions == expected.transitions
-    # The top records' lookup too: over the limit, then again without it.
+    # The top records' lookup in the whole file too: over the limit, then again without.
     assert limits == ["1MB", None]
     assert again.contributors == expected.contributors and again.contributors
 

@@ -157,9 +157,8 @@ def lookups(monkeypatch):
     results = []
     original = fast.FileScan._from_stretches
 
-    def spy(self, connection, by_index):
-        results.append(original(self, connection, by_index))
-        print("LOOKUP", by_index, results[-1] if results[-1] is None else len(results[-1]))
+    def spy(self, read, by_index):
+        results.append(original(self, read, by_index))
         return results[-1]
 
     monkeypatch.setattr(fast.FileScan, "_from_stretches", spy)
@@ -182,7 +181,7 @@ def assert_same_top_records(path, plan, **window):
 
 @pytest.mark.parametrize("window", [False, True])
 def test_top_records_of_a_file_in_time_order_come_from_its_stretches(
-    tmp_path, plan, lookups, window
+    tmp_path, plan, lookups, window, scan_engine
 ):
     path = tmp_path / "flows.log"
     lines = traffic(480, {460: ("ssh-scan",)})
@@ -192,9 +191,12 @@ def test_top_records_of_a_file_in_time_order_come_from_its_stretches(
     bounds = {"start": first + 100 * 60, "end": first + 460 * 60 + 30} if window else {}
     assert_same_top_records(path, plan, **bounds)
     assert lookups and all(rows is not None for rows in lookups)
+    assert set(scan_engine.used) == {scan_engine.asked}
 
 
-def test_a_record_far_from_its_time_makes_the_lookup_read_the_whole_file(tmp_path, plan, lookups):
+def test_a_record_far_from_its_time_makes_the_lookup_read_the_whole_file(
+    tmp_path, plan, lookups, scan_engine
+):
     lines = traffic(120, {100: ("ssh-scan",)})
     path = tmp_path / "flows.log"
     path.write_text("\n".join(lines) + "\n")
@@ -205,8 +207,10 @@ def test_a_record_far_from_its_time_makes_the_lookup_read_the_whole_file(tmp_pat
     lines.insert(1, lines.pop(moved))  # far from its stretch: the hint misses it
     path.write_text("\n".join(lines) + "\n")
     lookups.clear()
+    scan_engine.used.clear()
     assert_same_top_records(path, plan)
     assert lookups and None in lookups
+    assert scan_engine.used == [scan_engine.asked]
 
 
 def test_top_records_of_gzip_deliveries_come_from_the_files_that_hold_them(tmp_path, plan, lookups):

@@ -143,10 +143,11 @@ class PolarsCompiler:
     def number(self, position: int | tuple[int, int]) -> Any:
         """The column holding the field's number (null where the grammar reads none),
         computed once per line however many expressions read it."""
-        return self._share(("number", position), "n", lambda: self._parse_number(position))
+        return self._share(("number", position), "n", lambda: self.parse_number(position))
 
-    def _parse_number(self, position: int | tuple[int, int]) -> Any:
-        """The number the grammar reads in the field (null where it reads none)."""
+    def parse_number(self, position: int | tuple[int, int]) -> Any:
+        """The number the grammar reads in the field (null where it reads none), computed
+        where the expression is used (:meth:`number` shares it)."""
         import polars as pl
 
         token = self.token(position)

@@ -85,12 +85,20 @@ class _Unsupported(Exception):
 
 
 class FileScan:
-    """A file DuckDB aggregated, and how to find the records behind chosen minutes."""
+    """Files DuckDB or polars aggregated, and how to find the records behind chosen
+    minutes (with the engine that scanned them)."""
 
     def __init__(
-        self, queries: _Queries, checked: bool, slots, lines, indexes: list | None = None
+        self,
+        queries: _Queries,
+        checked: bool,
+        slots,
+        lines,
+        indexes: list | None = None,
+        by_polars: bool = False,
     ) -> None:
         self._queries, self._checked = queries, checked
+        self._by_polars = by_polars
         self._indexes = indexes
         """The time index of each gzip file, sampled as it was read (``None``: not
         sampled, or a plain file, which is sampled when needed)."""
@@ -128,10 +136,22 @@ class FileScan:
 
         with duckdb.connect() as connection:
             _limit_memory(connection, limit)
-            rows = self._from_stretches(connection, by_index)
-            if rows is None:
-                rows = connection.execute(self._queries.records(by_index, self._checked))
-                rows = rows.fetchall()
+            checked = self._checked
+            queries = self._queries
+
+            def read_part(paths: list[Path], by_index: dict[int, set[int]]):
+                reader = _Queries(paths, queries.plan, queries.start, queries.end, False)
+                counted = connection.execute(reader.minute_counts(_all_minutes(by_index), checked))
+                return dict(counted.fetchall()), lambda: connection.execute(
+                    reader.records_from_rows(by_index, checked)
+                ).fetchall()
+
+            rows = self._from_stretches(
+                _polars_part_reader(queries, read_part) if self._by_polars else read_part,
+                by_index,
+            )
+            if rows is None:  # the whole files, within DuckDB's memory limit
+                rows = connection.execute(queries.records(by_index, checked)).fetchall()
         return rows
 
     def _counted(self, minutes: np.ndarray) -> np.ndarray:
@@ -141,12 +161,13 @@ class FileScan:
         at = np.minimum(np.searchsorted(self._slots, minutes), len(self._slots) - 1)
         return np.where(self._slots[at] == minutes, self._lines[at], 0)
 
-    def _from_stretches(self, connection, by_index: dict[int, set[int]]) -> list | None:
-        """The records query on a copy of the stretches of the files that should hold the
-        wanted minutes (:meth:`_stretches`). ``None`` when there is no such copy (Parquet, a
-        part larger than :data:`~vpcwatch.replay.time_index.LARGEST_SHARE`) or it misses a
-        record of a wanted minute (its count of each minute's records is not the
-        scan's)."""
+    def _from_stretches(self, read, by_index: dict[int, set[int]]) -> list | None:
+        """The records on a copy of the stretches of the files that should hold the wanted
+        minutes (:meth:`_stretches`), by ``read(paths, by_index)``: the wanted minutes'
+        counts of records in ``paths``, counted as the scan counts them, and a function
+        giving their records. ``None`` when there is no such copy (Parquet, a part larger
+        than :data:`~vpcwatch.replay.time_index.LARGEST_SHARE`) or it misses a record of a
+        wanted minute (its count of each minute's records is not the scan's)."""
         queries = self._queries
         if queries.parquet_names is not None:
             return None
@@ -161,17 +182,14 @@ class FileScan:
         with tempfile.TemporaryDirectory(prefix="vpcwatch-") as folder:
             part = Path(folder) / "stretches.log"
             copy_ranges(sources, part, queries.gzipped)
-            # The part read as the scan read the files (the same rows, counted the same
-            # way), twice: it is small, and the lookup holds no more than before.
-            reader = _Queries([part], queries.plan, queries.start, queries.end, False)
-            counted = connection.execute(reader.minute_counts(slots, self._checked))
-            counts = dict(counted.fetchall())
+            # The part read as the scan read the files (the same rows, counted the same way).
+            counts, records = read([part], by_index)
             if any(
                 counts.get(slot, 0) != count
                 for slot, count in zip(wanted.tolist(), expected.tolist(), strict=True)
             ):
                 return None
-            return connection.execute(reader.records_from_rows(by_index, self._checked)).fetchall()
+            return records()
 
     def _stretches(self, slots: set[int]) -> list[tuple[Path, list[tuple[int, int]]]] | None:
         """(file, byte ranges) of the scanned files' stretches that should hold ``slots``
@@ -191,6 +209,25 @@ class FileScan:
             return None
         return [(path, ranges) for path, ranges in zip(queries.paths, found, strict=True)
                 if ranges]  # fmt: skip
+
+
+def _polars_part_reader(queries: _Queries, otherwise):
+    """A part reader for :meth:`FileScan._from_stretches` by :func:`.polars_scan.records`
+    (the minutes' counts and records in one read of the part), for files polars scanned;
+    ``otherwise`` reads the part if polars cannot."""
+
+    def read(paths: list[Path], by_index: dict[int, set[int]]):
+        from vpcwatch.filterpattern.polars_engine import EngineRefused
+        from vpcwatch.replay import polars_scan
+
+        try:
+            counts, rows = polars_scan.records(paths, queries.plan, queries.start, queries.end,
+                                               by_index, KEPT_RECORDS)  # fmt: skip
+        except EngineRefused:
+            return otherwise(paths, by_index)
+        return counts, lambda: rows
+
+    return read
 
 
 def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:
@@ -235,6 +272,7 @@ def aggregate_paths(
             return None
     several = len(paths) > 1
     indexes = None
+    by_polars = False
     try:
         if kind[0] == "parquet":  # columns, not lines: nothing splits differently
             queries = _Queries(paths, plan, start, end, False, list(kind[1]))
@@ -275,6 +313,8 @@ def aggregate_paths(
                     return None  # read one by one: each file checked on its own
                 if checked or scanned is None:  # checked: a line Python splits otherwise
                     scanned = _scan(queries, checked, headers, None)
+                else:
+                    by_polars = lines is not None
     except (_Unsupported, duckdb.Error):
         return None
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
@@ -291,7 +331,8 @@ def aggregate_paths(
         _aggregate_irregular(irregular, paths[0], plan, aggregator, stats, start, end, header)
     stats.bytes_read += sum(p.stat().st_size for p in paths)
     slots, column = _minute_rows(columns)
-    return FileScan(queries, checked, slots, column("lines").astype(np.int64), indexes)
+    lines = column("lines").astype(np.int64)
+    return FileScan(queries, checked, slots, lines, indexes, by_polars=by_polars)
 
 
 class _Checked(NamedTuple):
@@ -408,10 +449,12 @@ the machine)."""
 
 
 GROUPING_MEMORY_LIMIT = "100MB"
-"""What DuckDB may hold while grouping the contributions a polars scan wrote: polars
-keeps what its scan allocated (about 265 MB after 10M lines), so DuckDB gets less than
-for a scan of its own (10M lines over 90 days: a 460 MB peak, against 500 MB with
-:data:`SCAN_MEMORY_LIMIT`)."""
+"""What DuckDB may hold while grouping the contributions a polars scan wrote, right after
+it: polars then still holds much of what the scan allocated (about 265 MB after 10M
+lines). Measured on 10M lines over 90 days, the grouping peaked at 423-451 MB with this,
+and 501-536 MB with :data:`SCAN_MEMORY_LIMIT`. (The top-records lookup comes later,
+when polars has let go of more: it peaked at 472-477 MB with ``SCAN_MEMORY_LIMIT``, and,
+measured, higher with this one: 510-573 MB.)"""
 
 
 def _limit_memory(connection, limit: str | None) -> None:

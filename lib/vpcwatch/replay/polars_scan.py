@@ -67,17 +67,10 @@ def scan(
         UnsupportedPattern: a metric filter has no polars form (terms, JSON).
         EngineRefused: polars cannot read the files or run the expressions.
     """
-    os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
     import polars as pl
 
     table = _Table(plan, start, end)
-    width = len(plan.log_format)
-    columns = [f"c{index}" for index in range(1, width + 1)]
-    # glob=False: a name such as "flows[1].log" is a file, not a pattern matching none.
-    source = pl.scan_csv([str(p) for p in paths], separator=" ", has_header=False,
-                         quote_char=None, glob=False,
-                         schema=dict.fromkeys(columns, pl.String))  # fmt: skip
-    rows = table.rows(source)
+    rows = table.rows(_source(paths, table.width))
     queries = [rows.group_by("slot").agg(table.statistics())]
     if plan.insights:
         if contributions is None:
@@ -96,6 +89,90 @@ def scan(
     }
 
 
+def records(
+    paths: list[Path],
+    plan: ReplayPlan,
+    start: int | None,
+    end: int | None,
+    wanted: dict[int, set[int]],
+    kept: int,
+) -> tuple[dict[int, int], list[tuple[int, int, str]]]:
+    """For the top-records lookup in a small part of the files (regular text, as
+    :func:`scan` read it; every record of the wanted minutes is held): how many records
+    each wanted minute holds, counted as :func:`scan` counts them, and (metric, minute,
+    line) for the first ``kept`` records by (start, line) of each metric (by its index
+    among the metrics with a pattern) in its ``wanted`` minutes, in one read.
+
+    Raises:
+        EngineRefused: polars cannot read the files or run the expressions.
+    """
+    import polars as pl
+
+    table = _Table(plan, start, end)
+    slot, line = pl.col("slot"), pl.col("line")
+    minutes = {index: sorted(slots) for index, slots in wanted.items()}
+    every = sorted(set().union(*minutes.values()))
+    # Whole lines, split only where the start field's plain cast (the scan's, without its
+    # grammar test: a superset) is near a wanted minute; most lines are set aside unsplit.
+    # In floats, cheaper than the scan's integers: the same minutes below 2**53.
+    position = table.start_position
+    start_text = line.str.splitn(" ", position + 1).struct.field(f"field_{position - 1}")
+    number = pl.col("start_number")  # a column: an expression used twice is computed twice
+    truncated = number.abs().floor() * number.sign()
+    near = (truncated // SLOT_SECONDS * SLOT_SECONDS).is_in([float(m) for m in every])
+    names = [f"c{index}" for index in range(1, table.width + 1)]
+    fields = line.str.split_exact(" ", table.width - 1).struct.rename_fields(names)
+    lines = _source_lines(paths).with_columns(
+        start_number=start_text.cast(pl.Float64, strict=False)
+    )
+    lines = lines.filter(near | (number.abs() >= 2.0**53))
+    rows = table.rows(lines.with_columns(fields.alias("fields")).unnest("fields"), every)
+    matched = {index: table.matched[index] for index in minutes}
+    held = pl.any_horizontal([matched[i] & slot.is_in(m) for i, m in minutes.items()])
+    try:  # every record of the minutes, for their counts; the line only where held
+        chosen = rows.select(
+            "slot", "ts", pl.when(held).then(line).alias("line"),
+            *(m.alias(f"m{i}") for i, m in matched.items()),
+        ).collect(engine="streaming")  # fmt: skip
+    except pl.exceptions.PolarsError as error:
+        raise EngineRefused(str(error).splitlines()[0]) from None
+    counts = dict(chosen.group_by("slot").agg(pl.len()).iter_rows())
+    found = []
+    for index, slots in minutes.items():
+        first = (
+            chosen.filter(pl.col(f"m{index}") & slot.is_in(slots))
+            .sort("slot", "ts", "line")
+            .group_by("slot", maintain_order=True)
+            .head(kept)
+        )
+        found += [(index, at, text) for at, text in first.select("slot", "line").iter_rows()]
+    return counts, found
+
+
+def _source_lines(paths: list[Path]):
+    """The files' lines (column ``line``)."""
+    import polars as pl
+
+    return pl.scan_lines([str(p) for p in paths], glob=False)
+
+
+def _minute_of(ts):
+    """The minute holding ``ts`` (an integer expression), floored for any sign."""
+    return ts - ((ts % SLOT_SECONDS) + SLOT_SECONDS) % SLOT_SECONDS
+
+
+def _source(paths: list[Path], width: int):
+    """The files as ``width`` text columns ``c1``..."""
+    os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
+    import polars as pl
+
+    columns = [f"c{index}" for index in range(1, width + 1)]
+    # glob=False: a name such as "flows[1].log" is a file, not a pattern matching none.
+    return pl.scan_csv([str(p) for p in paths], separator=" ", has_header=False,
+                       quote_char=None, glob=False,
+                       schema=dict.fromkeys(columns, pl.String))  # fmt: skip
+
+
 class _Table:
     """The plan as polars expressions over text columns ``c1``... (see :func:`scan`)."""
 
@@ -107,9 +184,17 @@ class _Table:
         self.plan, self.start, self.end = plan, start, end
         self.compiler = PolarsCompiler(self.width)
         compiler = self.compiler
-        self.ts_number = compiler.number(fmt.index("start") + 1)
+        self.start_position = fmt.index("start") + 1
         self.delivered = _delivered(plan, compiler.token(fmt.index("action") + 1))
-        self.values = [self._value(spec) for spec in plan.metrics]
+        self.values = []
+        self.matched = []
+        """Whether a record published a value because it matched, per metric with a
+        pattern, in the plan's order (as the DuckDB scan numbers them)."""
+        for spec in plan.metrics:
+            value, matched = self._value(spec)
+            self.values.append(value)
+            if matched is not None:
+                self.matched.append(matched)
         rules = [self._rule(rule) for rule in plan.insights]
         self.passes = [condition for condition, _, _ in rules]
         self.contributed = []
@@ -119,28 +204,27 @@ class _Table:
                 pl.when(condition).then(amount).cast(pl.Float64).alias(f"v{index}")
             )
 
-    def rows(self, source):
+    def rows(self, source, minutes: list[int] | None = None):
         """Every line with ``ts``, ``regular`` (a record of the format), ``slot`` (null for
         the lines set aside and the records outside --from/--to), ``delivered`` and each
-        metric's value ``v<i>``."""
+        metric's value ``v<i>``; with ``minutes``, only the records of those minutes
+        (chosen before any pattern is tested)."""
         import polars as pl
 
         col = pl.col
         ts = col("ts")
-        shared = self.compiler.shared
-        rows = source.with_columns(**shared) if shared else source
-        rows = rows.with_columns(ts=self.ts_number.cast(pl.Int64))
+        start = self.compiler.parse_number(self.start_position)
+        rows = source.with_columns(ts=start.cast(pl.Int64))
         rows = rows.with_columns(regular=ts.is_not_null() & col(f"c{self.width}").is_not_null())
         counted = col("regular")
         if self.start is not None:
             counted = counted & (ts >= int(self.start))
         if self.end is not None:
             counted = counted & (ts <= int(self.end))
-        period = SLOT_SECONDS
-        rows = rows.with_columns(
-            slot=pl.when(counted).then(ts - ((ts % period) + period) % period),
-            delivered=self.delivered,
-        )
+        rows = rows.with_columns(slot=pl.when(counted).then(_minute_of(ts)))
+        if minutes is not None:
+            rows = rows.filter(col("slot").is_in(minutes))
+        rows = rows.with_columns(**self.compiler.shared, delivered=self.delivered)
         return rows.with_columns(
             *(value.alias(f"v{index}") for index, value in enumerate(self.values))
         )
@@ -170,14 +254,15 @@ class _Table:
             ]
         return aggregates
 
-    def _value(self, spec) -> Any:
-        """A metric's value on a record: null when not delivered, its value where the
-        pattern matches, else its default (null without one)."""
+    def _value(self, spec) -> tuple[Any, Any]:
+        """A metric's value on a record (null when not delivered, its value where the
+        pattern matches, else its default, null without one), and whether it matched
+        (``None`` for a metric without a pattern)."""
         import polars as pl
 
         delivered = pl.col("delivered")
         if spec.pattern is None:  # the log group's incoming events
-            return pl.when(delivered).then(pl.lit(1.0))
+            return pl.when(delivered).then(pl.lit(1.0)), None
         tree = compile_pattern(spec.pattern).tree
         predicate = self.compiler.predicate(tree)  # raises UnsupportedPattern
         if spec.value.startswith("$"):
@@ -191,7 +276,7 @@ class _Table:
             value = pl.lit(float(spec.value))
         default = pl.lit(None if spec.default_value is None else float(spec.default_value),
                          dtype=pl.Float64)  # fmt: skip
-        return (
+        published = (
             pl.when(~delivered)
             .then(pl.lit(None, dtype=pl.Float64))
             .when(predicate)
@@ -199,6 +284,7 @@ class _Table:
             .otherwise(default)
             .cast(pl.Float64)
         )
+        return published, (delivered & predicate & value.is_not_null()).fill_null(False)
 
     def _rule(self, rule: InsightSpec) -> tuple[Any, Any, Any]:
         """A rule's (condition, contributor, value) on a record, as

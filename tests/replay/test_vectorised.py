@@ -9,6 +9,7 @@ series: sparse spans of months, M of N, every treatment, statistic and compariso
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -175,3 +176,21 @@ def test_every_kind_of_contributor_against_brute_force():
         ], period
         # In blocks of a few rows (each ending with a contributor): the same counts.
         np.testing.assert_array_equal(got, table.window_unique(ends, period, chunk=5))
+
+
+@given(
+    minutes=st.lists(st.integers(-5_000, 200_000), unique=True, max_size=60),
+    times=st.lists(st.integers(-400_000, 13_000_000), min_size=1, max_size=40),
+    dense=st.booleans(),
+)
+def test_minutes_before_a_time_are_a_binary_search(minutes, times, dense):
+    """Over a table of counts per minute (or, past its span, a search): for any times,
+    aligned to a minute or not, inside the minutes' span or outside."""
+    from vpcwatch.replay import alarms
+
+    slots = np.array(sorted(minutes), dtype=np.int64) * 60
+    times = np.array(times, dtype=np.int64)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(alarms, "DENSE_MINUTES", 4_000_000 if dense else 1)
+        before = alarms.minutes_before(slots)
+        assert before(times).tolist() == np.searchsorted(slots, times, side="left").tolist()

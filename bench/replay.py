@@ -18,7 +18,7 @@ sparse). For each, in the same process:
   reference path's rate on a 100,000-line slice;
 - peak memory (max RSS of the process so far).
 
-    .venv/bin/python bench/replay.py [--lines N]
+    .venv/bin/python bench/replay.py [--lines N] [--without-polars]
 """
 
 from __future__ import annotations
@@ -146,7 +146,13 @@ def max_rss_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--without-polars", action="store_true",
+                        help="replay as a plain install does: DuckDB scans plain text")  # fmt: skip
     args = parser.parse_args()
+    if args.without_polars:
+        from vpcwatch.replay import fast
+
+        fast.polars_available = lambda: False
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "template.json"
         template.write_text(json.dumps(detector_template()))

@@ -62,10 +62,13 @@ lint: $(PY_STAMP)
 	@$(BIN)/ruff check --quiet .
 	@$(BIN)/ruff format --check --quiet .
 
+# Two test processes (pytest-xdist): one per core of the 2-core machine CI runs on.
+TEST_PROCESSES ?= 2
+
 test: setup lint $(FLOOR_STAMP)
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n $(TEST_PROCESSES)
 	@echo "construct tests against the floor: $$($(FLOOR_VENV)/bin/python -m pip list 2>/dev/null | grep -E '^aws-cdk-lib ' | tr -s ' ')"
-	@$(FLOOR_VENV)/bin/python -m pytest tests/constructs
+	@$(FLOOR_VENV)/bin/python -m pytest -n $(TEST_PROCESSES) tests/constructs
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) node_modules cdk.out .pytest_cache demo-output

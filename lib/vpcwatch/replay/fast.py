@@ -285,10 +285,10 @@ def aggregate_paths(
             headers = len(paths) if header is not None else 0
             queries = _Queries(paths, plan, start, end, gzipped)
             fmt = plan.log_format
-            # Plain text goes to polars when it is installed; it may drop a line's extra
-            # fields without a word, so the check also counts them (max_fields).
+            # Plain text goes to polars when it is installed. Polars may drop a line's
+            # extra fields without a word, so the check totals every line's fields.
             with_polars = not gzipped and polars_available()
-            fields = FieldCount()  # polars may drop a line's extra fields without a word
+            fields = FieldCount()
             if with_polars:
                 checks = [_Checked(_shares(paths, on_progress), fields) for _ in paths]
             else:  # a gzip file cannot seek: its time index is sampled as it is checked
@@ -299,17 +299,18 @@ def aggregate_paths(
                     file_is_regular(p, gzipped, on_chunk=check.on_chunk, fields=check.fields)
                     for p, check in zip(paths, checks, strict=True)
                 ))  # fmt: skip
-                scanned, lines = None, None
+                scanned, polars_lines = None, None
                 if with_polars:
-                    scanned, lines = _scan_polars(queries, headers) or (None, None)
+                    scanned, polars_lines = _scan_polars(queries, headers) or (None, None)
                 else:
                     scanned = _scan(queries, False, headers, on_progress)
                 try:
                     checked = not regular.result()
                 except (OSError, EOFError, zlib.error):  # corrupt gzip DuckDB let pass:
                     return None  # the reference path says what is wrong
-                if lines is not None and not checked and fields.total != lines * len(fmt):
-                    scanned = None  # no line is short (polars counts those): one is long
+                # No line is short (polars counts those): a total off the mark is a long one.
+                if polars_lines is not None and fields.total != polars_lines * len(fmt):
+                    scanned = None
                 if gzipped and not checked:  # sampled to the end
                     indexes = [check.on_chunk.index() for check in checks]
                 if checked and several:
@@ -317,7 +318,7 @@ def aggregate_paths(
                 if checked or scanned is None:  # checked: a line Python splits otherwise
                     scanned = _scan(queries, checked, headers, None)
                 else:
-                    by_polars = lines is not None
+                    by_polars = polars_lines is not None
     except (_Unsupported, duckdb.Error):
         return None
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
@@ -334,8 +335,8 @@ def aggregate_paths(
         _aggregate_irregular(irregular, paths[0], plan, aggregator, stats, start, end, header)
     stats.bytes_read += sum(p.stat().st_size for p in paths)
     slots, column = _minute_rows(columns)
-    lines = column("lines").astype(np.int64)
-    return FileScan(queries, checked, slots, lines, indexes, by_polars=by_polars)
+    counted = column("lines").astype(np.int64)
+    return FileScan(queries, checked, slots, counted, indexes, by_polars=by_polars)
 
 
 class _Checked(NamedTuple):

@@ -272,8 +272,9 @@ def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
         limits.append(limit), lookup(self, wanted, limit))[1])  # fmt: skip
     again = replay_files(plan, [path])
     assert again.datapoints == expected.datapoints and again.transitions == expected.transitions
-    # The top records' lookup in the whole file too: over the limit, then again without.
-    assert limits == ["1MB", None]
+    # The top records' lookup in the whole file too: over the limit, then again without
+    # (after polars, the rows it kept name the lines: no DuckDB query to exceed it).
+    assert limits == (["1MB"] if scan_engine.asked == "polars" else ["1MB", None])
     assert again.contributors == expected.contributors and again.contributors
 
 

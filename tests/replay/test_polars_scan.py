@@ -7,6 +7,8 @@ import json
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_fast_replay import FMT, detector_template
 
 from vpcwatch.replay import fast, polars_scan
@@ -122,13 +124,6 @@ def test_polars_reads_small_chunks_unless_the_environment_says(tmp_path, plan, m
     assert os.environ["POLARS_CSV_CHUNK_SIZE"] == "1048576"
 
 
-def test_a_plan_with_rules_needs_a_place_for_their_contributions(tmp_path, plan):
-    path = tmp_path / "flows.log"
-    path.write_text("\n".join(records(minutes=1)) + "\n")
-    with pytest.raises(ValueError, match="contributions"):
-        polars_scan.scan([path], plan, None, None, None)
-
-
 def test_progress_beside_polars_is_the_share_of_bytes_checked(tmp_path):
     first, second = tmp_path / "a.log", tmp_path / "b.log"
     first.write_bytes(b"x" * 300)
@@ -139,3 +134,64 @@ def test_progress_beside_polars_is_the_share_of_bytes_checked(tmp_path):
         count(chunk)
     assert shares == [0.75, 0.875, 1.0]
     assert fast._shares([first], None) is None
+
+
+def test_top_records_of_files_out_of_time_order_come_from_the_rows_polars_kept(
+    tmp_path, plan, scans, monkeypatch
+):
+    """No stretch holds the wanted minutes: the rows polars wrote beside the scan name
+    the lines (numbered across files, their header lines included), read in one pass."""
+    import random
+
+    header = " ".join(field.aws_name for field in FMT.fields)
+    lines = records(minutes=12)
+    random.Random(3).shuffle(lines)
+    paths = []
+    for number in range(3):
+        path = tmp_path / f"part{number}.log"
+        path.write_text("\n".join([header, *lines[number::3]]) + ("\n" if number else ""))
+        paths.append(path)
+    calls = []
+    first_records = polars_scan.first_records
+    monkeypatch.setattr(polars_scan, "first_records", lambda *args: (
+        calls.append(args[2]), first_records(*args))[1])  # fmt: skip
+    assert_same(plan, paths)
+    assert scans == ["polars"] and calls
+
+
+def test_a_line_no_longer_where_polars_read_it_sends_the_lookup_to_duckdb(
+    tmp_path, plan, scans, monkeypatch
+):
+    lines = records(minutes=12)
+    lines.reverse()  # out of time order: the whole file is looked up
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers: {})
+    asked = []
+    records_sql = fast._Queries.records
+    monkeypatch.setattr(fast._Queries, "records", lambda self, *args: (
+        asked.append(args), records_sql(self, *args))[1])  # fmt: skip
+    assert_same(plan, [path])
+    assert scans == ["polars"] and asked
+
+
+@given(
+    files=st.lists(st.lists(st.text("ab ", max_size=6), max_size=6), min_size=1, max_size=4),
+    ends=st.lists(st.booleans(), min_size=4, max_size=4),
+    chunk=st.integers(1, 9),
+    data=st.data(),
+)
+def test_lines_at_are_the_lines_of_the_files_read_one_after_another(
+    tmp_path_factory, files, ends, chunk, data
+):
+    folder = tmp_path_factory.mktemp("lines")
+    every, paths = [], []
+    for number, lines in enumerate(files):
+        lines = [line for line in lines if line]  # a blank line is never a record here
+        text = "\n".join(lines) + ("\n" if lines and ends[number] else "")
+        path = folder / f"{number}.log"
+        path.write_text(text)
+        paths.append(path)
+        every += lines
+    numbers = sorted(data.draw(st.sets(st.integers(0, max(len(every) - 1, 0)))) if every else [])
+    assert polars_scan.lines_at(paths, numbers, chunk) == {n: every[n] for n in numbers}

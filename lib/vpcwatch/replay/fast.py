@@ -98,10 +98,12 @@ class FileScan:
         slots,
         lines,
         indexes: list | None = None,
-        by_polars: bool = False,
+        polars_side=None,
     ) -> None:
         self._queries, self._checked = queries, checked
-        self._by_polars = by_polars
+        self._polars_side = polars_side
+        """For files polars scanned, the temporary folder of the rows it wrote beside the
+        scan (:func:`.polars_scan.scan`); removed with this object."""
         self._indexes = indexes
         """The time index of each gzip file, sampled as it was read (``None``: not
         sampled, or a plain file, which is sampled when needed)."""
@@ -149,13 +151,27 @@ class FileScan:
                     reader.records_from_rows(by_index, checked)
                 ).fetchall()
 
+            polars = self._polars_side is not None
             rows = self._from_stretches(
-                _polars_part_reader(queries, read_part) if self._by_polars else read_part,
-                by_index,
+                _polars_part_reader(queries, read_part) if polars else read_part, by_index
             )
+            if rows is None and polars:  # the rows polars kept name the lines to read
+                rows = self._first_records_polars(by_index)
             if rows is None:  # the whole files, within DuckDB's memory limit
                 rows = connection.execute(queries.records(by_index, checked)).fetchall()
         return rows
+
+    def _first_records_polars(self, by_index: dict[int, set[int]]) -> list | None:
+        """:func:`.polars_scan.first_records` from the rows polars kept; ``None`` if it
+        cannot read them."""
+        from vpcwatch.filterpattern.polars_engine import EngineRefused
+        from vpcwatch.replay import polars_scan
+
+        side = Path(self._polars_side.name) / "side.parquet"
+        try:
+            return polars_scan.first_records(side, self._queries.paths, by_index, KEPT_RECORDS)
+        except (EngineRefused, OSError):
+            return None
 
     def _counted(self, minutes: np.ndarray) -> np.ndarray:
         """How many records the scan counted in each of these minutes."""
@@ -275,7 +291,7 @@ def aggregate_paths(
             return None
     several = len(paths) > 1
     indexes = None
-    by_polars = False
+    polars_side = None
     try:
         if kind[0] == "parquet":  # columns, not lines: nothing splits differently
             queries = _Queries(paths, plan, start, end, False, list(kind[1]))
@@ -299,9 +315,9 @@ def aggregate_paths(
                     file_is_regular(p, gzipped, on_chunk=check.on_chunk, fields=check.fields)
                     for p, check in zip(paths, checks, strict=True)
                 ))  # fmt: skip
-                scanned, polars_lines = None, None
+                scanned, polars_lines, side = None, None, None
                 if with_polars:
-                    scanned, polars_lines = _scan_polars(queries, headers) or (None, None)
+                    scanned, polars_lines, side = _scan_polars(queries, headers) or (None,) * 3
                 else:
                     scanned = _scan(queries, False, headers, on_progress)
                 try:
@@ -318,7 +334,7 @@ def aggregate_paths(
                 if checked or scanned is None:  # checked: a line Python splits otherwise
                     scanned = _scan(queries, checked, headers, None)
                 else:
-                    by_polars = polars_lines is not None
+                    polars_side = side
     except (_Unsupported, duckdb.Error):
         return None
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
@@ -336,7 +352,7 @@ def aggregate_paths(
     stats.bytes_read += sum(p.stat().st_size for p in paths)
     slots, column = _minute_rows(columns)
     counted = column("lines").astype(np.int64)
-    return FileScan(queries, checked, slots, counted, indexes, by_polars=by_polars)
+    return FileScan(queries, checked, slots, counted, indexes, polars_side)
 
 
 class _Checked(NamedTuple):
@@ -373,20 +389,19 @@ def _scan_polars(queries: _Queries, headers: int):
     from vpcwatch.replay import polars_scan
 
     plan = queries.plan
-    with tempfile.TemporaryDirectory(prefix="vpcwatch-") as folder:
-        side = Path(folder) / "contributions.parquet"
-        try:
-            columns = polars_scan.scan(queries.paths, plan, queries.start, queries.end,
-                                       side if plan.insights else None)  # fmt: skip
-        except (UnsupportedPattern, EngineRefused):
-            return None
-        if columns["short"].sum() or columns["aside"].sum() > headers:
-            return None
-        try:
-            contributions = _grouped_contributions(side, plan, GROUPING_MEMORY_LIMIT)
-        except duckdb.OutOfMemoryException:  # as the scan: again, without the limit
-            contributions = _grouped_contributions(side, plan, None)
-    return (columns, [], contributions), int(columns["lines"].sum())
+    folder = tempfile.TemporaryDirectory(prefix="vpcwatch-")  # removed with the FileScan
+    side = Path(folder.name) / "side.parquet"
+    try:
+        columns = polars_scan.scan(queries.paths, plan, queries.start, queries.end, side)
+    except (UnsupportedPattern, EngineRefused):
+        return None
+    if columns["short"].sum() or columns["aside"].sum() > headers:
+        return None
+    try:
+        contributions = _grouped_contributions(side, plan, GROUPING_MEMORY_LIMIT)
+    except duckdb.OutOfMemoryException:  # as the scan: again, without the limit
+        contributions = _grouped_contributions(side, plan, None)
+    return (columns, [], contributions), int(columns["lines"].sum()), folder
 
 
 def _grouped_contributions(side: Path, plan: ReplayPlan, limit: str | None) -> dict:

@@ -43,6 +43,10 @@ from vpcwatch.replay.time_index import SLOT_SECONDS
 CONTRIBUTOR_SEPARATOR = chr(31)
 """Joins a contributor's key values (never in a regular record), as in the DuckDB scan."""
 
+ROW = "row"
+"""The column numbering the lines of the files read together, from 0: a CSV row is a
+line (the byte check allows no blank line), and the numbers run on across files."""
+
 CSV_CHUNK_BYTES = 4 << 20
 """How much text polars' streaming CSV reader takes at a time, through its
 ``POLARS_CSV_CHUNK_SIZE`` setting (unless the environment sets it). Polars reads the
@@ -56,13 +60,14 @@ def scan(
     plan: ReplayPlan,
     start: int | None,
     end: int | None,
-    contributions: Path | None,
+    side: Path,
 ) -> dict[str, np.ndarray]:
     """The per-minute columns of :meth:`~vpcwatch.replay.fast._Queries.minutes` as masked
-    arrays (``slot`` masked on the row of the lines set aside), the rules' rows written
-    to ``contributions`` (Parquet: ``slot``, and per rule ``k<i>``, ``v<i>``, null where
-    the record does not pass the rule); ``contributions`` may be ``None`` only for a plan
-    without rules.
+    arrays (``slot`` masked on the row of the lines set aside), and written to ``side``
+    (Parquet), every record that passes a rule or matches a metric in a counted minute:
+    ``row`` (its line's number in the files, from 0), ``slot``, ``ts``, per rule ``k<i>``
+    and ``v<i>`` (null where the record does not pass it), and per metric with a pattern
+    ``m<i>`` (see :func:`first_records`).
 
     Raises:
         UnsupportedPattern: a metric filter has no polars form (terms, JSON).
@@ -72,12 +77,18 @@ def scan(
 
     table = _Table(plan, start, end)
     rows = table.rows(_source(paths, table.width))
-    queries = [rows.group_by("slot").agg(table.statistics())]
-    if plan.insights:
-        if contributions is None:
-            raise ValueError("contributions: a path is needed for a plan with rules")
-        passing = rows.filter(pl.any_horizontal(table.passes)).select("slot", *table.contributed)
-        queries.append(passing.sink_parquet(contributions, compression="uncompressed", lazy=True))
+    matched = [m.alias(f"m{index}") for index, m in enumerate(table.matched)]
+    counted_match = (pl.col("slot").is_not_null() & pl.any_horizontal(table.matched)
+                     if table.matched else pl.lit(False))  # fmt: skip
+    kept = [*table.passes, counted_match]
+    # One side file: a third output makes polars hold the whole scan in memory.
+    kept_rows = rows.filter(pl.any_horizontal(kept)).select(
+        ROW, "slot", "ts", *table.contributed, *matched
+    )
+    queries = [
+        rows.group_by("slot").agg(table.statistics()),
+        kept_rows.sink_parquet(side, compression="uncompressed", lazy=True),
+    ]
     try:
         minutes = pl.collect_all(queries, engine="streaming")[0]
     except pl.exceptions.PolarsError as error:
@@ -150,6 +161,70 @@ def records(
     return counts, found
 
 
+def first_records(
+    side: Path, paths: list[Path], wanted: dict[int, set[int]], kept: int
+) -> list[tuple[int, int, str]]:
+    """(metric, minute, line) for the first ``kept`` records by (start, line) of each
+    metric (its ``m`` index) in its ``wanted`` minutes, from the rows :func:`scan` wrote
+    to ``side``: the rows whose start could be among the first (all those tied with the
+    last place), then their lines, found by number in one pass over ``paths``."""
+    import polars as pl
+
+    rows = pl.scan_parquet(side)
+    candidates = pl.concat([
+        rows.filter(pl.col(f"m{index}") & pl.col("slot").is_in(sorted(slots)))
+        .filter(pl.col("ts").rank("min").over("slot") <= kept)
+        .select(pl.lit(index).alias("metric"), ROW, "slot", "ts")
+        for index, slots in wanted.items()
+    ]).collect()  # fmt: skip
+    numbers = sorted(set(candidates[ROW].to_list()))
+    lines = lines_at(paths, numbers)
+    if len(lines) != len(numbers):  # the files changed since the scan
+        raise EngineRefused("a record's line is no longer in the files")
+    texts = pl.DataFrame({ROW: numbers, "line": [lines[n] for n in numbers]},
+                         schema={ROW: candidates.schema[ROW], "line": pl.String})  # fmt: skip
+    found = (
+        candidates.join(texts, on=ROW)
+        .sort("metric", "slot", "ts", "line")
+        .group_by("metric", "slot", maintain_order=True)
+        .head(kept)
+    )
+    return [tuple(row) for row in found.select("metric", "slot", "line").iter_rows()]
+
+
+def lines_at(paths: list[Path], numbers: list[int], chunk: int = 1 << 20) -> dict[int, str]:
+    """The lines of ``paths`` (read as one sequence of lines, a file's last line counted
+    with or without a line end) at the sorted line ``numbers`` (from 0), in one pass:
+    each chunk's line ends are counted, and only a chunk holding a wanted line is split."""
+    found: dict[int, str] = {}
+    wanted = iter(numbers)
+    target = next(wanted, None)
+    first = 0  # the number of the line that begins the pending bytes
+    for path in paths:
+        if target is None:
+            break
+        pending = b""  # a line begun and not yet ended
+        with path.open("rb") as stream:
+            while target is not None and (data := stream.read(chunk)):
+                ends = data.count(b"\n")
+                if target < first + ends:
+                    pieces = (pending + data).split(b"\n")
+                    while target is not None and target < first + ends:
+                        found[target] = pieces[target - first].decode()
+                        target = next(wanted, None)
+                    pending = pieces[-1]
+                else:
+                    cut = data.rfind(b"\n")
+                    pending = pending + data if cut < 0 else data[cut + 1 :]
+                first += ends
+        if pending:  # a last line without a line end
+            if target == first:
+                found[target] = pending.decode()
+                target = next(wanted, None)
+            first += 1
+    return found
+
+
 def _source_lines(paths: list[Path]):
     """The files' lines (column ``line``)."""
     import polars as pl
@@ -170,7 +245,7 @@ def _source(paths: list[Path], width: int):
     columns = [f"c{index}" for index in range(1, width + 1)]
     # glob=False: a name such as "flows[1].log" is a file, not a pattern matching none.
     return pl.scan_csv([str(p) for p in paths], separator=" ", has_header=False,
-                       quote_char=None, glob=False,
+                       quote_char=None, glob=False, row_index_name=ROW,
                        schema=dict.fromkeys(columns, pl.String))  # fmt: skip
 
 

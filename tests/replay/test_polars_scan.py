@@ -136,8 +136,9 @@ def test_progress_beside_polars_is_the_share_of_bytes_checked(tmp_path):
     assert fast._shares([first], None) is None
 
 
+@pytest.mark.parametrize("window", [False, True])
 def test_top_records_of_files_out_of_time_order_come_from_the_rows_polars_kept(
-    tmp_path, plan, scans, monkeypatch
+    tmp_path, plan, scans, monkeypatch, window
 ):
     """No stretch holds the wanted minutes: the rows polars wrote beside the scan name
     the lines (numbered across files, their header lines included), read in one pass."""
@@ -155,18 +156,29 @@ def test_top_records_of_files_out_of_time_order_come_from_the_rows_polars_kept(
     first_records = polars_scan.first_records
     monkeypatch.setattr(polars_scan, "first_records", lambda *args: (
         calls.append(args[2]), first_records(*args))[1])  # fmt: skip
-    assert_same(plan, paths)
+    starts = sorted(int(line.split(" ")[FMT.index("start")]) for line in lines)
+    bounds = {"start": starts[len(starts) // 3] + 7, "end": starts[-5] - 5} if window else {}
+    assert_same(plan, paths, **bounds)
     assert scans == ["polars"] and calls
 
 
+@pytest.mark.parametrize("moved", ["gone", "another record"])
 def test_a_line_no_longer_where_polars_read_it_sends_the_lookup_to_duckdb(
-    tmp_path, plan, scans, monkeypatch
+    tmp_path, plan, scans, monkeypatch, moved
 ):
+    """The files changed between the scan and the lookup: a line polars named is gone,
+    or holds a record of another time. DuckDB reads the files again."""
     lines = records(minutes=12)
     lines.reverse()  # out of time order: the whole file is looked up
     path = tmp_path / "flows.log"
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers: {})
+    lines_at = polars_scan.lines_at
+    if moved == "gone":
+        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers: {})
+    else:
+        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers: {
+            number: lines[(number + 7) % len(lines)]
+            for number in lines_at(paths, numbers)})  # fmt: skip
     asked = []
     records_sql = fast._Queries.records
     monkeypatch.setattr(fast._Queries, "records", lambda self, *args: (

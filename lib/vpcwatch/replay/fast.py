@@ -168,8 +168,11 @@ class FileScan:
         from vpcwatch.replay import polars_scan
 
         side = Path(self._polars_side.name) / "side.parquet"
+        start = self._queries.plan.log_format.index("start")
         try:
-            return polars_scan.first_records(side, self._queries.paths, by_index, KEPT_RECORDS)
+            return polars_scan.first_records(
+                side, self._queries.paths, by_index, KEPT_RECORDS, start
+            )
         except (EngineRefused, OSError):
             return None
 

@@ -36,6 +36,7 @@ from vpcwatch.actions import ACTIONS
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern.polars_engine import EngineRefused, PolarsCompiler
 from vpcwatch.filterpattern.sql import UnsupportedPattern, slot_positions
+from vpcwatch.filterpattern.syntax import parse_number
 from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.template import ReplayPlan
 from vpcwatch.replay.time_index import SLOT_SECONDS
@@ -162,12 +163,17 @@ def records(
 
 
 def first_records(
-    side: Path, paths: list[Path], wanted: dict[int, set[int]], kept: int
+    side: Path, paths: list[Path], wanted: dict[int, set[int]], kept: int, start_field: int
 ) -> list[tuple[int, int, str]]:
     """(metric, minute, line) for the first ``kept`` records by (start, line) of each
     metric (its ``m`` index) in its ``wanted`` minutes, from the rows :func:`scan` wrote
     to ``side``: the rows whose start could be among the first (all those tied with the
-    last place), then their lines, found by number in one pass over ``paths``."""
+    last place), then their lines, found by number in one pass over ``paths``. Each line
+    must still hold its record's start (field ``start_field``, 0-based).
+
+    Raises:
+        EngineRefused: a line is not where the scan read it (the files changed since).
+    """
     import polars as pl
 
     rows = pl.scan_parquet(side)
@@ -179,8 +185,12 @@ def first_records(
     ]).collect()  # fmt: skip
     numbers = sorted(set(candidates[ROW].to_list()))
     lines = lines_at(paths, numbers)
-    if len(lines) != len(numbers):  # the files changed since the scan
-        raise EngineRefused("a record's line is no longer in the files")
+    starts = dict(zip(candidates[ROW].to_list(), candidates["ts"].to_list(), strict=True))
+    for number in numbers:
+        fields = lines[number].split(" ") if number in lines else []
+        read = parse_number(fields[start_field]) if len(fields) > start_field else None
+        if read is None or int(read) != starts[number]:
+            raise EngineRefused(f"line {number + 1} is not the record the scan read there")
     texts = pl.DataFrame({ROW: numbers, "line": [lines[n] for n in numbers]},
                          schema={ROW: candidates.schema[ROW], "line": pl.String})  # fmt: skip
     found = (

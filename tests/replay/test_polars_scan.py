@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -207,3 +208,83 @@ def test_lines_at_are_the_lines_of_the_files_read_one_after_another(
         every += lines
     numbers = sorted(data.draw(st.sets(st.integers(0, max(len(every) - 1, 0)))) if every else [])
     assert polars_scan.lines_at(paths, numbers, chunk) == {n: every[n] for n in numbers}
+
+
+def gzip_deliveries(tmp_path, lines, parts, *, last_line_end=True, shuffled=False):
+    """``lines`` as gzip files with S3's header line each (the middle one without a final
+    line end unless ``last_line_end``)."""
+    import gzip
+    import random
+
+    header = " ".join(field.aws_name for field in FMT.fields)
+    lines = list(lines)
+    if shuffled:
+        random.Random(5).shuffle(lines)
+    paths = []
+    for number in range(parts):
+        part = lines[number * len(lines) // parts : (number + 1) * len(lines) // parts]
+        text = "\n".join([header, *part])
+        text += "" if number == parts // 2 and not last_line_end else "\n"
+        path = tmp_path / f"delivery-{number}.log.gz"
+        path.write_bytes(gzip.compress(text.encode()))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_gzip_deliveries_are_scanned_by_polars_through_a_decompressed_copy(
+    tmp_path, plan, scans, monkeypatch, shuffled
+):
+    """One copy for the group, the copy removed once scanned; out of time order, the top
+    records are read by line number from the gzip files themselves."""
+    import tempfile
+
+    paths = gzip_deliveries(tmp_path, records(minutes=12), 5, last_line_end=False,
+                            shuffled=shuffled)  # fmt: skip
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    (tmp_path / "temporary").mkdir()
+    calls = []
+    first_records = polars_scan.first_records
+    monkeypatch.setattr(polars_scan, "first_records", lambda *args: (
+        calls.append(args[2]), first_records(*args))[1])  # fmt: skip
+    result = assert_same(plan, paths)
+    assert scans == ["polars"]
+    assert calls or not shuffled
+    assert result.events == len(records(minutes=12))
+    assert not list((tmp_path / "temporary").rglob("decompressed.log"))
+
+
+def test_gzip_is_left_to_duckdb_without_room_for_a_copy(tmp_path, plan, scans, monkeypatch):
+    monkeypatch.setattr(fast, "DECOMPRESSED_ROOM", 1e12)
+    assert_same(plan, gzip_deliveries(tmp_path, records(), 3))
+    assert scans == ["duckdb"]
+
+
+def test_gzip_with_irregular_bytes_is_checked_line_by_line_by_duckdb(tmp_path, plan, scans):
+    lines = records()
+    lines[20] = lines[20].replace(" ", "  ", 1)
+    result = assert_same(plan, gzip_deliveries(tmp_path, lines, 1))
+    assert scans == ["duckdb"]  # no polars scan of a copy the check refused
+    assert result.input.malformed == 0
+
+
+def test_a_gzip_copy_that_cannot_be_written_is_left_to_duckdb(tmp_path, plan, scans, monkeypatch):
+    """A full disk while copying (the size in the trailer understated): DuckDB reads."""
+    original = Path.open
+
+    def full(self, mode="r", *args, **kwargs):
+        if self.name == "decompressed.log":
+            raise OSError(28, "No space left on device")
+        return original(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", full)
+    assert_same(plan, gzip_deliveries(tmp_path, records(), 2))
+    assert scans == ["duckdb"]
+
+
+def test_a_gzip_line_with_a_field_too_many_is_not_cut_to_the_format(tmp_path, plan, scans):
+    lines = records()
+    lines[40] += " 443"
+    result = assert_same(plan, gzip_deliveries(tmp_path, lines, 1))
+    assert scans == ["polars", "duckdb"]
+    assert result.input.malformed == 1

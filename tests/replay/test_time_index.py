@@ -213,7 +213,9 @@ def test_a_record_far_from_its_time_makes_the_lookup_read_the_whole_file(
     assert scan_engine.used == [scan_engine.asked]
 
 
-def test_top_records_of_gzip_deliveries_come_from_the_files_that_hold_them(tmp_path, plan, lookups):
+def test_top_records_of_gzip_deliveries_come_from_the_files_that_hold_them(
+    tmp_path, plan, lookups, scan_engine
+):
     """S3 delivery: gzip files of a few minutes each, with a header. The time index of
     each is sampled as the byte check decompresses it; the lookup reads only the files
     that hold the alarm's minutes (here the last few)."""
@@ -235,6 +237,7 @@ def test_top_records_of_gzip_deliveries_come_from_the_files_that_hold_them(tmp_p
         key: reference.contributors[key] for key in alarms
     }
     assert lookups and all(rows is not None for rows in lookups)
+    assert scan_engine.used == [scan_engine.asked]
 
 
 @settings(max_examples=60, deadline=None)

@@ -303,41 +303,18 @@ def aggregate_paths(
             _, gzipped, header = kind
             headers = len(paths) if header is not None else 0
             queries = _Queries(paths, plan, start, end, gzipped)
-            fmt = plan.log_format
-            # Plain text goes to polars when it is installed. Polars may drop a line's
-            # extra fields without a word, so the check totals every line's fields.
-            with_polars = not gzipped and polars_available()
-            fields = FieldCount()
-            if with_polars:
-                checks = [_Checked(_shares(paths, on_progress), fields) for _ in paths]
-            else:  # a gzip file cannot seek: its time index is sampled as it is checked
-                checks = [_Checked(StartSampler(fmt.index("start"), len(fmt)) if gzipped
-                                   else None, None) for _ in paths]  # fmt: skip
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                regular = pool.submit(lambda: all(
-                    file_is_regular(p, gzipped, on_chunk=check.on_chunk, fields=check.fields)
-                    for p, check in zip(paths, checks, strict=True)
-                ))  # fmt: skip
-                scanned, polars_lines, side = None, None, None
-                if with_polars:
-                    scanned, polars_lines, side = _scan_polars(queries, headers) or (None,) * 3
-                else:
-                    scanned = _scan(queries, False, headers, on_progress)
-                try:
-                    checked = not regular.result()
-                except (OSError, EOFError, zlib.error):  # corrupt gzip DuckDB let pass:
-                    return None  # the reference path says what is wrong
-                # No line is short (polars counts those): a total off the mark is a long one.
-                if polars_lines is not None and fields.total != polars_lines * len(fmt):
-                    scanned = None
-                if gzipped and not checked:  # sampled to the end
-                    indexes = [check.on_chunk.index() for check in checks]
-                if checked and several:
+            found = None
+            if gzipped and polars_available() and _room_to_decompress(paths):
+                found = _scan_gzip_with_polars(queries, headers, on_progress)
+            if found is _IRREGULAR:  # as the check found it: DuckDB checks each line
+                if several:
                     return None  # read one by one: each file checked on its own
-                if checked or scanned is None:  # checked: a line Python splits otherwise
-                    scanned = _scan(queries, checked, headers, None)
-                else:
-                    polars_side = side
+                found = (_scan(queries, True, headers, None), True, None, None)
+            if found is None:
+                found = _scan_text(queries, headers, several, on_progress)
+            if found is None:
+                return None  # read one by one, or by the reference path
+            scanned, checked, indexes, polars_side = found
     except (_Unsupported, duckdb.Error):
         return None
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
@@ -356,6 +333,126 @@ def aggregate_paths(
     slots, column = _minute_rows(columns)
     counted = column("lines").astype(np.int64)
     return FileScan(queries, checked, slots, counted, indexes, polars_side)
+
+
+def _scan_text(queries: _Queries, headers: int, several: bool, on_progress):
+    """Text files scanned by polars (plain text, when installed) or DuckDB, the bytes
+    checked beside: (scanned, checked, time indexes, polars' side folder), or ``None``
+    when they must be read one by one or by the reference path."""
+    paths, plan, gzipped = queries.paths, queries.plan, queries.gzipped
+    indexes = polars_side = None
+    fmt = plan.log_format
+    # Plain text goes to polars when it is installed. Polars may drop a line's
+    # extra fields without a word, so the check totals every line's fields.
+    with_polars = not gzipped and polars_available()
+    fields = FieldCount()
+    if with_polars:
+        checks = [_Checked(_shares(paths, on_progress), fields) for _ in paths]
+    else:  # a gzip file cannot seek: its time index is sampled as it is checked
+        checks = [_Checked(StartSampler(fmt.index("start"), len(fmt)) if gzipped
+                           else None, None) for _ in paths]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        regular = pool.submit(lambda: all(
+            file_is_regular(p, gzipped, on_chunk=check.on_chunk, fields=check.fields)
+            for p, check in zip(paths, checks, strict=True)
+        ))  # fmt: skip
+        scanned, polars_lines, side = None, None, None
+        if with_polars:
+            scanned, polars_lines, side = _scan_polars(queries, headers) or (None,) * 3
+        else:
+            scanned = _scan(queries, False, headers, on_progress)
+        try:
+            checked = not regular.result()
+        except (OSError, EOFError, zlib.error):  # corrupt gzip DuckDB let pass:
+            return None  # the reference path says what is wrong
+        # No line is short (polars counts those): a total off the mark is a long one.
+        if polars_lines is not None and fields.total != polars_lines * len(fmt):
+            scanned = None
+        if gzipped and not checked:  # sampled to the end
+            indexes = [check.on_chunk.index() for check in checks]
+        if checked and several:
+            return None  # read one by one: each file checked on its own
+        if checked or scanned is None:  # checked: a line Python splits otherwise
+            scanned = _scan(queries, checked, headers, None)
+        else:
+            polars_side = side
+    return scanned, checked, indexes, polars_side
+
+
+def _scan_gzip_with_polars(queries: _Queries, headers: int, on_progress):
+    """Gzip files read by polars, which cannot stream them: each is decompressed once into
+    one temporary plain copy (the byte check reads the same chunks, and the time index
+    samples them), which polars scans; the copy goes once scanned (the top records are
+    read from the gzip files again). As :func:`_scan_text` returns; :data:`_IRREGULAR`
+    when the byte check refuses a file, ``None`` when the copy cannot be made or polars
+    declines it (DuckDB then reads the files)."""
+    paths, plan, fmt = queries.paths, queries.plan, queries.plan.log_format
+    samplers = [StartSampler(fmt.index("start"), len(fmt)) for _ in paths]
+    fields = FieldCount()
+    folder = tempfile.TemporaryDirectory(prefix="vpcwatch-")
+    copy = Path(folder.name) / "decompressed.log"
+    expected = max(sum(_decompressed_size(path) for path in paths), 1)
+    written = [0]
+    try:
+        with copy.open("wb") as out:
+            for path, sampler in zip(paths, samplers, strict=True):
+                last = [10]
+
+                def keep(chunk, sampler=sampler, last=last):
+                    if chunk:
+                        sampler(chunk)
+                        out.write(chunk)
+                        last[0] = chunk[-1]
+                        written[0] += len(chunk)
+                        if on_progress is not None:
+                            on_progress(min(written[0] / expected, 1.0) / 2)
+
+                if not file_is_regular(path, True, on_chunk=keep, fields=fields):
+                    return _IRREGULAR
+                if last[0] != 10:  # the next file's first line is a line of its own
+                    out.write(b"\n")
+    except (OSError, EOFError, zlib.error):  # a full disk, a corrupt file: DuckDB's
+        return None
+    copied = _Queries([copy], plan, queries.start, queries.end, False)
+    found = _scan_polars(copied, headers)
+    copy.unlink()
+    if found is None:
+        return None
+    scanned, lines, side = found
+    if fields.total != lines * len(fmt):  # no line is short: one is long
+        return None
+    return scanned, False, [sampler.index() for sampler in samplers], side
+
+
+_IRREGULAR = object()
+"""What :func:`_scan_gzip_with_polars` returns for bytes Python splits otherwise."""
+
+
+def _decompressed_size(path: Path) -> int:
+    """A gzip file's size once decompressed, as its last member's trailer states it
+    (modulo 4 GiB: exact for one member under 4 GiB, as S3 delivery files are)."""
+    with path.open("rb") as stream:
+        stream.seek(-4, os.SEEK_END)
+        return int.from_bytes(stream.read(4), "little")
+
+
+DECOMPRESSED_ROOM = 2.0
+"""How many times the decompressed size (:func:`_decompressed_size`) the temporary
+folder must have free before polars reads gzip files through a copy there."""
+
+
+def _room_to_decompress(paths: list[Path]) -> bool:
+    """Whether the system's temporary folder has room for a decompressed copy of
+    ``paths`` (with a margin; a trailer understating the size is caught when a write
+    fails)."""
+    import shutil
+
+    try:
+        size = sum(_decompressed_size(path) for path in paths)
+        free = shutil.disk_usage(tempfile.gettempdir()).free
+    except OSError:
+        return False
+    return free >= DECOMPRESSED_ROOM * size
 
 
 class _Checked(NamedTuple):

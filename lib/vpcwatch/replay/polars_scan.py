@@ -204,8 +204,9 @@ def first_records(
 
 def lines_at(paths: list[Path], numbers: list[int], chunk: int = 1 << 20) -> dict[int, str]:
     """The lines of ``paths`` (read as one sequence of lines, a file's last line counted
-    with or without a line end) at the sorted line ``numbers`` (from 0), in one pass:
-    each chunk's line ends are counted, and only a chunk holding a wanted line is split."""
+    with or without a line end; gzip files decompressed) at the sorted line ``numbers``
+    (from 0), in one pass: each chunk's line ends are counted, and only a chunk holding a
+    wanted line is split."""
     found: dict[int, str] = {}
     wanted = iter(numbers)
     target = next(wanted, None)
@@ -214,8 +215,10 @@ def lines_at(paths: list[Path], numbers: list[int], chunk: int = 1 << 20) -> dic
         if target is None:
             break
         pending = b""  # a line begun and not yet ended
-        with path.open("rb") as stream:
-            while target is not None and (data := stream.read(chunk)):
+        for data in _chunks(path, chunk):
+            if target is None:
+                break
+            if data:
                 ends = data.count(b"\n")
                 if target < first + ends:
                     pieces = (pending + data).split(b"\n")
@@ -233,6 +236,20 @@ def lines_at(paths: list[Path], numbers: list[int], chunk: int = 1 << 20) -> dic
                 target = next(wanted, None)
             first += 1
     return found
+
+
+def _chunks(path: Path, size: int):
+    """The bytes of ``path``, decompressed if it is gzip, a chunk at a time."""
+    from vpcwatch.filterpattern.fast import gunzip
+
+    with path.open("rb") as stream:
+        gzipped = stream.read(2) == b"\x1f\x8b"
+    if gzipped:
+        yield from gunzip(path)
+        return
+    with path.open("rb") as stream:
+        while data := stream.read(size):
+            yield data
 
 
 def _source_lines(paths: list[Path]):

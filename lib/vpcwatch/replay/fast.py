@@ -17,9 +17,9 @@ contributors of the ALARM transitions). Same semantics as
 
 Used for plain or S3-delivery files in the stack's format (gzip too); anything else
 returns ``None`` and the caller streams the file through the reference path. With
-polars installed (the ``fast`` extra), plain text is scanned by :mod:`.polars_scan`
-into the same table, faster, and DuckDB takes over wherever polars cannot read the
-files exactly.
+polars installed (the ``fast`` extra), text (gzip through a decompressed copy) is
+scanned by :mod:`.polars_scan` into the same table, faster, and DuckDB takes over
+wherever polars cannot read the files exactly.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 text files, on polars' streaming engine.
 
 Used by :func:`vpcwatch.replay.fast.aggregate_paths` when polars is installed (the
-``fast`` extra) and the files are plain text; on ``bench/replay.py`` its scan takes
-about 0.7 of the time of the same table in DuckDB (polars reads the CSV text faster).
-Gzip, Parquet and files with irregular bytes stay with DuckDB. Same rows, on the same
-terms as :meth:`vpcwatch.replay.fast._Queries.minutes`:
+``fast`` extra) for text files (gzip through a decompressed copy); on
+``bench/replay.py`` its scan takes about 0.7 of the time of the same table in DuckDB
+(polars reads the CSV text faster). Parquet and files with irregular bytes stay with
+DuckDB. Same rows, on the same terms as :meth:`vpcwatch.replay.fast._Queries.minutes`:
 
 - The caller checks the bytes beside the scan (:func:`~vpcwatch.filterpattern.fast.
   file_is_regular`): ASCII, single spaces, no quote. Every line then splits into columns

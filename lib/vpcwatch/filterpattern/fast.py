@@ -195,7 +195,7 @@ def file_is_plain(path: Path) -> bool:
     (and leading or trailing ones), which leave empty fields that the query detects."""
     if path.suffix == ".gz":
         return False
-    return all(_plain_bytes(chunk) for chunk, _ in _chunks(path, gzipped=False))
+    return all(_plain_bytes(chunk) for chunk, _ in file_chunks(path, gzipped=False))
 
 
 def _plain_bytes(chunk: bytes | bytearray) -> bool:
@@ -230,7 +230,7 @@ def file_is_regular(
     previous = True  # a line end before the first byte
     last = 10
     since_line_end = 0  # separators after the last line end read so far
-    for chunk, data in _chunks(path, gzipped):
+    for chunk, data in file_chunks(path, gzipped):
         if on_chunk is not None:
             on_chunk(chunk)
         if not _plain_bytes(chunk):
@@ -266,7 +266,7 @@ class FieldCount:
     total: int = 0
 
 
-def _chunks(path: Path, gzipped: bool):
+def file_chunks(path: Path, gzipped: bool):
     """The file's bytes, :data:`CHUNK_BYTES` at a time (at most, for gzip), each as the
     chunk and a numpy view of it. One buffer serves every chunk of a plain file: use
     each before asking for the next."""

@@ -167,11 +167,12 @@ class FileScan:
         from vpcwatch.filterpattern.polars_engine import EngineRefused
         from vpcwatch.replay import polars_scan
 
-        side = Path(self._polars_side.name) / "side.parquet"
-        start = self._queries.plan.log_format.index("start")
+        queries = self._queries
+        side = Path(self._polars_side.name) / _SIDE_FILE
+        start = queries.plan.log_format.index("start")
         try:
             return polars_scan.first_records(
-                side, self._queries.paths, by_index, KEPT_RECORDS, start
+                side, queries.paths, queries.gzipped, by_index, KEPT_RECORDS, start
             )
         except (EngineRefused, OSError):
             return None
@@ -304,7 +305,7 @@ def aggregate_paths(
             headers = len(paths) if header is not None else 0
             queries = _Queries(paths, plan, start, end, gzipped)
             found = None
-            if gzipped and polars_available() and _room_to_decompress(paths):
+            if gzipped and polars_available():
                 found = _scan_gzip_with_polars(queries, headers, on_progress)
             if found is _IRREGULAR:  # as the check found it: DuckDB checks each line
                 if several:
@@ -384,14 +385,23 @@ def _scan_gzip_with_polars(queries: _Queries, headers: int, on_progress):
     one temporary plain copy (the byte check reads the same chunks, and the time index
     samples them), which polars scans; the copy goes once scanned (the top records are
     read from the gzip files again). As :func:`_scan_text` returns; :data:`_IRREGULAR`
-    when the byte check refuses a file, ``None`` when the copy cannot be made or polars
+    when the byte check refuses a file, ``None`` when the copy cannot be made (the
+    temporary folder has less than :data:`DECOMPRESSED_ROOM` times the size the gzip
+    trailers state; a trailer understating it is caught when a write fails) or polars
     declines it (DuckDB then reads the files)."""
+    import shutil
+
     paths, plan, fmt = queries.paths, queries.plan, queries.plan.log_format
+    try:
+        expected = sum(_decompressed_size(path) for path in paths)
+        if shutil.disk_usage(tempfile.gettempdir()).free < DECOMPRESSED_ROOM * expected:
+            return None
+    except OSError:
+        return None
     samplers = [StartSampler(fmt.index("start"), len(fmt)) for _ in paths]
     fields = FieldCount()
     folder = tempfile.TemporaryDirectory(prefix="vpcwatch-")
     copy = Path(folder.name) / "decompressed.log"
-    expected = max(sum(_decompressed_size(path) for path in paths), 1)
     written = [0]
     try:
         with copy.open("wb") as out:
@@ -405,7 +415,7 @@ def _scan_gzip_with_polars(queries: _Queries, headers: int, on_progress):
                         last[0] = chunk[-1]
                         written[0] += len(chunk)
                         if on_progress is not None:
-                            on_progress(min(written[0] / expected, 1.0) / 2)
+                            on_progress(min(written[0] / max(expected, 1), 1.0) / 2)
 
                 if not file_is_regular(path, True, on_chunk=keep, fields=fields):
                     return _IRREGULAR
@@ -441,20 +451,6 @@ DECOMPRESSED_ROOM = 2.0
 folder must have free before polars reads gzip files through a copy there."""
 
 
-def _room_to_decompress(paths: list[Path]) -> bool:
-    """Whether the system's temporary folder has room for a decompressed copy of
-    ``paths`` (with a margin; a trailer understating the size is caught when a write
-    fails)."""
-    import shutil
-
-    try:
-        size = sum(_decompressed_size(path) for path in paths)
-        free = shutil.disk_usage(tempfile.gettempdir()).free
-    except OSError:
-        return False
-    return free >= DECOMPRESSED_ROOM * size
-
-
 class _Checked(NamedTuple):
     """How the byte check reads one file: what sees each chunk (a time index's sampler, a
     progress count, or nothing) and what counts its fields (or nothing)."""
@@ -478,6 +474,10 @@ def _shares(paths: list[Path], on_progress) -> Callable[[bytes | bytearray], Non
     return count
 
 
+_SIDE_FILE = "side.parquet"
+"""The rows a polars scan writes beside it (:func:`.polars_scan.scan`), in its folder."""
+
+
 def _scan_polars(queries: _Queries, headers: int):
     """The scan's table by :mod:`.polars_scan`, the rules' contributions grouped in DuckDB,
     and how many lines polars read; ``None`` when polars cannot read the files or the
@@ -490,7 +490,7 @@ def _scan_polars(queries: _Queries, headers: int):
 
     plan = queries.plan
     folder = tempfile.TemporaryDirectory(prefix="vpcwatch-")  # removed with the FileScan
-    side = Path(folder.name) / "side.parquet"
+    side = Path(folder.name) / _SIDE_FILE
     try:
         columns = polars_scan.scan(queries.paths, plan, queries.start, queries.end, side)
     except (UnsupportedPattern, EngineRefused):

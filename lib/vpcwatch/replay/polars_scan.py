@@ -150,26 +150,28 @@ def records(
     except pl.exceptions.PolarsError as error:
         raise EngineRefused(str(error).splitlines()[0]) from None
     counts = dict(chosen.group_by("slot").agg(pl.len()).iter_rows())
-    found = []
-    for index, slots in minutes.items():
-        first = (
-            chosen.filter(pl.col(f"m{index}") & slot.is_in(slots))
-            .sort("slot", "ts", "line")
-            .group_by("slot", maintain_order=True)
-            .head(kept)
-        )
-        found += [(index, at, text) for at, text in first.select("slot", "line").iter_rows()]
-    return counts, found
+    matching = pl.concat([
+        chosen.filter(pl.col(f"m{index}") & slot.is_in(slots))
+        .select(pl.lit(index).alias("metric"), "slot", "ts", "line")
+        for index, slots in minutes.items()
+    ])  # fmt: skip
+    return counts, _first_by_start(matching, kept)
 
 
 def first_records(
-    side: Path, paths: list[Path], wanted: dict[int, set[int]], kept: int, start_field: int
+    side: Path,
+    paths: list[Path],
+    gzipped: bool,
+    wanted: dict[int, set[int]],
+    kept: int,
+    start_field: int,
 ) -> list[tuple[int, int, str]]:
     """(metric, minute, line) for the first ``kept`` records by (start, line) of each
     metric (its ``m`` index) in its ``wanted`` minutes, from the rows :func:`scan` wrote
     to ``side``: the rows whose start could be among the first (all those tied with the
-    last place), then their lines, found by number in one pass over ``paths``. Each line
-    must still hold its record's start (field ``start_field``, 0-based).
+    last place), then their lines, found by number in one pass over ``paths`` (gzip,
+    or not). Each line must still hold its record's start (field ``start_field``,
+    0-based).
 
     Raises:
         EngineRefused: a line is not where the scan read it (the files changed since).
@@ -184,7 +186,7 @@ def first_records(
         for index, slots in wanted.items()
     ]).collect()  # fmt: skip
     numbers = sorted(set(candidates[ROW].to_list()))
-    lines = lines_at(paths, numbers)
+    lines = lines_at(paths, numbers, gzipped)
     starts = dict(zip(candidates[ROW].to_list(), candidates["ts"].to_list(), strict=True))
     for number in numbers:
         fields = lines[number].split(" ") if number in lines else []
@@ -193,20 +195,28 @@ def first_records(
             raise EngineRefused(f"line {number + 1} is not the record the scan read there")
     texts = pl.DataFrame({ROW: numbers, "line": [lines[n] for n in numbers]},
                          schema={ROW: candidates.schema[ROW], "line": pl.String})  # fmt: skip
-    found = (
-        candidates.join(texts, on=ROW)
-        .sort("metric", "slot", "ts", "line")
+    return _first_by_start(candidates.join(texts, on=ROW), kept)
+
+
+def _first_by_start(records, kept: int) -> list[tuple[int, int, str]]:
+    """(metric, minute, line) of the first ``kept`` of ``records`` (a frame of ``metric``,
+    ``slot``, ``ts``, ``line``) by (start, line) in each metric and minute, as the
+    reference path keeps them."""
+    first = (
+        records.sort("metric", "slot", "ts", "line")
         .group_by("metric", "slot", maintain_order=True)
         .head(kept)
     )
-    return [tuple(row) for row in found.select("metric", "slot", "line").iter_rows()]
+    return [tuple(row) for row in first.select("metric", "slot", "line").iter_rows()]
 
 
-def lines_at(paths: list[Path], numbers: list[int], chunk: int = 1 << 20) -> dict[int, str]:
+def lines_at(paths: list[Path], numbers: list[int], gzipped: bool) -> dict[int, str]:
     """The lines of ``paths`` (read as one sequence of lines, a file's last line counted
-    with or without a line end; gzip files decompressed) at the sorted line ``numbers``
+    with or without a line end; ``gzipped``: decompressed) at the sorted line ``numbers``
     (from 0), in one pass: each chunk's line ends are counted, and only a chunk holding a
     wanted line is split."""
+    from vpcwatch.filterpattern.fast import file_chunks
+
     found: dict[int, str] = {}
     wanted = iter(numbers)
     target = next(wanted, None)
@@ -215,7 +225,7 @@ def lines_at(paths: list[Path], numbers: list[int], chunk: int = 1 << 20) -> dic
         if target is None:
             break
         pending = b""  # a line begun and not yet ended
-        for data in _chunks(path, chunk):
+        for data, _ in file_chunks(path, gzipped):
             if target is None:
                 break
             if data:
@@ -236,20 +246,6 @@ def lines_at(paths: list[Path], numbers: list[int], chunk: int = 1 << 20) -> dic
                 target = next(wanted, None)
             first += 1
     return found
-
-
-def _chunks(path: Path, size: int):
-    """The bytes of ``path``, decompressed if it is gzip, a chunk at a time."""
-    from vpcwatch.filterpattern.fast import gunzip
-
-    with path.open("rb") as stream:
-        gzipped = stream.read(2) == b"\x1f\x8b"
-    if gzipped:
-        yield from gunzip(path)
-        return
-    with path.open("rb") as stream:
-        while data := stream.read(size):
-            yield data
 
 
 def _source_lines(paths: list[Path]):

@@ -48,26 +48,33 @@ def assert_same(plan, paths, **window):
     return fast_result
 
 
-def test_a_line_with_a_field_too_many_is_not_cut_to_the_format(tmp_path, plan, scans):
+@pytest.mark.parametrize(
+    ("change", "gzipped", "expected"),
+    [
+        ("a field too many", False, ["polars", "duckdb"]),
+        ("a field too many", True, ["polars", "duckdb"]),
+        ("a field short", False, ["polars declined", "duckdb"]),
+    ],
+)
+def test_a_line_not_of_the_formats_width_is_left_to_duckdb(
+    tmp_path, plan, scans, change, gzipped, expected
+):
     """Polars reads the first fields of a longer line as a record and drops the rest
-    without a word; the byte check's field count tells, and DuckDB scans instead (the
-    line is malformed, as the reference path says)."""
+    without a word; the byte check's field count tells, and DuckDB scans instead. A
+    shorter line polars sets aside itself. Either way the line is malformed, as the
+    reference path says."""
     lines = records()
-    lines[40] += " 443"
-    path = tmp_path / "flows.log"
-    path.write_text("\n".join(lines) + "\n")
-    result = assert_same(plan, [path])
-    assert scans == ["polars", "duckdb"]
-    assert result.input.malformed == 1
-
-
-def test_a_line_short_of_fields_is_left_to_duckdb(tmp_path, plan, scans):
-    lines = records()
-    lines[40] = lines[40].rsplit(" ", 1)[0]
-    path = tmp_path / "flows.log"
-    path.write_text("\n".join(lines) + "\n")
-    result = assert_same(plan, [path])
-    assert scans == ["polars declined", "duckdb"]
+    if change == "a field too many":
+        lines[40] += " 443"
+    else:
+        lines[40] = lines[40].rsplit(" ", 1)[0]
+    if gzipped:
+        paths = gzip_deliveries(tmp_path, lines, 1)
+    else:
+        paths = [tmp_path / "flows.log"]
+        paths[0].write_text("\n".join(lines) + "\n")
+    result = assert_same(plan, paths)
+    assert scans == expected
     assert result.input.malformed == 1
 
 
@@ -175,11 +182,11 @@ def test_a_line_no_longer_where_polars_read_it_sends_the_lookup_to_duckdb(
     path.write_text("\n".join(lines) + "\n")
     lines_at = polars_scan.lines_at
     if moved == "gone":
-        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers: {})
+        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers, gzipped: {})
     else:
-        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers: {
+        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers, gzipped: {
             number: lines[(number + 7) % len(lines)]
-            for number in lines_at(paths, numbers)})  # fmt: skip
+            for number in lines_at(paths, numbers, gzipped)})  # fmt: skip
     asked = []
     records_sql = fast._Queries.records
     monkeypatch.setattr(fast._Queries, "records", lambda self, *args: (
@@ -192,22 +199,31 @@ def test_a_line_no_longer_where_polars_read_it_sends_the_lookup_to_duckdb(
     files=st.lists(st.lists(st.text("ab ", max_size=6), max_size=6), min_size=1, max_size=4),
     ends=st.lists(st.booleans(), min_size=4, max_size=4),
     chunk=st.integers(1, 9),
+    gzipped=st.booleans(),
     data=st.data(),
 )
 def test_lines_at_are_the_lines_of_the_files_read_one_after_another(
-    tmp_path_factory, files, ends, chunk, data
+    tmp_path_factory, files, ends, chunk, gzipped, data
 ):
+    """However the chunks cut them, plain or gzip."""
+    import gzip
+
+    from vpcwatch.filterpattern import fast as byte_check
+
     folder = tmp_path_factory.mktemp("lines")
     every, paths = [], []
     for number, lines in enumerate(files):
         lines = [line for line in lines if line]  # a blank line is never a record here
-        text = "\n".join(lines) + ("\n" if lines and ends[number] else "")
+        text = ("\n".join(lines) + ("\n" if lines and ends[number] else "")).encode()
         path = folder / f"{number}.log"
-        path.write_text(text)
+        path.write_bytes(gzip.compress(text) if gzipped else text)
         paths.append(path)
         every += lines
     numbers = sorted(data.draw(st.sets(st.integers(0, max(len(every) - 1, 0)))) if every else [])
-    assert polars_scan.lines_at(paths, numbers, chunk) == {n: every[n] for n in numbers}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(byte_check, "CHUNK_BYTES", chunk)
+        found = polars_scan.lines_at(paths, numbers, gzipped)
+    assert found == {n: every[n] for n in numbers}
 
 
 def gzip_deliveries(tmp_path, lines, parts, *, last_line_end=True, shuffled=False):
@@ -280,11 +296,3 @@ def test_a_gzip_copy_that_cannot_be_written_is_left_to_duckdb(tmp_path, plan, sc
     monkeypatch.setattr(Path, "open", full)
     assert_same(plan, gzip_deliveries(tmp_path, records(), 2))
     assert scans == ["duckdb"]
-
-
-def test_a_gzip_line_with_a_field_too_many_is_not_cut_to_the_format(tmp_path, plan, scans):
-    lines = records()
-    lines[40] += " 443"
-    result = assert_same(plan, gzip_deliveries(tmp_path, lines, 1))
-    assert scans == ["polars", "duckdb"]
-    assert result.input.malformed == 1

@@ -213,29 +213,33 @@ def _first_by_start(records, kept: int) -> list[tuple[int, int, str]]:
 def lines_at(paths: list[Path], numbers: list[int], gzipped: bool) -> dict[int, str]:
     """The lines of ``paths`` (read as one sequence of lines, a file's last line counted
     with or without a line end; ``gzipped``: decompressed) at the sorted line ``numbers``
-    (from 0), in one pass: each chunk's line ends are counted, and only a chunk holding a
-    wanted line is split."""
-    from vpcwatch.filterpattern.fast import file_chunks
+    (from 0), in one pass: each chunk's line ends are counted, and only in a chunk holding
+    a wanted line are they located."""
+    from vpcwatch.filterpattern.fast import CHUNK_BYTES, file_chunks
 
     found: dict[int, str] = {}
     wanted = iter(numbers)
     target = next(wanted, None)
     first = 0  # the number of the line that begins the pending bytes
+    line_end = np.empty(CHUNK_BYTES, dtype=bool)
     for path in paths:
         if target is None:
             break
         pending = b""  # a line begun and not yet ended
-        for data, _ in file_chunks(path, gzipped):
+        for data, view in file_chunks(path, gzipped):
             if target is None:
                 break
-            if data:
-                ends = data.count(b"\n")
-                if target < first + ends:
-                    pieces = (pending + data).split(b"\n")
+            if data:  # numpy counts the line ends twice as fast as bytes.count
+                ends = int(np.count_nonzero(np.equal(view, 10, out=line_end[: len(view)])))
+                if target < first + ends:  # cut out at the line ends, not split
+                    at = np.flatnonzero(line_end[: len(view)]).tolist()
                     while target is not None and target < first + ends:
-                        found[target] = pieces[target - first].decode()
+                        index = target - first
+                        begin = 0 if index == 0 else at[index - 1] + 1
+                        line = data[begin : at[index]]
+                        found[target] = (pending + line if index == 0 else line).decode()
                         target = next(wanted, None)
-                    pending = pieces[-1]
+                    pending = data[at[-1] + 1 :]
                 else:
                     cut = data.rfind(b"\n")
                     pending = pending + data if cut < 0 else data[cut + 1 :]

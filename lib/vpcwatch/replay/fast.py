@@ -589,16 +589,24 @@ def _fetch_contributions(connection, query: str):
     """A rule's (slot, contributor, value) rows as arrays: the distinct contributors once
     (as DuckDB sorts them) and an id per row, not one Python tuple per row (a long
     sparse span has millions of rows)."""
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE contributed AS {query}")
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE contributed AS SELECT * FROM ({query}) t(slot, k, v)"
+    )
+    # Ids numbered on the distinct names, then joined: a dense_rank() over every row
+    # took three times as long (0.17 s for a day's 375,000 rows).
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE contributor_ids AS SELECT k, CAST(row_number() "
+        "OVER (ORDER BY k) - 1 AS BIGINT) AS id FROM (SELECT DISTINCT k FROM contributed)"
+    )
     names = [row[0] for row in connection.execute(
-        "SELECT DISTINCT k FROM (SELECT * FROM contributed) t(slot, k, v) ORDER BY k"
+        "SELECT k FROM contributor_ids ORDER BY id"
     ).fetchall()]  # fmt: skip
     columns = connection.execute(
-        "SELECT slot, CAST(dense_rank() OVER (ORDER BY k) - 1 AS BIGINT) AS id, "
-        "CAST(v AS DOUBLE) AS v FROM (SELECT * FROM contributed) t(slot, k, v) "
-        "ORDER BY id, slot"  # as Contributions keeps them: no sort in Python
+        "SELECT slot, id, CAST(v AS DOUBLE) AS v FROM contributed c JOIN contributor_ids i "
+        "ON c.k IS NOT DISTINCT FROM i.k ORDER BY id, slot"  # as Contributions keeps them
     ).fetchnumpy()
     connection.execute("DROP TABLE contributed")
+    connection.execute("DROP TABLE contributor_ids")
     return names, columns["slot"], columns["id"], columns["v"]
 
 

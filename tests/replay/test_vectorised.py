@@ -194,3 +194,30 @@ def test_minutes_before_a_time_are_a_binary_search(minutes, times, dense):
         patch.setattr(alarms, "DENSE_MINUTES", 4_000_000 if dense else 1)
         before = alarms.minutes_before(slots)
         assert before(times).tolist() == np.searchsorted(slots, times, side="left").tolist()
+
+
+@given(
+    times=st.lists(st.integers(-2_000, 200_000), min_size=1, max_size=50),
+    periods=st.integers(1, 17),
+    period=st.sampled_from([10, 30, 60, 120, 3600]),
+    seconds=st.sampled_from([0, 0, 0, 7]),
+)
+def test_window_values_on_a_grid_are_the_values_at_each_end(times, periods, period, seconds):
+    """Ends on minute starts read a table of the span's minutes when that is smaller; any
+    other ends (a 10 s period, a second off the minute) are read as given: the same
+    values either way, in the shape of the ends."""
+    from vpcwatch.replay.alarms import _values_at
+
+    times = np.unique(np.array(times, dtype=np.int64)) * 60 + seconds
+    ends = times[:, None] - period * np.arange(periods)
+    asked = []
+
+    def window_values(at: np.ndarray) -> np.ndarray:
+        asked.append(at.size)
+        return np.where(at % 420 == 0, np.nan, (at * 7919) % 1000 / 7)
+
+    got = _values_at(ends, window_values)
+    np.testing.assert_array_equal(got, window_values(ends))
+    minutes = (ends.max() - ends.min()) // 60 + 1
+    on_grid = not (ends % 60).any()
+    assert asked[0] == (minutes if on_grid and minutes < ends.size else ends.size)

@@ -372,7 +372,7 @@ def _evaluate(
     span = period * (settings.evaluation_periods + EXTRA_RANGE)
     times = evaluation_times(slots, span, first, last)
     ends = times[:, None] - period * np.arange(settings.evaluation_periods + EXTRA_RANGE)
-    values = np.asarray(window_values(ends), dtype=np.float64)  # newest first
+    values = _values_at(ends, window_values)  # newest first
     decisions = _decisions(values, settings)
     # Forward-fill "keep the state" from the previous evaluation (a new alarm starts in
     # INSUFFICIENT_DATA).
@@ -390,6 +390,21 @@ def _evaluate(
     ]  # fmt: skip
     peak = None if np.isnan(newest).all() else float(np.nanmax(newest))
     return Outcome(transitions, int(times[-1]), peak)
+
+
+def _values_at(ends: np.ndarray, window_values: Callable[[np.ndarray], np.ndarray]):
+    """``window_values(ends)``, computed once per minute of the span the ends cover when
+    they all fall on minute starts and there are fewer such minutes than ends: N
+    evaluation periods read each window N + 2 times (an alarm over 15 periods on 90 days
+    of minutes spent 0.27 s on 1.7M ends for 130,000 distinct windows)."""
+    step = EVALUATION_INTERVAL
+    low, high = int(ends.min()), int(ends.max())
+    minutes = (high - low) // step + 1
+    if (ends % step).any() or minutes >= ends.size:
+        return np.asarray(window_values(ends), dtype=np.float64)
+    grid = np.asarray(window_values(low + step * np.arange(minutes, dtype=np.int64)),
+                      dtype=np.float64)  # fmt: skip
+    return grid[(ends - low) // step]
 
 
 def evaluation_times(slots: np.ndarray, span: int, first: int, last: int) -> np.ndarray:

@@ -296,3 +296,50 @@ def test_a_gzip_copy_that_cannot_be_written_is_left_to_duckdb(tmp_path, plan, sc
     monkeypatch.setattr(Path, "open", full)
     assert_same(plan, gzip_deliveries(tmp_path, records(), 2))
     assert scans == ["duckdb"]
+
+
+@pytest.fixture
+def number_reads(monkeypatch) -> list[bool]:
+    """Each read of the polars scan: True when it read numbers by the integer cast."""
+    reads: list[bool] = []
+    original = polars_scan._scan_once
+
+    def spy(paths, table, side):
+        reads.append(table.compiler.integers)
+        return original(paths, table, side)
+
+    monkeypatch.setattr(polars_scan, "_scan_once", spy)
+    return reads
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "expected"),
+    [
+        ("nothing", [True]),
+        ("bytes as decimals", [True, False]),
+        ("a port with a sign", [True]),
+        ("an integer past 64 bits", [True, False]),
+    ],
+)
+def test_numbers_are_read_as_integers_unless_a_field_holds_another_number(
+    tmp_path, plan, scans, number_reads, rewrite, expected
+):
+    """The integer cast reads exactly the grammar's integers; a field the patterns read
+    as a number that holds another number ("150000.0", a 20-digit integer) sends the
+    scan round again with the grammar's regex, and the results are the reference's.
+    Header lines and "-" fields are not numbers the cast misreads."""
+    lines = [line.split(" ") for line in records()]
+    position, port = FMT.index("bytes"), FMT.index("dstport")
+    for fields in lines:
+        if rewrite == "bytes as decimals" and fields[position] != "-":
+            fields[position] = f"{int(fields[position])}.0"
+        elif rewrite == "a port with a sign" and fields[port] in ("22", "3389"):
+            fields[port] = "+" + fields[port]
+    if rewrite == "an integer past 64 bits":
+        lines[7][position] = "9" * 20
+    header = " ".join(field.aws_name for field in FMT.fields)
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join([header, *(" ".join(fields) for fields in lines)]) + "\n")
+    assert_same(plan, [path])
+    assert scans == ["polars"]
+    assert number_reads == expected

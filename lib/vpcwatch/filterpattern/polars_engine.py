@@ -77,10 +77,18 @@ def count(path: Path, patterns: Mapping[str, s.Pattern], width: int) -> tuple[di
 
 
 class PolarsCompiler:
-    """Patterns as polars boolean expressions over ``width`` text columns ``c1``..."""
+    """Patterns as polars boolean expressions over ``width`` text columns ``c1``...
 
-    def __init__(self, width: int) -> None:
+    With ``integers``, a field's number is read by an integer cast, not the grammar's
+    regex (flow-log numbers are integers; four regexes were a fifth of replay's scan).
+    The cast reads exactly the grammar's integers (``[+-]?[0-9]+`` within 64 bits) and
+    nothing else, so it differs from the grammar only on a field holding another
+    number (``1.5``, ``2e3``, a longer integer): :meth:`doubtful` finds those, and the
+    caller reads them again without ``integers`` when there are any."""
+
+    def __init__(self, width: int, *, integers: bool = False) -> None:
         self.width = width
+        self.integers = integers
         self.shared: dict[str, Any] = {}
         """Alias -> expression of each field number and (field, regex) match the
         predicates use, computed once per line however many comparisons read it (the
@@ -146,14 +154,33 @@ class PolarsCompiler:
         return self._share(("number", position), "n", lambda: self.parse_number(position))
 
     def parse_number(self, position: int | tuple[int, int]) -> Any:
-        """The number the grammar reads in the field (null where it reads none), computed
-        where the expression is used (:meth:`number` shares it)."""
+        """The number the grammar reads in the field (null where it reads none; with
+        ``integers``, where it reads no integer), computed where the expression is used
+        (:meth:`number` shares it)."""
         import polars as pl
 
         token = self.token(position)
+        if self.integers:
+            return token.cast(pl.Int64, strict=False).cast(pl.Float64)
         return pl.when(token.str.contains(f"^(?:{NUMBER_RE2})$")).then(
             token.cast(pl.Float64, strict=False)
         )
+
+    def doubtful(self) -> Any | None:
+        """With ``integers``: true on a line where a field whose number the predicates
+        read holds text that is neither an integer nor ``-`` (the flow log's "no value"):
+        perhaps a number the grammar reads and the cast does not. ``None`` when no
+        predicate reads a number or without ``integers``."""
+        import polars as pl
+
+        if not self.integers:
+            return None
+        doubts = [
+            pl.col(alias).is_null() & self.token(key[1]).is_not_null() & (self.token(key[1]) != "-")
+            for key, alias in self._aliases.items()
+            if key[0] == "number"
+        ]
+        return pl.any_horizontal(doubts) if doubts else None
 
 
 _COMPARE = {

@@ -17,7 +17,11 @@ DuckDB. Same rows, on the same terms as :meth:`vpcwatch.replay.fast._Queries.min
   set aside: counted in the row whose ``slot`` is null, as DuckDB counts the lines it
   sets aside (the caller has DuckDB read the file when there are more than its headers).
 - The patterns compile with :class:`~vpcwatch.filterpattern.polars_engine.PolarsCompiler`
-  (numbers read only where the grammar reads one; regexes on Rust's ``regex`` crate).
+  (regexes on Rust's ``regex`` crate). Numbers are read by an integer cast first (a
+  seventh less work than the grammar's regex per field); if a record's field that a
+  pattern reads as a number holds some other text than an integer or ``-`` (``1.5``, a
+  20-digit integer), the scan runs again with numbers read only where the grammar
+  reads one.
 - The rules' contributions leave the scan as rows (minute, contributor, value) in a
   Parquet file beside it, which the caller groups in DuckDB (within its memory limit):
   a streaming scan cannot hold a list per minute, and a second group would read the
@@ -74,9 +78,23 @@ def scan(
         UnsupportedPattern: a metric filter has no polars form (terms, JSON).
         EngineRefused: polars cannot read the files or run the expressions.
     """
+    # Numbers read as integers first; again by the grammar if a field holds another number.
+    minutes = _scan_once(paths, _Table(plan, start, end, integers=True), side)
+    if "doubtful" in minutes.columns and minutes["doubtful"].sum():
+        minutes = _scan_once(paths, _Table(plan, start, end), side)
+    return {
+        name: np.ma.masked_array(
+            minutes[name].fill_null(0).to_numpy(), mask=minutes[name].is_null().to_numpy()
+        )
+        for name in minutes.columns
+        if name != "doubtful"
+    }
+
+
+def _scan_once(paths: list[Path], table: _Table, side: Path):
+    """:func:`scan`'s minutes (a polars frame) by ``table``'s expressions, in one read."""
     import polars as pl
 
-    table = _Table(plan, start, end)
     rows = table.rows(_source(paths, table.width))
     matched = [m.alias(f"m{index}") for index, m in enumerate(table.matched)]
     counted_match = (pl.col("slot").is_not_null() & pl.any_horizontal(table.matched)
@@ -91,15 +109,9 @@ def scan(
         kept_rows.sink_parquet(side, compression="uncompressed", lazy=True),
     ]
     try:
-        minutes = pl.collect_all(queries, engine="streaming")[0]
+        return pl.collect_all(queries, engine="streaming")[0]
     except pl.exceptions.PolarsError as error:
         raise EngineRefused(str(error).splitlines()[0]) from None
-    return {
-        name: np.ma.masked_array(
-            minutes[name].fill_null(0).to_numpy(), mask=minutes[name].is_null().to_numpy()
-        )
-        for name in minutes.columns
-    }
 
 
 def records(
@@ -279,13 +291,15 @@ def _source(paths: list[Path], width: int):
 class _Table:
     """The plan as polars expressions over text columns ``c1``... (see :func:`scan`)."""
 
-    def __init__(self, plan: ReplayPlan, start: int | None, end: int | None) -> None:
+    def __init__(
+        self, plan: ReplayPlan, start: int | None, end: int | None, *, integers: bool = False
+    ) -> None:
         import polars as pl
 
         fmt = plan.log_format
         self.width = len(fmt)
         self.plan, self.start, self.end = plan, start, end
-        self.compiler = PolarsCompiler(self.width)
+        self.compiler = PolarsCompiler(self.width, integers=integers)
         compiler = self.compiler
         self.start_position = fmt.index("start") + 1
         self.delivered = _delivered(plan, compiler.token(fmt.index("action") + 1))
@@ -347,6 +361,9 @@ class _Table:
             delivered_ts.min().alias("low"),
             delivered_ts.max().alias("high"),
         ]
+        doubtful = self.compiler.doubtful()
+        if doubtful is not None:  # a record's number the integer cast may misread
+            aggregates.append((col("regular") & doubtful).sum().alias("doubtful"))
         for index in range(len(self.values)):
             value = col(f"v{index}")
             aggregates += [

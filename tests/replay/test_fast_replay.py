@@ -265,8 +265,9 @@ def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
     grouped = fast._grouped_contributions
     monkeypatch.setattr(fast, "_grouped_contributions", lambda side, plan, limit: (
         groupings.append(limit), grouped(side, plan, limit))[1])  # fmt: skip
-    *_, scans = aggregate_files(plan, [path])
+    aggregator, _, scans = aggregate_files(plan, [path])
     assert len(scans) == 1  # not the reference path
+    aggregator.contributions(plan.insights[0].name)  # the grouping beside, waited for
     assert groupings == (["1MB", None] if scan_engine.asked == "polars" else [])
     limits = []
     lookup = fast.FileScan._lookup

@@ -343,3 +343,27 @@ def test_numbers_are_read_as_integers_unless_a_field_holds_another_number(
     assert_same(plan, [path])
     assert scans == ["polars"]
     assert number_reads == expected
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_grouping_that_fails_beside_the_alarms_leaves_the_contributions_to_duckdb(
+    tmp_path, plan, scans, monkeypatch, gzipped
+):
+    """DuckDB groups the rules' rows polars wrote in a thread while the alarms start; if
+    it fails there (a full disk, say), DuckDB scans the files (not the gzip files'
+    decompressed copy, gone by then) for the contributions, and the results are the
+    reference path's."""
+    import duckdb
+
+    def fail(side, plan, limit):
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(fast, "_grouped_contributions", fail)
+    if gzipped:
+        paths = gzip_deliveries(tmp_path, records(), 2)
+    else:
+        paths = [tmp_path / "flows.log"]
+        paths[0].write_text("\n".join(records()) + "\n")
+    result = assert_same(plan, paths)
+    assert scans == ["polars", "duckdb"]
+    assert any(t.alarm in {rule.name for rule in plan.insights} for t in result.transitions)

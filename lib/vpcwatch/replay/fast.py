@@ -322,11 +322,11 @@ def aggregate_paths(
     if irregular and several:
         return None  # which file each set-aside line came from matters: one by one
     _merge(columns, plan, aggregator, stats)
-    separator = chr(31)
-    for rule, (names, slots, ids, values) in contributions.items():
-        aggregator.merge_contributions(
-            rule, [tuple(name.split(separator)) for name in names], slots, values, ids=ids
-        )
+    if callable(contributions):  # still being grouped, beside the alarms
+        aggregator.merge_contributions_later(lambda: _as_parts(contributions()))
+    else:
+        for rule, part in _as_parts(contributions).items():
+            aggregator.merge_contributions(rule, *part)
     if irregular:
         header = kind[2] if kind[0] == "text" else None
         _aggregate_irregular(irregular, paths[0], plan, aggregator, stats, start, end, header)
@@ -334,6 +334,16 @@ def aggregate_paths(
     slots, column = _minute_rows(columns)
     counted = column("lines").astype(np.int64)
     return FileScan(queries, checked, slots, counted, indexes, polars_side)
+
+
+def _as_parts(contributions: dict) -> dict[str, tuple]:
+    """Each rule's contributions as :meth:`MetricAggregator.merge_contributions` takes
+    them (the contributors' names split into their keys)."""
+    separator = chr(31)
+    return {
+        rule: ([tuple(name.split(separator)) for name in names], slots, values, ids)
+        for rule, (names, slots, ids, values) in contributions.items()
+    }
 
 
 def _scan_text(queries: _Queries, headers: int, several: bool, on_progress):
@@ -424,7 +434,7 @@ def _scan_gzip_with_polars(queries: _Queries, headers: int, on_progress):
     except (OSError, EOFError, zlib.error):  # a full disk, a corrupt file: DuckDB's
         return None
     copied = _Queries([copy], plan, queries.start, queries.end, False)
-    found = _scan_polars(copied, headers)
+    found = _scan_polars(copied, headers, files=queries)
     copy.unlink()
     if found is None:
         return None
@@ -478,12 +488,14 @@ _SIDE_FILE = "side.parquet"
 """The rows a polars scan writes beside it (:func:`.polars_scan.scan`), in its folder."""
 
 
-def _scan_polars(queries: _Queries, headers: int):
-    """The scan's table by :mod:`.polars_scan`, the rules' contributions grouped in DuckDB,
-    and how many lines polars read; ``None`` when polars cannot read the files or the
+def _scan_polars(queries: _Queries, headers: int, files: _Queries | None = None):
+    """The scan's table by :mod:`.polars_scan`, the rules' contributions (a function
+    giving them: DuckDB groups them in a thread, beside what the caller does next), and
+    how many lines polars read; ``None`` when polars cannot read the files or the
     patterns, or when it set aside lines besides the ``headers`` or read a line short of
-    fields (DuckDB then scans, and reads those lines again)."""
-    import duckdb
+    fields (DuckDB then scans, and reads those lines again). ``files``: the files
+    ``queries`` reads a copy of (gzip), if it does."""
+    from concurrent.futures import ThreadPoolExecutor
 
     from vpcwatch.filterpattern.polars_engine import EngineRefused
     from vpcwatch.replay import polars_scan
@@ -497,11 +509,33 @@ def _scan_polars(queries: _Queries, headers: int):
         return None
     if columns["short"].sum() or columns["aside"].sum() > headers:
         return None
-    try:
-        contributions = _grouped_contributions(side, plan, GROUPING_MEMORY_LIMIT)
-    except duckdb.OutOfMemoryException:  # as the scan: again, without the limit
-        contributions = _grouped_contributions(side, plan, None)
+    if not plan.insights:
+        return (columns, [], {}), int(columns["lines"].sum()), folder
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpcwatch-grouping")
+    # The folder goes with the thread too: the side file outlives the FileScan if need be.
+    grouping = pool.submit(_group_contributions, side, plan, folder)
+    pool.shutdown(wait=False)
+
+    def contributions() -> dict:
+        import duckdb
+
+        try:
+            return grouping.result()
+        except (duckdb.Error, OSError):  # as if polars had not scanned: DuckDB scans
+            return _scan(files or queries, False, headers, None)[2]
+
     return (columns, [], contributions), int(columns["lines"].sum()), folder
+
+
+def _group_contributions(side: Path, plan: ReplayPlan, folder) -> dict:
+    """:func:`_grouped_contributions` within :data:`GROUPING_MEMORY_LIMIT`, or if that
+    is too little, without a limit (``folder``, holding ``side``, is kept until then)."""
+    import duckdb
+
+    try:
+        return _grouped_contributions(side, plan, GROUPING_MEMORY_LIMIT)
+    except duckdb.OutOfMemoryException:  # as the scan: again, without the limit
+        return _grouped_contributions(side, plan, None)
 
 
 def _grouped_contributions(side: Path, plan: ReplayPlan, limit: str | None) -> dict:

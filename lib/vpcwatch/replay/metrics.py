@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,6 +205,19 @@ class MinuteSeries:
         return {"Minimum": minimum, "Maximum": maximum}[name]
 
 
+class _Later:
+    """Every rule's contributions from a computation still running, asked for once."""
+
+    def __init__(self, parts: Callable[[], dict[str, tuple]]) -> None:
+        self._parts: Callable[[], dict[str, tuple]] | None = parts
+        self._result: dict[str, tuple] = {}
+
+    def result(self) -> dict[str, tuple]:
+        if self._parts is not None:
+            self._result, self._parts = self._parts(), None
+        return self._result
+
+
 class MetricAggregator:
     """Feeds events to metric filters and keeps per-period statistics (memory: one
     accumulator per metric and period, whatever the number of events)."""
@@ -309,13 +322,29 @@ class MetricAggregator:
             )
             self._contribution_parts[rule].append(part)
 
+    def merge_contributions_later(self, parts: Callable[[], dict[str, tuple]]) -> None:
+        """Add every rule's contributions computed elsewhere that are not ready yet (a
+        grouping still running beside the alarms): ``parts()`` gives, per rule, the
+        arguments of :meth:`merge_contributions`. It is called once, when a rule's
+        contributions are first read, and they keep their place among the parts."""
+        later = _Later(parts)
+        for rule in self._contribution_parts:
+            self._contribution_parts[rule].append(later)
+
     def contributions(self, rule: str):
         """One rule's contributions from every path
         (:class:`vpcwatch.replay.insights.Contributions`)."""
         from vpcwatch.replay.insights import Contributions
 
         cells = self._cells[rule]
-        parts = list(self._contribution_parts[rule])
+        parts = []
+        for part in self._contribution_parts[rule]:
+            if isinstance(part, _Later):
+                found = part.result().get(rule)
+                if found is None or not len(found[1]):
+                    continue
+                part = found
+            parts.append(part)
         if cells:
             keys = list(cells)
             parts.append(([k[1] for k in keys], [k[0] for k in keys], [cells[k] for k in keys]))

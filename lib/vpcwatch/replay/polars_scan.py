@@ -304,28 +304,36 @@ class _Table:
         self.start_position = fmt.index("start") + 1
         self.delivered = _delivered(plan, compiler.token(fmt.index("action") + 1))
         self.values = []
-        self.matched = []
-        """Whether a record published a value because it matched, per metric with a
-        pattern, in the plan's order (as the DuckDB scan numbers them)."""
+        self._flags = {}  # column name -> expression, computed with the values
         for spec in plan.metrics:
             value, matched = self._value(spec)
             self.values.append(value)
             if matched is not None:
-                self.matched.append(matched)
+                self._flags[f"matched{len(self._flags)}"] = matched
+        self.matched = [pl.col(name) for name in self._flags]
+        """Whether a record published a value because it matched, per metric with a
+        pattern, in the plan's order (as the DuckDB scan numbers them): columns of
+        :meth:`rows`, as is :attr:`passes`. As columns, not expressions, they are
+        computed once, before the scan's two outputs part (an output's filter repeated
+        every test: a tenth of the scan)."""
         rules = [self._rule(rule) for rule in plan.insights]
-        self.passes = [condition for condition, _, _ in rules]
+        self.passes = []
+        """Whether a record passes each rule (a column of :meth:`rows`)."""
         self.contributed = []
         for index, (condition, key, amount) in enumerate(rules):
-            self.contributed.append(pl.when(condition).then(key).alias(f"k{index}"))
+            self._flags[f"passes{index}"] = condition
+            passes = pl.col(f"passes{index}")
+            self.passes.append(passes)
+            self.contributed.append(pl.when(passes).then(key).alias(f"k{index}"))
             self.contributed.append(
-                pl.when(condition).then(amount).cast(pl.Float64).alias(f"v{index}")
+                pl.when(passes).then(amount).cast(pl.Float64).alias(f"v{index}")
             )
 
     def rows(self, source, minutes: list[int] | None = None):
         """Every line with ``ts``, ``regular`` (a record of the format), ``slot`` (null for
-        the lines set aside and the records outside --from/--to), ``delivered`` and each
-        metric's value ``v<i>``; with ``minutes``, only the records of those minutes
-        (chosen before any pattern is tested)."""
+        the lines set aside and the records outside --from/--to), ``delivered``, each
+        metric's value ``v<i>``, :attr:`matched` and :attr:`passes`; with ``minutes``,
+        only the records of those minutes (chosen before any pattern is tested)."""
         import polars as pl
 
         col = pl.col
@@ -343,7 +351,8 @@ class _Table:
             rows = rows.filter(col("slot").is_in(minutes))
         rows = rows.with_columns(**self.compiler.shared, delivered=self.delivered)
         return rows.with_columns(
-            *(value.alias(f"v{index}") for index, value in enumerate(self.values))
+            *(value.alias(f"v{index}") for index, value in enumerate(self.values)),
+            **self._flags,
         )
 
     def statistics(self) -> list:

@@ -221,3 +221,42 @@ def test_window_values_on_a_grid_are_the_values_at_each_end(times, periods, peri
     minutes = (ends.max() - ends.min()) // 60 + 1
     on_grid = not (ends % 60).any()
     assert asked[0] == (minutes if on_grid and minutes < ends.size else ends.size)
+
+
+@given(
+    minutes=st.lists(st.integers(-5_000, 200_000), max_size=60),
+    seconds=st.sampled_from([0, 0, 13]),
+    dense=st.booleans(),
+)
+def test_the_minutes_with_contributions_are_the_distinct_slots(minutes, seconds, dense):
+    """Marked in a table of the span's minutes (or, past its span or off the minute,
+    by np.unique): sorted, each once."""
+    from vpcwatch.replay import insights
+
+    slots = np.array(minutes, dtype=np.int64) * 60
+    if len(slots):
+        slots[0] += seconds
+    table = insights.Contributions(np.zeros(len(slots), np.int64), slots, np.ones(len(slots)), ())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(insights, "DENSE_MINUTES", 4_000_000 if dense else 1)
+        assert table.minutes().tolist() == np.unique(slots).tolist()
+
+
+@given(
+    ends=st.lists(st.integers(-1_000, 1_000), max_size=40),
+    rising=st.booleans(),
+    rows=st.sampled_from([1, 2]),
+)
+def test_distinct_ends_are_np_unique(ends, rising, rows):
+    """Rising ends are taken as they are; any others go through np.unique: the same
+    values and the same way back to each end, in the ends' shape."""
+    from vpcwatch.replay.insights import _distinct
+
+    ends = np.array(sorted(set(ends)) if rising else ends, dtype=np.int64)
+    if rows == 2 and len(ends) % 2 == 0:
+        ends = ends.reshape(2, -1)
+    unique, back = _distinct(ends)
+    expected_unique, expected_back = np.unique(ends, return_inverse=True)
+    assert unique.tolist() == expected_unique.tolist()
+    assert back.shape == ends.shape
+    assert unique[back].tolist() == ends.tolist()

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from vpcwatch.detectors.model import AlarmSettings, MissingData
-from vpcwatch.replay.insights import Contributions
+from vpcwatch.replay.insights import DENSE_MINUTES, Contributions
 from vpcwatch.replay.metrics import Accumulator, MinuteSeries
 
 EVALUATION_INTERVAL = 60
@@ -448,11 +448,6 @@ def window_values(series: MinuteSeries, settings: AlarmSettings, ends: np.ndarra
         totals = _window_sum(series.total, low, high)
         values = MinuteSeries.statistic(statistic, totals, counts, None, None)
     return np.where(counts > 0, values, np.nan).astype(np.float64)
-
-
-DENSE_MINUTES = 4_000_000
-"""The longest span of minutes (32 MB of counts) :func:`minutes_before` covers with a
-table; a longer one is searched."""
 
 
 def minutes_before(slots: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -25,6 +25,11 @@ import numpy as np
 
 from vpcwatch.filterpattern.syntax import parse_number
 
+DENSE_MINUTES = 4_000_000
+"""The longest span of minutes (32 MB of counts) that a table of minutes covers
+(:func:`vpcwatch.replay.alarms.minutes_before`, :meth:`Contributions.minutes`); a longer
+one is searched or sorted."""
+
 METRICS = ("MaxContributorValue", "UniqueContributors")
 """The rule metrics replay simulates."""
 
@@ -187,8 +192,18 @@ class Contributions:
         return cls(ids_all, slots_all, values_all, tuple(index))
 
     def minutes(self) -> np.ndarray:
-        """The distinct minutes with a contribution (what evaluation times derive from)."""
-        return np.unique(self.slots)
+        """The distinct minutes with a contribution (what evaluation times derive from),
+        sorted: marked in a table of the span's minutes when that is at most
+        :data:`DENSE_MINUTES` long (a tenth of ``np.unique``'s time on a day's rows)."""
+        slots = self.slots
+        if not len(slots):
+            return np.unique(slots)
+        low, high = int(slots.min()), int(slots.max())
+        if (high - low) // 60 >= DENSE_MINUTES or (slots % 60).any():
+            return np.unique(slots)
+        seen = np.zeros((high - low) // 60 + 1, dtype=bool)
+        seen[(slots - low) // 60] = True
+        return low + 60 * np.flatnonzero(seen)
 
     def window_values(self, ends: Any, period: int, metric: str) -> np.ndarray:
         """``metric`` (:data:`METRICS`) of the windows ``[end - period, end)``."""
@@ -204,7 +219,7 @@ class Contributions:
         of about ``chunk`` that end at a contributor's last row (runs never cross one), so
         memory stays bounded."""
         shape = np.shape(ends)
-        unique_ends, back = np.unique(np.asarray(ends, dtype=np.int64), return_inverse=True)
+        unique_ends, back = _distinct(ends)
         counts = np.zeros(len(unique_ends) + 1, dtype=np.int64)
         if len(self.ids) and len(unique_ends):
             for first, last in self._blocks(chunk):
@@ -253,7 +268,7 @@ class Contributions:
         about ``chunk`` that end at a contributor's last row, so memory stays bounded.
         """
         shape = np.shape(ends)
-        unique_ends, back = np.unique(np.asarray(ends, dtype=np.int64), return_inverse=True)
+        unique_ends, back = _distinct(ends)
         best = np.full(len(unique_ends), -np.inf)
         if len(self.ids) and len(unique_ends):
             for first, last in self._blocks(chunk):
@@ -306,6 +321,16 @@ class Contributions:
         for contributor, slot, value in zip(self.ids, self.slots, self.values, strict=True):
             minutes.setdefault(int(slot), {})[self.names[contributor]] = float(value)
         return minutes
+
+
+def _distinct(ends: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ends, return_inverse=True)`` (as int64), without its sort when the ends
+    already rise (the alarms ask for one window per minute of a span)."""
+    ends = np.asarray(ends, dtype=np.int64)
+    flat = ends.ravel()
+    if np.all(flat[1:] > flat[:-1]):
+        return flat, np.arange(len(flat)).reshape(ends.shape)
+    return np.unique(ends, return_inverse=True)
 
 
 def raise_ranges(best: np.ndarray, low: np.ndarray, high: np.ndarray, values: np.ndarray):

@@ -258,5 +258,5 @@ def test_distinct_ends_are_np_unique(ends, rising, rows):
     unique, back = _distinct(ends)
     expected_unique, expected_back = np.unique(ends, return_inverse=True)
     assert unique.tolist() == expected_unique.tolist()
-    assert back.shape == ends.shape
+    assert back.tolist() == expected_back.reshape(ends.shape).tolist()
     assert unique[back].tolist() == ends.tolist()

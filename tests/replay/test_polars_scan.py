@@ -247,27 +247,33 @@ def gzip_deliveries(tmp_path, lines, parts, *, last_line_end=True, shuffled=Fals
     return paths
 
 
+@pytest.mark.parametrize("part_bytes", [fast.PART_BYTES, 20_000])
 @pytest.mark.parametrize("shuffled", [False, True])
-def test_gzip_deliveries_are_scanned_by_polars_through_a_decompressed_copy(
-    tmp_path, plan, scans, monkeypatch, shuffled
+def test_gzip_deliveries_are_scanned_by_polars_through_decompressed_parts(
+    tmp_path, plan, scans, number_reads, monkeypatch, shuffled, part_bytes
 ):
-    """One copy for the group, the copy removed once scanned; out of time order, the top
+    """The group decompressed into parts (one, or with small parts, several, cut at line
+    ends: a part may end inside a file or at its end), each scanned by polars and
+    removed once scanned, the lines numbered across them; out of time order, the top
     records are read by line number from the gzip files themselves."""
     import tempfile
 
-    paths = gzip_deliveries(tmp_path, records(minutes=12), 5, last_line_end=False,
-                            shuffled=shuffled)  # fmt: skip
+    lines = records(minutes=12)
+    paths = gzip_deliveries(tmp_path, lines, 5, last_line_end=False, shuffled=shuffled)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    monkeypatch.setattr(fast, "PART_BYTES", part_bytes)
     (tmp_path / "temporary").mkdir()
-    calls = []
+    found = []  # the by-number lookups that found their lines (numbered across parts)
     first_records = polars_scan.first_records
     monkeypatch.setattr(polars_scan, "first_records", lambda *args: (
-        calls.append(args[2]), first_records(*args))[1])  # fmt: skip
+        first_records(*args), found.append(args[2]))[0])  # fmt: skip
     result = assert_same(plan, paths)
     assert scans == ["polars"]
-    assert calls or not shuffled
-    assert result.events == len(records(minutes=12))
-    assert not list((tmp_path / "temporary").rglob("decompressed.log"))
+    expected_parts = 1 if part_bytes == fast.PART_BYTES else len("\n".join(lines)) // part_bytes
+    assert len(number_reads) >= expected_parts
+    assert found or not shuffled
+    assert result.events == len(lines)
+    assert not list((tmp_path / "temporary").rglob("part-*.log"))
 
 
 def test_gzip_is_left_to_duckdb_without_room_for_a_copy(tmp_path, plan, scans, monkeypatch):
@@ -276,26 +282,43 @@ def test_gzip_is_left_to_duckdb_without_room_for_a_copy(tmp_path, plan, scans, m
     assert scans == ["duckdb"]
 
 
-def test_gzip_with_irregular_bytes_is_checked_line_by_line_by_duckdb(tmp_path, plan, scans):
+@pytest.mark.parametrize("at", ["the first part", "a later part"])
+def test_gzip_with_irregular_bytes_is_checked_line_by_line_by_duckdb(
+    tmp_path, plan, scans, number_reads, monkeypatch, at
+):
+    """The check refuses the bytes before the part holding them is scanned; parts
+    before it may have been: their tables are dropped, and DuckDB checks every line."""
     lines = records()
-    lines[20] = lines[20].replace(" ", "  ", 1)
+    # Past the records the lookup reads: a line the check refuses is read by the
+    # reference path, whose top records the lookup's join (a case of its own).
+    where = 20 if at == "the first part" else len(lines) - 5
+    lines[where] = lines[where].replace(" ", "  ", 1)
+    monkeypatch.setattr(fast, "PART_BYTES", 20_000)
     result = assert_same(plan, gzip_deliveries(tmp_path, lines, 1))
-    assert scans == ["duckdb"]  # no polars scan of a copy the check refused
+    assert scans == ["polars declined", "duckdb"]
+    if at == "a later part":  # parts scanned before the check refused: dropped
+        assert number_reads
     assert result.input.malformed == 0
 
 
-def test_a_gzip_copy_that_cannot_be_written_is_left_to_duckdb(tmp_path, plan, scans, monkeypatch):
-    """A full disk while copying (the size in the trailer understated): DuckDB reads."""
+@pytest.mark.parametrize("failing", [0, 2])
+def test_a_gzip_copy_that_cannot_be_written_is_left_to_duckdb(
+    tmp_path, plan, scans, number_reads, monkeypatch, failing
+):
+    """A full disk while decompressing (the size in the trailer understated), in the
+    first part or a later one: DuckDB reads."""
     original = Path.open
 
     def full(self, mode="r", *args, **kwargs):
-        if self.name == "decompressed.log":
+        if self.name == f"part-{failing}.log":
             raise OSError(28, "No space left on device")
         return original(self, mode, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", full)
+    monkeypatch.setattr(fast, "PART_BYTES", 20_000)
     assert_same(plan, gzip_deliveries(tmp_path, records(), 2))
-    assert scans == ["duckdb"]
+    assert scans == ["polars declined", "duckdb"]
+    assert (number_reads == []) == (failing == 0)
 
 
 @pytest.fixture
@@ -304,9 +327,9 @@ def number_reads(monkeypatch) -> list[bool]:
     reads: list[bool] = []
     original = polars_scan._scan_once
 
-    def spy(paths, table, side):
+    def spy(paths, table, *args):
         reads.append(table.compiler.integers)
-        return original(paths, table, side)
+        return original(paths, table, *args)
 
     monkeypatch.setattr(polars_scan, "_scan_once", spy)
     return reads

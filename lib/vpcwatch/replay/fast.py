@@ -168,7 +168,7 @@ class FileScan:
         from vpcwatch.replay import polars_scan
 
         queries = self._queries
-        side = Path(self._polars_side.name) / _SIDE_FILE
+        side = _side_files(self._polars_side)
         start = queries.plan.log_format.index("start")
         try:
             return polars_scan.first_records(
@@ -391,17 +391,18 @@ def _scan_text(queries: _Queries, headers: int, several: bool, on_progress):
 
 
 def _scan_gzip_with_polars(queries: _Queries, headers: int, on_progress):
-    """Gzip files read by polars, which cannot stream them: each is decompressed once into
-    one temporary plain copy (the byte check reads the same chunks, and the time index
-    samples them), which polars scans; the copy goes once scanned (the top records are
-    read from the gzip files again). As :func:`_scan_text` returns; :data:`_IRREGULAR`
-    when the byte check refuses a file, ``None`` when the copy cannot be made (the
-    temporary folder has less than :data:`DECOMPRESSED_ROOM` times the size the gzip
-    trailers state; a trailer understating it is caught when a write fails) or polars
-    declines it (DuckDB then reads the files)."""
+    """Gzip files read by polars, which cannot stream them: a thread decompresses them
+    once into temporary plain parts of about :data:`PART_BYTES`, cut at line ends (the
+    byte check reads the same chunks, and the time index samples them), and polars scans
+    each part while the next is decompressed; each part goes once scanned (the top
+    records are read from the gzip files again). As :func:`_scan_text` returns;
+    :data:`_IRREGULAR` when the byte check refuses a file, ``None`` when the parts cannot
+    be written (the temporary folder has less than :data:`DECOMPRESSED_ROOM` times the
+    size the gzip trailers state; a trailer understating it is caught when a write
+    fails) or polars declines them (DuckDB then reads the files)."""
     import shutil
 
-    paths, plan, fmt = queries.paths, queries.plan, queries.plan.log_format
+    paths, fmt = queries.paths, queries.plan.log_format
     try:
         expected = sum(_decompressed_size(path) for path in paths)
         if shutil.disk_usage(tempfile.gettempdir()).free < DECOMPRESSED_ROOM * expected:
@@ -410,38 +411,141 @@ def _scan_gzip_with_polars(queries: _Queries, headers: int, on_progress):
         return None
     samplers = [StartSampler(fmt.index("start"), len(fmt)) for _ in paths]
     fields = FieldCount()
-    folder = tempfile.TemporaryDirectory(prefix="vpcwatch-")
-    copy = Path(folder.name) / "decompressed.log"
-    written = [0]
+    parts = _DecompressedParts(paths, samplers, fields, expected, on_progress)
     try:
-        with copy.open("wb") as out:
-            for path, sampler in zip(paths, samplers, strict=True):
-                last = [10]
-
-                def keep(chunk, sampler=sampler, last=last):
-                    if chunk:
-                        sampler(chunk)
-                        out.write(chunk)
-                        last[0] = chunk[-1]
-                        written[0] += len(chunk)
-                        if on_progress is not None:
-                            on_progress(min(written[0] / max(expected, 1), 1.0) / 2)
-
-                if not file_is_regular(path, True, on_chunk=keep, fields=fields):
-                    return _IRREGULAR
-                if last[0] != 10:  # the next file's first line is a line of its own
-                    out.write(b"\n")
-    except (OSError, EOFError, zlib.error):  # a full disk, a corrupt file: DuckDB's
-        return None
-    copied = _Queries([copy], plan, queries.start, queries.end, False)
-    found = _scan_polars(copied, headers, files=queries)
-    copy.unlink()
+        found = _scan_polars(queries, headers, parts)
+    finally:
+        outcome = parts.close()
+    if outcome is not True:  # _IRREGULAR, or None: the parts could not all be written
+        return outcome
     if found is None:
         return None
     scanned, lines, side = found
     if fields.total != lines * len(fmt):  # no line is short: one is long
         return None
     return scanned, False, [sampler.index() for sampler in samplers], side
+
+
+PART_BYTES = 64 << 20
+"""How much decompressed text polars scans at a time from gzip files
+(:class:`_DecompressedParts`): the first scan waits for this much, the next parts are
+decompressed while it runs."""
+
+
+class _DecompressedParts:
+    """The gzip files ``paths`` decompressed, in a thread, into plain parts in a temporary
+    folder (each about :data:`PART_BYTES`, ending at a line end; a file's last line
+    always ends one). Iterating gives each part's path when it is complete, and removes
+    the one before; :meth:`close` waits for the thread (its work stopped early if the
+    parts are not all read) and says how it ended: ``True`` (all written and checked
+    regular by :func:`file_is_regular`, which counted their fields into ``fields`` and
+    fed ``samplers``), :data:`_IRREGULAR` or ``None`` (a write or a file failed)."""
+
+    def __init__(self, paths, samplers, fields: FieldCount, expected: int, on_progress):
+        import queue
+        import threading
+
+        self._folder = tempfile.TemporaryDirectory(prefix="vpcwatch-")
+        self._ready: queue.Queue = queue.Queue(maxsize=2)  # parts on disk: at most 3 or so
+        self._stop = threading.Event()
+        self._outcome = None
+        self._thread = threading.Thread(
+            target=self._run, args=(paths, samplers, fields, expected, on_progress), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, paths, samplers, fields, expected, on_progress) -> None:
+        outcome = None
+        try:
+            outcome = self._write(paths, samplers, fields, expected, on_progress)
+        except (OSError, EOFError, zlib.error):  # a full disk, a corrupt file: DuckDB's
+            outcome = None
+        finally:
+            self._ready.put(_Finished(outcome))
+
+    def _write(self, paths, samplers, fields, expected, on_progress):
+        folder = Path(self._folder.name)
+        number, written, size = 0, 0, 0
+        out = (folder / "part-0.log").open("wb")
+        try:
+            for path, sampler in zip(paths, samplers, strict=True):
+                last = 10
+
+                def keep(chunk, sampler=sampler):
+                    nonlocal out, number, written, size, last
+                    if self._stop.is_set():
+                        raise _Stopped
+                    if not chunk:
+                        return
+                    sampler(chunk)
+                    cut = chunk.rfind(b"\n") + 1 if size + len(chunk) >= PART_BYTES else 0
+                    if cut:  # this part is complete at a line end: the next one begins
+                        out.write(chunk[:cut])
+                        out.close()
+                        self._ready.put(folder / f"part-{number}.log")
+                        number += 1
+                        out = (folder / f"part-{number}.log").open("wb")
+                        size = 0
+                    out.write(chunk[cut:])
+                    size += len(chunk) - cut
+                    last = chunk[-1]
+                    written += len(chunk)
+                    if on_progress is not None:
+                        on_progress(min(written / max(expected, 1), 1.0) / 2)
+
+                try:
+                    if not file_is_regular(path, True, on_chunk=keep, fields=fields):
+                        return _IRREGULAR
+                except _Stopped:
+                    return None
+                if last != 10:  # the next file's first line is a line of its own
+                    out.write(b"\n")
+                    size += 1
+        finally:
+            out.close()
+        if size:
+            self._ready.put(folder / f"part-{number}.log")
+        return True
+
+    def __iter__(self):
+        previous = None
+        while True:
+            item = self._ready.get()
+            if previous is not None:
+                previous.unlink(missing_ok=True)
+            if isinstance(item, _Finished):
+                self._outcome = item.outcome
+                self._ready.put(item)  # for close(), and any later iteration
+                return
+            previous = item
+            yield [item]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every part came (once iterated to the end)."""
+        return self._outcome is True
+
+    def close(self):
+        """Stop the thread, wait for it, remove the parts; how it ended (see above)."""
+        self._stop.set()
+        while True:  # unblock the thread, to its end marker
+            item = self._ready.get()
+            if isinstance(item, _Finished):
+                self._outcome = item.outcome
+                break
+        self._thread.join()
+        self._folder.cleanup()
+        return self._outcome
+
+
+class _Finished(NamedTuple):
+    """The end of :class:`_DecompressedParts`' thread, and how it ended."""
+
+    outcome: object
+
+
+class _Stopped(Exception):
+    """Raised inside the byte check when the parts' reader has stopped reading them."""
 
 
 _IRREGULAR = object()
@@ -484,17 +588,20 @@ def _shares(paths: list[Path], on_progress) -> Callable[[bytes | bytearray], Non
     return count
 
 
-_SIDE_FILE = "side.parquet"
-"""The rows a polars scan writes beside it (:func:`.polars_scan.scan`), in its folder."""
+def _side_files(folder) -> list[Path]:
+    """The files of rows the polars scan wrote beside it (:func:`.polars_scan.scan`), one
+    per part it scanned, in its temporary ``folder``."""
+    return sorted(Path(folder.name).glob("side-*.parquet"))
 
 
-def _scan_polars(queries: _Queries, headers: int, files: _Queries | None = None):
+def _scan_polars(queries: _Queries, headers: int, parts: Iterable[list[Path]] | None = None):
     """The scan's table by :mod:`.polars_scan`, the rules' contributions (a function
     giving them: DuckDB groups them in a thread, beside what the caller does next), and
     how many lines polars read; ``None`` when polars cannot read the files or the
     patterns, or when it set aside lines besides the ``headers`` or read a line short of
-    fields (DuckDB then scans, and reads those lines again). ``files``: the files
-    ``queries`` reads a copy of (gzip), if it does."""
+    fields (DuckDB then scans, and reads those lines again). ``parts``: what polars
+    scans, one part after another (by default the files of ``queries``, as one part;
+    for gzip files, their decompressed parts); the lines are numbered across parts."""
     from concurrent.futures import ThreadPoolExecutor
 
     from vpcwatch.filterpattern.polars_engine import EngineRefused
@@ -502,18 +609,25 @@ def _scan_polars(queries: _Queries, headers: int, files: _Queries | None = None)
 
     plan = queries.plan
     folder = tempfile.TemporaryDirectory(prefix="vpcwatch-")  # removed with the FileScan
-    side = Path(folder.name) / _SIDE_FILE
+    tables, lines = [], 0
     try:
-        columns = polars_scan.scan(queries.paths, plan, queries.start, queries.end, side)
+        for number, part in enumerate([queries.paths] if parts is None else parts):
+            side = Path(folder.name) / f"side-{number}.parquet"
+            table = polars_scan.scan(part, plan, queries.start, queries.end, side, lines)
+            tables.append(table)
+            lines += int(table["lines"].sum())
     except (UnsupportedPattern, EngineRefused):
         return None
+    if not tables or (isinstance(parts, _DecompressedParts) and not parts.complete):
+        return None  # no part came, or not all did (the check refused one, a write failed)
+    columns = polars_scan.columns_of(polars_scan.merge_minutes(tables))
     if columns["short"].sum() or columns["aside"].sum() > headers:
         return None
     if not plan.insights:
-        return (columns, [], {}), int(columns["lines"].sum()), folder
+        return (columns, [], {}), lines, folder
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpcwatch-grouping")
-    # The folder goes with the thread too: the side file outlives the FileScan if need be.
-    grouping = pool.submit(_group_contributions, side, plan, folder)
+    # The folder goes with the thread too: the side files outlive the FileScan if need be.
+    grouping = pool.submit(_group_contributions, _side_files(folder), plan, folder)
     pool.shutdown(wait=False)
 
     def contributions() -> dict:
@@ -522,12 +636,12 @@ def _scan_polars(queries: _Queries, headers: int, files: _Queries | None = None)
         try:
             return grouping.result()
         except (duckdb.Error, OSError):  # as if polars had not scanned: DuckDB scans
-            return _scan(files or queries, False, headers, None)[2]
+            return _scan(queries, False, headers, None)[2]
 
-    return (columns, [], contributions), int(columns["lines"].sum()), folder
+    return (columns, [], contributions), lines, folder
 
 
-def _group_contributions(side: Path, plan: ReplayPlan, folder) -> dict:
+def _group_contributions(side: list[Path], plan: ReplayPlan, folder) -> dict:
     """:func:`_grouped_contributions` within :data:`GROUPING_MEMORY_LIMIT`, or if that
     is too little, without a limit (``folder``, holding ``side``, is kept until then)."""
     import duckdb
@@ -538,14 +652,14 @@ def _group_contributions(side: Path, plan: ReplayPlan, folder) -> dict:
         return _grouped_contributions(side, plan, None)
 
 
-def _grouped_contributions(side: Path, plan: ReplayPlan, limit: str | None) -> dict:
-    """Each rule's contributions from the rows :func:`.polars_scan.scan` wrote to ``side``,
-    as :func:`_fetch_contributions` gives them."""
+def _grouped_contributions(side: list[Path], plan: ReplayPlan, limit: str | None) -> dict:
+    """Each rule's contributions from the rows :func:`.polars_scan.scan` wrote to the
+    ``side`` files, as :func:`_fetch_contributions` gives them."""
     import duckdb
 
     if not plan.insights:
         return {}
-    source = f"read_parquet({literal(str(side))})"
+    source = f"read_parquet([{', '.join(literal(str(path)) for path in side)}])"
     found = {}
     with duckdb.connect() as connection:
         _limit_memory(connection, limit)

@@ -31,6 +31,7 @@ DuckDB. Same rows, on the same terms as :meth:`vpcwatch.replay.fast._Queries.min
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,36 +67,61 @@ def scan(
     start: int | None,
     end: int | None,
     side: Path,
-) -> dict[str, np.ndarray]:
-    """The per-minute columns of :meth:`~vpcwatch.replay.fast._Queries.minutes` as masked
-    arrays (``slot`` masked on the row of the lines set aside), and written to ``side``
-    (Parquet), every record that passes a rule or matches a metric in a counted minute:
-    ``row`` (its line's number in the files, from 0), ``slot``, ``ts``, per rule ``k<i>``
-    and ``v<i>`` (null where the record does not pass it), and per metric with a pattern
-    ``m<i>`` (see :func:`first_records`).
+    first_row: int = 0,
+):
+    """The per-minute table of :meth:`~vpcwatch.replay.fast._Queries.minutes` (a polars
+    frame; :func:`columns_of` gives its columns), and written to ``side`` (Parquet),
+    every record that passes a rule or matches a metric in a counted minute: ``row``
+    (its line's number in the files, from ``first_row``), ``slot``, ``ts``, per rule
+    ``k<i>`` and ``v<i>`` (null where the record does not pass it), and per metric with a
+    pattern ``m<i>`` (see :func:`first_records`). The tables of files scanned apart
+    add up (:func:`merge_minutes`).
 
     Raises:
         UnsupportedPattern: a metric filter has no polars form (terms, JSON).
         EngineRefused: polars cannot read the files or run the expressions.
     """
     # Numbers read as integers first; again by the grammar if a field holds another number.
-    minutes = _scan_once(paths, _Table(plan, start, end, integers=True), side)
+    minutes = _scan_once(paths, _Table(plan, start, end, integers=True), side, first_row)
     if "doubtful" in minutes.columns and minutes["doubtful"].sum():
-        minutes = _scan_once(paths, _Table(plan, start, end), side)
+        minutes = _scan_once(paths, _Table(plan, start, end), side, first_row)
+    return minutes.drop("doubtful", strict=False)
+
+
+def merge_minutes(tables: list):
+    """The per-minute tables of :func:`scan` as one: each minute's counts and totals
+    added up, its lowest and highest values compared."""
+    import polars as pl
+
+    if len(tables) == 1:
+        return tables[0]
+    col = pl.col
+    merged = [  # the names of _Table.statistics: low, lo<i> and high, hi<i>; else counts
+        col(name).min() if re.fullmatch(r"low|lo[0-9]+", name)
+        else col(name).max() if re.fullmatch(r"high|hi[0-9]+", name)
+        else col(name).sum()
+        for name in tables[0].columns
+        if name != "slot"
+    ]  # fmt: skip
+    return pl.concat(tables).group_by("slot").agg(merged)
+
+
+def columns_of(minutes) -> dict[str, np.ndarray]:
+    """A table of :func:`scan` as masked arrays (``slot`` masked on the row of the lines
+    set aside), as :func:`vpcwatch.replay.fast.aggregate_paths` takes them."""
     return {
         name: np.ma.masked_array(
             minutes[name].fill_null(0).to_numpy(), mask=minutes[name].is_null().to_numpy()
         )
         for name in minutes.columns
-        if name != "doubtful"
     }
 
 
-def _scan_once(paths: list[Path], table: _Table, side: Path):
+def _scan_once(paths: list[Path], table: _Table, side: Path, first_row: int = 0):
     """:func:`scan`'s minutes (a polars frame) by ``table``'s expressions, in one read."""
     import polars as pl
 
-    rows = table.rows(_source(paths, table.width))
+    rows = table.rows(_source(paths, table.width, first_row))
     matched = [m.alias(f"m{index}") for index, m in enumerate(table.matched)]
     counted_match = (pl.col("slot").is_not_null() & pl.any_horizontal(table.matched)
                      if table.matched else pl.lit(False))  # fmt: skip
@@ -171,7 +197,7 @@ def records(
 
 
 def first_records(
-    side: Path,
+    side: list[Path],
     paths: list[Path],
     gzipped: bool,
     wanted: dict[int, set[int]],
@@ -180,7 +206,7 @@ def first_records(
 ) -> list[tuple[int, int, str]]:
     """(metric, minute, line) for the first ``kept`` records by (start, line) of each
     metric (its ``m`` index) in its ``wanted`` minutes, from the rows :func:`scan` wrote
-    to ``side``: the rows whose start could be among the first (all those tied with the
+    to the ``side`` files: the rows whose start could be among the first (all those tied with the
     last place), then their lines, found by number in one pass over ``paths`` (gzip,
     or not). Each line must still hold its record's start (field ``start_field``,
     0-based).
@@ -190,7 +216,7 @@ def first_records(
     """
     import polars as pl
 
-    rows = pl.scan_parquet(side)
+    rows = pl.scan_parquet([str(path) for path in side], glob=False)
     candidates = pl.concat([
         rows.filter(pl.col(f"m{index}") & pl.col("slot").is_in(sorted(slots)))
         .filter(pl.col("ts").rank("min").over("slot") <= kept)
@@ -276,8 +302,8 @@ def _minute_of(ts):
     return ts - ((ts % SLOT_SECONDS) + SLOT_SECONDS) % SLOT_SECONDS
 
 
-def _source(paths: list[Path], width: int):
-    """The files as ``width`` text columns ``c1``..."""
+def _source(paths: list[Path], width: int, first_row: int = 0):
+    """The files as ``width`` text columns ``c1``..., and :data:`ROW` from ``first_row``."""
     os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
     import polars as pl
 
@@ -285,6 +311,7 @@ def _source(paths: list[Path], width: int):
     # glob=False: a name such as "flows[1].log" is a file, not a pattern matching none.
     return pl.scan_csv([str(p) for p in paths], separator=" ", has_header=False,
                        quote_char=None, glob=False, row_index_name=ROW,
+                       row_index_offset=first_row,
                        schema=dict.fromkeys(columns, pl.String))  # fmt: skip
 
 

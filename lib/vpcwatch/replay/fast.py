@@ -715,13 +715,14 @@ SCAN_MEMORY_LIMIT = "200MB"
 the machine)."""
 
 
-GROUPING_MEMORY_LIMIT = "100MB"
-"""What DuckDB may hold while grouping the contributions a polars scan wrote, right after
-it: polars then still holds much of what the scan allocated (about 265 MB after 10M
-lines). Measured on 10M lines over 90 days, the grouping peaked at 423-451 MB with this,
-and 501-536 MB with :data:`SCAN_MEMORY_LIMIT`. (The top-records lookup comes later,
-when polars has let go of more: it peaked at 472-477 MB with ``SCAN_MEMORY_LIMIT``, and,
-measured, higher with this one: 510-573 MB.)"""
+GROUPING_MEMORY_LIMIT = "64MB"
+"""What DuckDB may hold while grouping the contributions a polars scan wrote, in a thread
+beside the metric alarms: polars then still holds much of what the scan allocated
+(about 265 MB after 10M lines). On 10M lines over 90 days the replay peaked at 448-455
+MB with this, 479-485 MB with 100 MB (before the thread: 423-451 MB with 100 MB), and
+501-536 MB with :data:`SCAN_MEMORY_LIMIT`, at the same speed. (The top-records lookup
+comes later, when polars has let go of more: it peaked at 472-477 MB with
+``SCAN_MEMORY_LIMIT``, and, measured, higher with a lower one: 510-573 MB.)"""
 
 
 def _limit_memory(connection, limit: str | None) -> None:

@@ -129,6 +129,47 @@ def test_duckdb_and_reference_paths_agree(tmp_path, plan, irregular, scan_engine
         assert slow.contributors[key]
 
 
+def test_top_records_over_lines_both_paths_read_are_the_first_of_all(tmp_path, plan, scan_engine):
+    """A line the scan leaves to the reference path (doubled spaces: Python still reads
+    a record), matching in an alarm's minute but later than that minute's first
+    records: the top records are the first by (start, line) over the records of both
+    paths, not the reference path's first."""
+    from vpcwatch.filterpattern import compile_pattern
+
+    incidents = {3: ("ssh-scan",), 6: ("exfiltration",), 8: ("port-scan",)}
+    lines = list(generate(FMT, minutes=10, seed=5, incidents=incidents))
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    regular = replay_files(plan, [path], fast=False)
+    start = FMT.index("start")
+    metrics = {spec.key: spec for spec in plan.metrics}
+    chosen = None
+    for transition in regular.transitions:
+        alarm = next(a for a in plan.alarms if a.name == transition.alarm)
+        kept = regular.contributors.get((transition.alarm, transition.time), [])
+        if transition.new.value != "ALARM" or alarm.metric not in metrics or not kept:
+            continue
+        match = compile_pattern(metrics[alarm.metric].pattern).match
+        last = int(kept[-1].split(" ")[start])
+        minute = last - last % 60
+        later = [i for i, line in enumerate(lines) if line not in kept and match(line)
+                 and last < int(line.split(" ")[start]) < minute + 60]  # fmt: skip
+        if later:
+            chosen = later[0]
+            break
+    assert chosen is not None
+    lines[chosen] = lines[chosen].replace(" ", "  ", 1)
+    path.write_text("\n".join(lines) + "\n")
+    fast = replay_files(plan, [path])
+    assert scan_engine.used[-1] == "duckdb"  # checked line by line
+    slow = replay_files(plan, [path], fast=False)
+    assert fast.datapoints == slow.datapoints
+    alarms = [(t.alarm, t.time) for t in slow.transitions if t.new.value == "ALARM"]
+    assert [fast.contributors.get(key) for key in alarms] == [
+        slow.contributors.get(key) for key in alarms
+    ]
+
+
 def test_both_paths_agree_over_a_long_sparse_span(tmp_path, plan, scan_engine):
     """Bursts of traffic scattered over 60 days, gzipped: the vectorised scan and
     evaluation against the reference, transition for transition (polars reads a

@@ -17,9 +17,9 @@ contributors of the ALARM transitions). Same semantics as
 
 Used for plain or S3-delivery files in the stack's format (gzip too); anything else
 returns ``None`` and the caller streams the file through the reference path. With
-polars installed (the ``fast`` extra), text (gzip through a decompressed copy) is
-scanned by :mod:`.polars_scan` into the same table, faster, and DuckDB takes over
-wherever polars cannot read the files exactly.
+polars installed (the ``fast`` extra), text (gzip through decompressed parts, each
+scanned while the next is decompressed) is scanned by :mod:`.polars_scan` into the same
+table, faster, and DuckDB takes over wherever polars cannot read the files exactly.
 """
 
 from __future__ import annotations
@@ -602,8 +602,6 @@ def _scan_polars(queries: _Queries, headers: int, parts: Iterable[list[Path]] | 
     fields (DuckDB then scans, and reads those lines again). ``parts``: what polars
     scans, one part after another (by default the files of ``queries``, as one part;
     for gzip files, their decompressed parts); the lines are numbered across parts."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from vpcwatch.filterpattern.polars_engine import EngineRefused
     from vpcwatch.replay import polars_scan
 

@@ -2,7 +2,7 @@
 text files, on polars' streaming engine.
 
 Used by :func:`vpcwatch.replay.fast.aggregate_paths` when polars is installed (the
-``fast`` extra) for text files (gzip through a decompressed copy); on
+``fast`` extra) for text files (gzip through decompressed parts); on
 ``bench/replay.py`` its scan takes about 0.7 of the time of the same table in DuckDB
 (polars reads the CSV text faster). Parquet and files with irregular bytes stay with
 DuckDB. Same rows, on the same terms as :meth:`vpcwatch.replay.fast._Queries.minutes`:

@@ -260,3 +260,24 @@ def test_distinct_ends_are_np_unique(ends, rising, rows):
     assert unique.tolist() == expected_unique.tolist()
     assert back.tolist() == expected_back.reshape(ends.shape).tolist()
     assert unique[back].tolist() == ends.tolist()
+
+
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 9)), max_size=40),
+    data=st.data(),
+)
+def test_a_series_of_rows_in_any_order_is_the_same(rows, data):
+    """Rows by minute (taken as they are) or in any order (sorted first), with repeated
+    minutes merged: the same series."""
+    ordered = sorted(rows)
+    shuffled = data.draw(st.permutations(ordered))
+
+    def series(rows):
+        slots = np.array([60 * minute for minute, _ in rows], dtype=np.int64)
+        values = np.array([value for _, value in rows], dtype=np.float64)
+        return MinuteSeries.of(slots, values, np.ones(len(rows)), values, values)
+
+    first, second = series(ordered), series(shuffled)
+    for name in ("slots", "total", "count", "minimum", "maximum"):
+        assert getattr(first, name).tolist() == getattr(second, name).tolist()
+    assert first.slots.tolist() == sorted({60 * minute for minute, _ in rows})

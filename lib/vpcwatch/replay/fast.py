@@ -780,14 +780,18 @@ def _merge(columns: dict, plan: ReplayPlan, aggregator: MetricAggregator, stats:
 
 def _minute_rows(columns: dict) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
     """The minutes table's rows of records (not the row of the lines set aside, whose
-    ``slot`` is NULL): their minutes, and a reader of any column on those rows
-    (``column(name, fill=0.0)``, NULLs filled, as floats)."""
-    rows = ~np.ma.getmaskarray(columns["slot"])
+    ``slot`` is NULL), by minute: their minutes, and a reader of any column on those
+    rows (``column(name, fill=0.0)``, NULLs filled, as floats). In order once here, each
+    metric's series need not sort its own (eight sorts were half of merging 90 days)."""
+    rows = np.flatnonzero(~np.ma.getmaskarray(columns["slot"]))
+    slots = np.ma.filled(columns["slot"], 0)[rows].astype(np.int64)
+    order = np.argsort(slots, kind="stable")
+    rows, slots = rows[order], slots[order]
 
     def column(name: str, fill: float = 0.0) -> np.ndarray:
         return np.ma.filled(columns[name], fill)[rows].astype(np.float64)
 
-    return np.ma.filled(columns["slot"], 0)[rows].astype(np.int64), column
+    return slots, column
 
 
 def _aggregate_irregular(

@@ -138,10 +138,13 @@ class MinuteSeries:
     def of(cls, slots, total, count, minimum, maximum) -> MinuteSeries:
         """From parallel sequences in any order, with repeated minutes merged."""
         slots = np.asarray(slots, dtype=np.int64)
-        arrays = [np.asarray(a, dtype=np.float64) for a in (total, count, minimum, maximum)]
-        order = np.argsort(slots, kind="stable")
-        slots = slots[order]
-        total, count, minimum, maximum = (a[order] for a in arrays)
+        total, count, minimum, maximum = (
+            np.asarray(a, dtype=np.float64) for a in (total, count, minimum, maximum)
+        )
+        if not np.all(slots[1:] >= slots[:-1]):  # else in order already: no copy
+            order = np.argsort(slots, kind="stable")
+            slots = slots[order]
+            total, count, minimum, maximum = (a[order] for a in (total, count, minimum, maximum))
         if len(slots) and (slots[1:] == slots[:-1]).any():
             starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
             slots = slots[starts]

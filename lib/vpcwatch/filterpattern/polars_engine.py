@@ -80,7 +80,7 @@ class PolarsCompiler:
     """Patterns as polars boolean expressions over ``width`` text columns ``c1``...
 
     With ``integers``, a field's number is read by an integer cast, not the grammar's
-    regex (flow-log numbers are integers; four regexes were a fifth of replay's scan).
+    regex (flow-log numbers are integers; four regexes were a seventh of replay's scan).
     The cast reads exactly the grammar's integers (``[+-]?[0-9]+`` within 64 bits) and
     nothing else, so it differs from the grammar only on a field holding another
     number (``1.5``, ``2e3``, a longer integer): :meth:`doubtful` finds those, and the

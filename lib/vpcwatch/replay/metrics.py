@@ -234,7 +234,7 @@ class MetricAggregator:
         self._cells: dict[str, dict[tuple[int, tuple[str, ...]], float]] = {
             rule.name: defaultdict(float) for rule in self.insights
         }
-        self._contribution_parts: dict[str, list[tuple[Any, Any, Any]]] = {
+        self._contribution_parts: dict[str, list[tuple | _Later]] = {
             rule.name: [] for rule in self.insights
         }
         self._matchers = [

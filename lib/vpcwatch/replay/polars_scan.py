@@ -206,10 +206,10 @@ def first_records(
 ) -> list[tuple[int, int, str]]:
     """(metric, minute, line) for the first ``kept`` records by (start, line) of each
     metric (its ``m`` index) in its ``wanted`` minutes, from the rows :func:`scan` wrote
-    to the ``side`` files: the rows whose start could be among the first (all those tied with the
-    last place), then their lines, found by number in one pass over ``paths`` (gzip,
-    or not). Each line must still hold its record's start (field ``start_field``,
-    0-based).
+    to the ``side`` files: the rows whose start could be among the first (all those tied
+    with the last place), then their lines, found by number in one pass over ``paths``
+    (gzip, or not). Each line must still hold its record's start (field
+    ``start_field``, 0-based).
 
     Raises:
         EngineRefused: a line is not where the scan read it (the files changed since).

@@ -439,3 +439,37 @@ def test_fuzz_generated_patterns_agree_on_both_engines(tmp_path, engine, pattern
     path.write_text("\n".join(lines) + "\n")
     expected = sum(compiled.match(line) is not None for line in lines)
     assert fast.count_matches(path, {"p": pattern}, engine=engine) == {"p": expected}, lines
+
+
+@pytest.mark.parametrize(
+    ("first_line", "reads"),
+    [
+        ("header", [True]),  # field names are no numbers: read once, by the integer cast
+        ("decimal", [True, False]),  # 22.0 may be a number the cast misses: read again
+    ],
+)
+def test_polars_reads_numbers_by_the_grammar_only_when_a_field_needs_it(
+    tmp_path, traffic_file, monkeypatch, first_line, reads
+):
+    from vpcwatch.filterpattern import polars_engine
+
+    path, lines = traffic_file
+    if first_line == "header":
+        first = " ".join(field.aws_name for field in FMT.fields)
+    else:
+        fields = lines[0].split(" ")
+        fields[FMT.index("dstport")] = "22.0"
+        first = " ".join(fields)
+    mixed = [first, *lines[1:]]
+    path = tmp_path / "first.log"
+    path.write_text("\n".join(mixed) + "\n")
+    seen = []
+    original = polars_engine.PolarsCompiler.__init__
+
+    def spy(self, width, *, integers=False):
+        seen.append(integers)
+        original(self, width, integers=integers)
+
+    monkeypatch.setattr(polars_engine.PolarsCompiler, "__init__", spy)
+    assert fast.count_matches(path, PATTERNS, engine="polars") == reference(mixed)
+    assert seen == reads

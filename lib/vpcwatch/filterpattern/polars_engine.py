@@ -4,8 +4,8 @@ records have one field count, in one lazy scan of text columns.
 Used by :func:`vpcwatch.filterpattern.fast.count_matches` when polars is installed
 (``pip install "vpcwatch[fast]"``) and the file suits it; on ``bench/evaluator.py`` it
 takes about 0.85 of the time of a hand-written, typed DuckDB query, where the DuckDB
-path takes about 1.15 to 1.2. It scans on polars' streaming engine (10M lines: about 400 MB). Its
-expressions mean what :mod:`.sql` means, on the same terms:
+path takes about 1.15 to 1.2. It scans on polars' streaming engine (10M lines: about
+400 MB). Its expressions mean what :mod:`.sql` means, on the same terms:
 
 - The caller has checked the bytes (:func:`~vpcwatch.filterpattern.fast.file_is_regular`):
   ASCII, single spaces, no quote, bracket, tab or blank line. Every line then splits into
@@ -67,9 +67,8 @@ def count(path: Path, patterns: Mapping[str, s.Pattern], width: int) -> tuple[di
         totals = [(whole & predicate).sum().alias(f"p{i}")
                   for i, predicate in enumerate(predicates.values())]  # fmt: skip
         totals.append((~whole).sum().alias("shorter"))
-        doubtful = compiler.doubtful(numbers_only=True)
-        doubts = pl.lit(0) if doubtful is None else (whole & doubtful).sum()
-        totals.append(doubts.alias("doubtful"))
+        doubtful = compiler.doubtful()
+        totals.append((pl.lit(0) if doubtful is None else (whole & doubtful).sum()).alias("d"))
         try:
             *counted, shorter_count, doubts = scan.select(totals).collect(engine="streaming").row(0)
         except pl.exceptions.PolarsError as error:
@@ -177,25 +176,23 @@ class PolarsCompiler:
             token.cast(pl.Float64, strict=False)
         )
 
-    def doubtful(self, *, numbers_only: bool = False) -> Any | None:
+    def doubtful(self) -> Any | None:
         """With ``integers``: true on a line where a field whose number the predicates
-        read holds text that is neither an integer nor ``-`` (the flow log's "no value"):
-        perhaps a number the grammar reads and the cast does not. ``numbers_only``: only
-        text that polars' float cast reads (a superset of the grammar's numbers; a
-        header's field names are not), at the cost of that cast. ``None`` when no
-        predicate reads a number or without ``integers``."""
+        read holds text that polars' float cast reads (a superset of the grammar's
+        numbers) and the integer cast does not: perhaps a number the grammar reads and
+        the cast misses. Text that is no number at all (``-``, a header's field names)
+        is not doubtful. ``None`` when no predicate reads a number or without
+        ``integers``."""
         import polars as pl
 
         if not self.integers:
             return None
-        doubts = []
-        for key, alias in self._aliases.items():
-            if key[0] != "number":
-                continue
-            token = self.token(key[1])
-            other = (token.cast(pl.Float64, strict=False).is_not_null() if numbers_only
-                     else token.is_not_null() & (token != "-"))  # fmt: skip
-            doubts.append(pl.col(alias).is_null() & other)
+        doubts = [
+            pl.col(alias).is_null()
+            & self.token(key[1]).cast(pl.Float64, strict=False).is_not_null()
+            for key, alias in self._aliases.items()
+            if key[0] == "number"
+        ]
         return pl.any_horizontal(doubts) if doubts else None
 
 

@@ -19,9 +19,9 @@ DuckDB. Same rows, on the same terms as :meth:`vpcwatch.replay.fast._Queries.min
 - The patterns compile with :class:`~vpcwatch.filterpattern.polars_engine.PolarsCompiler`
   (regexes on Rust's ``regex`` crate). Numbers are read by an integer cast first (a
   seventh less work than the grammar's regex per field); if a record's field that a
-  pattern reads as a number holds some other text than an integer or ``-`` (``1.5``, a
-  20-digit integer), the scan runs again with numbers read only where the grammar
-  reads one.
+  pattern reads as a number holds another number (``1.5``, a 20-digit integer:
+  :meth:`~vpcwatch.filterpattern.polars_engine.PolarsCompiler.doubtful`), the scan runs
+  again with numbers read only where the grammar reads one.
 - The rules' contributions leave the scan as rows (minute, contributor, value) in a
   Parquet file beside it, which the caller groups in DuckDB (within its memory limit):
   a streaming scan cannot hold a list per minute, and a second group would read the

@@ -321,7 +321,8 @@ def aggregate_paths(
     columns, irregular, contributions = scanned  # merged now: a failed query leaves no trace
     if irregular and several:
         return None  # which file each set-aside line came from matters: one by one
-    _merge(columns, plan, aggregator, stats)
+    rows = _minute_rows(columns)
+    _merge(rows, plan, aggregator, stats)
     if callable(contributions):  # still being grouped, beside the alarms
         aggregator.merge_contributions_later(lambda: _as_parts(contributions()))
     else:
@@ -331,7 +332,7 @@ def aggregate_paths(
         header = kind[2] if kind[0] == "text" else None
         _aggregate_irregular(irregular, paths[0], plan, aggregator, stats, start, end, header)
     stats.bytes_read += sum(p.stat().st_size for p in paths)
-    slots, column = _minute_rows(columns)
+    slots, column = rows
     counted = column("lines").astype(np.int64)
     return FileScan(queries, checked, slots, counted, indexes, polars_side)
 
@@ -757,11 +758,10 @@ def _fetch_contributions(connection, query: str):
     return names, columns["slot"], columns["id"], columns["v"]
 
 
-def _merge(columns: dict, plan: ReplayPlan, aggregator: MetricAggregator, stats: InputStats):
-    """The query's per-minute rows into the aggregator (not the row of the lines set
-    aside, whose ``slot`` is NULL)."""
-    slots, column = _minute_rows(columns)
-
+def _merge(rows: tuple, plan: ReplayPlan, aggregator: MetricAggregator, stats: InputStats):
+    """The query's per-minute rows (:func:`_minute_rows`: not the row of the lines set
+    aside) into the aggregator."""
+    slots, column = rows
     events = column("events").astype(np.int64)
     stats.events += int(events.sum())
     stats.undelivered += int(column("undelivered").sum())

@@ -186,12 +186,12 @@ def test_every_kind_of_contributor_against_brute_force():
 def test_minutes_before_a_time_are_a_binary_search(minutes, times, dense):
     """Over a table of counts per minute (or, past its span, a search): for any times,
     aligned to a minute or not, inside the minutes' span or outside."""
-    from vpcwatch.replay import alarms
+    from vpcwatch.replay import alarms, insights
 
     slots = np.array(sorted(minutes), dtype=np.int64) * 60
     times = np.array(times, dtype=np.int64)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(alarms, "DENSE_MINUTES", 4_000_000 if dense else 1)
+        patch.setattr(insights, "DENSE_MINUTES", 4_000_000 if dense else 1)
         before = alarms.minutes_before(slots)
         assert before(times).tolist() == np.searchsorted(slots, times, side="left").tolist()
 

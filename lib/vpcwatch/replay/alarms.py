@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from vpcwatch.detectors.model import AlarmSettings, MissingData
-from vpcwatch.replay.insights import DENSE_MINUTES, Contributions
+from vpcwatch.replay.insights import Contributions, minute_offsets
 from vpcwatch.replay.metrics import Accumulator, MinuteSeries
 
 EVALUATION_INTERVAL = 60
@@ -452,16 +452,16 @@ def window_values(series: MinuteSeries, settings: AlarmSettings, ends: np.ndarra
 
 def minutes_before(slots: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function giving, for each time in an array, how many of the sorted minute starts
-    ``slots`` come before it (``np.searchsorted(slots, times, "left")``). Over a span of
-    at most :data:`DENSE_MINUTES` it reads a table of counts per minute instead of
-    searching: over 90 days of alarms, searching was a quarter of their evaluation."""
+    ``slots`` come before it (``np.searchsorted(slots, times, "left")``). Where a table
+    of the span's minutes will do (:func:`~vpcwatch.replay.insights.minute_offsets`), it
+    reads counts per minute instead of searching: over 90 days of alarms, searching was a
+    quarter of their evaluation."""
     step = EVALUATION_INTERVAL
-    if (not len(slots) or (slots[-1] - slots[0]) // step >= DENSE_MINUTES
-            or (slots % step).any()):  # fmt: skip
+    dense = minute_offsets(slots)
+    if dense is None:
         return lambda times: np.searchsorted(slots, times, side="left")
-    origin = int(slots[0])
-    per_minute = np.bincount((slots - origin) // step)
-    before = np.r_[0, np.cumsum(per_minute)]  # before[i]: slots < origin + i * step
+    origin, offsets = dense
+    before = np.r_[0, np.cumsum(np.bincount(offsets))]  # before[i]: slots < origin + i * step
 
     def count(times: np.ndarray) -> np.ndarray:
         # A minute start is below t exactly when it is below t rounded up to a minute.

@@ -27,8 +27,21 @@ from vpcwatch.filterpattern.syntax import parse_number
 
 DENSE_MINUTES = 4_000_000
 """The longest span of minutes (32 MB of counts) that a table of minutes covers
-(:func:`vpcwatch.replay.alarms.minutes_before`, :meth:`Contributions.minutes`); a longer
-one is searched or sorted."""
+(:func:`minute_offsets`); a longer one is searched or sorted."""
+
+
+def minute_offsets(slots: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """(the first minute, each slot's minutes after it) when ``slots`` are minute starts
+    over a span shorter than :data:`DENSE_MINUTES` minutes, so that a table with a row
+    per minute of the span replaces a search or a sort
+    (:func:`vpcwatch.replay.alarms.minutes_before`, :meth:`Contributions.minutes`);
+    ``None`` otherwise (no slot, a slot off the minute, a longer span)."""
+    if not len(slots) or (slots % 60).any():
+        return None
+    low = int(slots.min())
+    offsets = (slots - low) // 60
+    return None if offsets.max() >= DENSE_MINUTES else (low, offsets)
+
 
 METRICS = ("MaxContributorValue", "UniqueContributors")
 """The rule metrics replay simulates."""
@@ -195,15 +208,11 @@ class Contributions:
         """The distinct minutes with a contribution (what evaluation times derive from),
         sorted: marked in a table of the span's minutes when that is at most
         :data:`DENSE_MINUTES` long (a tenth of ``np.unique``'s time on a day's rows)."""
-        slots = self.slots
-        if not len(slots):
-            return np.unique(slots)
-        low, high = int(slots.min()), int(slots.max())
-        if (high - low) // 60 >= DENSE_MINUTES or (slots % 60).any():
-            return np.unique(slots)
-        seen = np.zeros((high - low) // 60 + 1, dtype=bool)
-        seen[(slots - low) // 60] = True
-        return low + 60 * np.flatnonzero(seen)
+        dense = minute_offsets(self.slots)
+        if dense is None:
+            return np.unique(self.slots)
+        low, offsets = dense
+        return low + 60 * np.flatnonzero(np.bincount(offsets))
 
     def window_values(self, ends: Any, period: int, metric: str) -> np.ndarray:
         """``metric`` (:data:`METRICS`) of the windows ``[end - period, end)``."""

@@ -811,7 +811,7 @@ def _aggregate_irregular(
         line = raw.strip()
         if not line:
             continue
-        timestamp = _timestamp(line, plan)
+        timestamp = record_start(line, plan)
         if timestamp is None:
             malformed += line != header
             continue
@@ -825,7 +825,7 @@ def _aggregate_irregular(
         _count_malformed(path, plan, stats)
 
 
-def _timestamp(line: str, plan: ReplayPlan) -> int | None:
+def record_start(line: str, plan: ReplayPlan) -> int | None:
     """The record's start, or ``None`` when the line is not a record of the format."""
     fields = line.split()
     if len(fields) != len(plan.log_format):

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vpcwatch.filterpattern.syntax import parse_number
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
-from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind
+from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind, record_start
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MetricSpec
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
@@ -198,20 +197,16 @@ def _add_contributors(
     # Lines the scans left to the reference path kept their own top records: a minute's
     # first records are the first by (start, line) of both.
     read_alone = {} if aggregator is None else aggregator.top_records
-    start = plan.log_format.index("start")
     for transition, metric, minutes in chosen:
         kept: list[str] = []
         for minute in minutes:
             records = list(read_alone.get(metric, {}).get(minute, ()))
-            records += [(_start(line, start), line) for line in found.get((metric, minute), [])]
+            # The scans read only records, whose start is a number.
+            records += [(record_start(line, plan), line)
+                        for line in found.get((metric, minute), [])]  # fmt: skip
             kept += [line for _, line in sorted(records)][: KEPT_RECORDS - len(kept)]
         if kept:  # as the reference path: a transition without records has no entry
             result.contributors[(transition.alarm, transition.time)] = kept
-
-
-def _start(line: str, position: int) -> int:
-    """A scanned record's start (the scans read only records whose start is a number)."""
-    return int(parse_number(line.split()[position]))
 
 
 def _matched_per_minute(aggregator: MetricAggregator, spec: MetricSpec) -> tuple | None:

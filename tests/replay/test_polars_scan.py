@@ -276,7 +276,7 @@ def test_gzip_deliveries_are_scanned_by_polars_through_decompressed_parts(
     assert not list((tmp_path / "temporary").rglob("part-*.log"))
 
 
-def test_gzip_is_left_to_duckdb_without_room_for_a_copy(tmp_path, plan, scans, monkeypatch):
+def test_gzip_is_left_to_duckdb_without_room_for_its_parts(tmp_path, plan, scans, monkeypatch):
     monkeypatch.setattr(fast, "DECOMPRESSED_ROOM", 1e12)
     assert_same(plan, gzip_deliveries(tmp_path, records(), 3))
     assert scans == ["duckdb"]
@@ -302,7 +302,7 @@ def test_gzip_with_irregular_bytes_is_checked_line_by_line_by_duckdb(
 
 
 @pytest.mark.parametrize("failing", [0, 2])
-def test_a_gzip_copy_that_cannot_be_written_is_left_to_duckdb(
+def test_gzip_parts_that_cannot_be_written_are_left_to_duckdb(
     tmp_path, plan, scans, number_reads, monkeypatch, failing
 ):
     """A full disk while decompressing (the size in the trailer understated), in the
@@ -374,7 +374,7 @@ def test_a_grouping_that_fails_beside_the_alarms_leaves_the_contributions_to_duc
 ):
     """DuckDB groups the rules' rows polars wrote in a thread while the alarms start; if
     it fails there (a full disk, say), DuckDB scans the files (not the gzip files'
-    decompressed copy, gone by then) for the contributions, and the results are the
+    decompressed parts, gone by then) for the contributions, and the results are the
     reference path's."""
     import duckdb
 

@@ -563,7 +563,10 @@ def _decompressed_size(path: Path) -> int:
 
 DECOMPRESSED_ROOM = 2.0
 """How many times the decompressed size (:func:`_decompressed_size`) the temporary
-folder must have free before polars reads gzip files through a copy there."""
+folder must have free before polars reads gzip files through decompressed parts there
+(:class:`_DecompressedParts`). Set for one whole copy, as they were first read; the parts
+hold at most about four :data:`PART_BYTES` at a time (one being scanned, two waiting,
+one being written), so this asks for more room than they use."""
 
 
 class _Checked(NamedTuple):

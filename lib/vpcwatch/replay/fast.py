@@ -115,8 +115,10 @@ class FileScan:
         self, wanted: dict[tuple[str, str], set[int]]
     ) -> dict[tuple[tuple[str, str], int], list[str]]:
         """Up to :data:`KEPT_RECORDS` matching records for each (metric key, minute start)
-        in ``wanted``, in one more scan of the file (or of the stretches of it that hold
-        those minutes, see :class:`~vpcwatch.replay.time_index.TimeIndex`)."""
+        in ``wanted``: for files polars scanned, from the rows it kept beside the scan and
+        the lines they name (:func:`.polars_scan.first_records`); else (or if the files
+        changed since) in one more scan of the file, or of the stretches of it that hold
+        those minutes (see :class:`~vpcwatch.replay.time_index.TimeIndex`)."""
         import duckdb
 
         by_index = {
@@ -151,12 +153,11 @@ class FileScan:
                     reader.records_from_rows(by_index, checked)
                 ).fetchall()
 
-            polars = self._polars_side is not None
-            rows = self._from_stretches(
-                _polars_part_reader(queries, read_part) if polars else read_part, by_index
-            )
-            if rows is None and polars:  # the rows polars kept name the lines to read
-                rows = self._first_records_polars(by_index)
+            # The rows polars kept beside its scan name the lines to read: no stretch is
+            # read again (a day in time order: 0.03 s, against 0.2 s by its stretches).
+            rows = None if self._polars_side is None else self._first_records_polars(by_index)
+            if rows is None:
+                rows = self._from_stretches(read_part, by_index)
             if rows is None:  # the whole files, within DuckDB's memory limit
                 rows = connection.execute(queries.records(by_index, checked)).fetchall()
         return rows
@@ -232,25 +233,6 @@ class FileScan:
             return None
         return [(path, ranges) for path, ranges in zip(queries.paths, found, strict=True)
                 if ranges]  # fmt: skip
-
-
-def _polars_part_reader(queries: _Queries, otherwise):
-    """A part reader for :meth:`FileScan._from_stretches` by :func:`.polars_scan.records`
-    (the minutes' counts and records in one read of the part), for files polars scanned;
-    ``otherwise`` reads the part if polars cannot."""
-
-    def read(paths: list[Path], by_index: dict[int, set[int]]):
-        from vpcwatch.filterpattern.polars_engine import EngineRefused
-        from vpcwatch.replay import polars_scan
-
-        try:
-            counts, rows = polars_scan.records(paths, queries.plan, queries.start, queries.end,
-                                               by_index, KEPT_RECORDS)  # fmt: skip
-        except EngineRefused:
-            return otherwise(paths, by_index)
-        return counts, lambda: rows
-
-    return read
 
 
 def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:

@@ -140,62 +140,6 @@ def _scan_once(paths: list[Path], table: _Table, side: Path, first_row: int = 0)
         raise EngineRefused(str(error).splitlines()[0]) from None
 
 
-def records(
-    paths: list[Path],
-    plan: ReplayPlan,
-    start: int | None,
-    end: int | None,
-    wanted: dict[int, set[int]],
-    kept: int,
-) -> tuple[dict[int, int], list[tuple[int, int, str]]]:
-    """For the top-records lookup in a small part of the files (regular text, as
-    :func:`scan` read it; every record of the wanted minutes is held): how many records
-    each wanted minute holds, counted as :func:`scan` counts them, and (metric, minute,
-    line) for the first ``kept`` records by (start, line) of each metric (by its index
-    among the metrics with a pattern) in its ``wanted`` minutes, in one read.
-
-    Raises:
-        EngineRefused: polars cannot read the files or run the expressions.
-    """
-    import polars as pl
-
-    table = _Table(plan, start, end)
-    slot, line = pl.col("slot"), pl.col("line")
-    minutes = {index: sorted(slots) for index, slots in wanted.items()}
-    every = sorted(set().union(*minutes.values()))
-    # Whole lines, split only where the start field's plain cast (the scan's, without its
-    # grammar test: a superset) is near a wanted minute; most lines are set aside unsplit.
-    # In floats, cheaper than the scan's integers: the same minutes below 2**53.
-    position = table.start_position
-    start_text = line.str.splitn(" ", position + 1).struct.field(f"field_{position - 1}")
-    number = pl.col("start_number")  # a column: an expression used twice is computed twice
-    truncated = number.abs().floor() * number.sign()
-    near = (truncated // SLOT_SECONDS * SLOT_SECONDS).is_in([float(m) for m in every])
-    names = [f"c{index}" for index in range(1, table.width + 1)]
-    fields = line.str.split_exact(" ", table.width - 1).struct.rename_fields(names)
-    lines = _source_lines(paths).with_columns(
-        start_number=start_text.cast(pl.Float64, strict=False)
-    )
-    lines = lines.filter(near | (number.abs() >= 2.0**53))
-    rows = table.rows(lines.with_columns(fields.alias("fields")).unnest("fields"), every)
-    matched = {index: table.matched[index] for index in minutes}
-    held = pl.any_horizontal([matched[i] & slot.is_in(m) for i, m in minutes.items()])
-    try:  # every record of the minutes, for their counts; the line only where held
-        chosen = rows.select(
-            "slot", "ts", pl.when(held).then(line).alias("line"),
-            *(m.alias(f"m{i}") for i, m in matched.items()),
-        ).collect(engine="streaming")  # fmt: skip
-    except pl.exceptions.PolarsError as error:
-        raise EngineRefused(str(error).splitlines()[0]) from None
-    counts = dict(chosen.group_by("slot").agg(pl.len()).iter_rows())
-    matching = pl.concat([
-        chosen.filter(pl.col(f"m{index}") & slot.is_in(slots))
-        .select(pl.lit(index).alias("metric"), "slot", "ts", "line")
-        for index, slots in minutes.items()
-    ])  # fmt: skip
-    return counts, _first_by_start(matching, kept)
-
-
 def first_records(
     side: list[Path],
     paths: list[Path],
@@ -290,13 +234,6 @@ def lines_at(paths: list[Path], numbers: list[int], gzipped: bool) -> dict[int, 
     return found
 
 
-def _source_lines(paths: list[Path]):
-    """The files' lines (column ``line``)."""
-    import polars as pl
-
-    return pl.scan_lines([str(p) for p in paths], glob=False)
-
-
 def _minute_of(ts):
     """The minute holding ``ts`` (an integer expression), floored for any sign."""
     return ts - ((ts % SLOT_SECONDS) + SLOT_SECONDS) % SLOT_SECONDS
@@ -356,11 +293,10 @@ class _Table:
                 pl.when(passes).then(amount).cast(pl.Float64).alias(f"v{index}")
             )
 
-    def rows(self, source, minutes: list[int] | None = None):
+    def rows(self, source):
         """Every line with ``ts``, ``regular`` (a record of the format), ``slot`` (null for
         the lines set aside and the records outside --from/--to), ``delivered``, each
-        metric's value ``v<i>``, :attr:`matched` and :attr:`passes`; with ``minutes``,
-        only the records of those minutes (chosen before any pattern is tested)."""
+        metric's value ``v<i>``, :attr:`matched` and :attr:`passes`."""
         import polars as pl
 
         col = pl.col
@@ -374,8 +310,6 @@ class _Table:
         if self.end is not None:
             counted = counted & (ts <= int(self.end))
         rows = rows.with_columns(slot=pl.when(counted).then(_minute_of(ts)))
-        if minutes is not None:
-            rows = rows.filter(col("slot").is_in(minutes))
         rows = rows.with_columns(**self.compiler.shared, delivered=self.delivered)
         return rows.with_columns(
             *(value.alias(f"v{index}") for index, value in enumerate(self.values)),

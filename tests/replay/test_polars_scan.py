@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fast_replay import FMT, detector_template
 
@@ -154,15 +154,22 @@ def stretches_read(monkeypatch) -> list:
     return read
 
 
+@pytest.mark.parametrize("chunk", [None, 700])
 @pytest.mark.parametrize("shuffled", [False, True])
 @pytest.mark.parametrize("window", [False, True])
 def test_top_records_come_from_the_rows_polars_kept(
-    tmp_path, plan, scans, monkeypatch, window, shuffled, stretches_read
+    tmp_path, plan, scans, monkeypatch, window, shuffled, stretches_read, chunk
 ):
     """In time order or not, the rows polars wrote beside the scan name the lines
-    (numbered across files, their header lines included), read in one pass; no stretch
-    of the files is scanned again."""
+    (numbered across files, their header lines included), read in one pass that skips
+    to the chunks holding them (small chunks: many skipped); no stretch of the files is
+    scanned again."""
     import random
+
+    from vpcwatch.filterpattern import fast as byte_check
+
+    if chunk is not None:
+        monkeypatch.setattr(byte_check, "CHUNK_BYTES", chunk)
 
     header = " ".join(field.aws_name for field in FMT.fields)
     lines = records(minutes=12)
@@ -179,8 +186,12 @@ def test_top_records_come_from_the_rows_polars_kept(
         calls.append(args[2]), first_records(*args))[1])  # fmt: skip
     starts = sorted(int(line.split(" ")[FMT.index("start")]) for line in lines)
     bounds = {"start": starts[len(starts) // 3] + 7, "end": starts[-5] - 5} if window else {}
+    read_again = []  # DuckDB's read of the whole files, were polars' lines not found
+    records_sql = fast._Queries.records
+    monkeypatch.setattr(fast._Queries, "records", lambda self, *args: (
+        read_again.append(args), records_sql(self, *args))[1])  # fmt: skip
     assert_same(plan, paths, **bounds)
-    assert scans == ["polars"] and calls and not stretches_read
+    assert scans == ["polars"] and calls and not stretches_read and not read_again
 
 
 @pytest.mark.parametrize("moved", ["gone", "another record"])
@@ -195,11 +206,11 @@ def test_a_line_no_longer_where_polars_read_it_sends_the_lookup_to_duckdb(
     path.write_text("\n".join(lines) + "\n")
     lines_at = polars_scan.lines_at
     if moved == "gone":
-        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers, gzipped: {})
+        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers, *rest: {})
     else:
-        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers, gzipped: {
+        monkeypatch.setattr(polars_scan, "lines_at", lambda paths, numbers, *rest: {
             number: lines[(number + 7) % len(lines)]
-            for number in lines_at(paths, numbers, gzipped)})  # fmt: skip
+            for number in lines_at(paths, numbers, *rest)})  # fmt: skip
     asked = []
     records_sql = fast._Queries.records
     monkeypatch.setattr(fast._Queries, "records", lambda self, *args: (
@@ -237,6 +248,65 @@ def test_lines_at_are_the_lines_of_the_files_read_one_after_another(
         patch.setattr(byte_check, "CHUNK_BYTES", chunk)
         found = polars_scan.lines_at(paths, numbers, gzipped)
     assert found == {n: every[n] for n in numbers}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    width=st.integers(1, 3),
+    files=st.lists(st.lists(st.lists(st.text("ab", min_size=1, max_size=4), min_size=3,
+                                     max_size=3), max_size=8), min_size=1, max_size=4),
+    ends=st.lists(st.booleans(), min_size=4, max_size=4),
+    chunk=st.integers(1, 12),
+    data=st.data(),
+)  # fmt: skip
+def test_lines_at_by_the_byte_checks_counts_skip_to_the_chunks_they_need(
+    tmp_path_factory, width, files, ends, chunk, data
+):
+    """Plain files whose every line has ``width`` fields: with the chunks' line counts
+    the byte check gives, the same lines, and only chunks that hold part of a wanted
+    line (or a file's last) are read."""
+    from vpcwatch.filterpattern import fast as byte_check
+
+    folder = tmp_path_factory.mktemp("indexed")
+    every, paths = [], []
+    for number, lines in enumerate(files):
+        lines = [" ".join(fields[:width]) for fields in lines]
+        text = ("\n".join(lines) + ("\n" if lines and ends[number] else "")).encode()
+        path = folder / f"{number}.log"
+        path.write_bytes(text)
+        paths.append(path)
+        every += lines
+    numbers = sorted(data.draw(st.sets(st.integers(0, max(len(every) - 1, 0)))) if every else [])
+    read = set()  # (file, chunk)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(byte_check, "CHUNK_BYTES", chunk)
+        counted = byte_check.FieldCount()
+        assert all(byte_check.file_is_regular(path, fields=counted) for path in paths)
+        chunks_toward = polars_scan._chunks_toward
+
+        def spy(path, *args):
+            for piece in chunks_toward(path, *args):
+                read.add((paths.index(path), piece[0]))
+                yield piece
+
+        patch.setattr(polars_scan, "_chunks_toward", spy)
+        found = polars_scan.lines_at(paths, numbers, False, counted.chunk_lines(width))
+    assert found == {n: every[n] for n in numbers}
+    # Needed: from the chunk of the line end before a wanted line to that of its end.
+    needed, first = set(), 0
+    for number, path in enumerate(paths):
+        text = path.read_bytes()
+        lines = text.count(b"\n") + (text[-1:] not in (b"", b"\n"))
+        starts = [0] + [at + 1 for at, byte in enumerate(text) if byte == 10]
+        for line in range(lines):
+            if first + line in numbers:
+                end = text.find(b"\n", starts[line])
+                end = len(text) if end < 0 else end
+                needed.update((number, k) for k in range(
+                    (starts[line] - 1) // chunk if line else 0, end // chunk + 1))  # fmt: skip
+        needed.add((number, (len(text) - 1) // chunk))  # a file's last: read once past it
+        first += lines
+    assert read <= needed
 
 
 def gzip_deliveries(tmp_path, lines, parts, *, last_line_end=True, shuffled=False):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -230,6 +230,9 @@ def file_is_regular(
     previous = True  # a line end before the first byte
     last = 10
     since_line_end = 0  # separators after the last line end read so far
+    at_chunks = None if fields is None else []
+    if fields is not None:
+        fields.at_chunks.append(at_chunks)
     for chunk, data in file_chunks(path, gzipped):
         if on_chunk is not None:
             on_chunk(chunk)
@@ -241,6 +244,7 @@ def file_is_regular(
             return False
         previous, last = bool(separator[size - 1]), chunk[-1]
         if fields is not None:
+            at_chunks.append(fields.total)
             fields.total += int(np.count_nonzero(separator[:size]))
         if max_fields is not None:
             positions = np.flatnonzero(separator[:size])
@@ -255,6 +259,8 @@ def file_is_regular(
             )
     if fields is not None and last != 10:  # the last line's last field, without a line end
         fields.total += 1
+    if fields is not None:
+        at_chunks.append(fields.total)
     return last != 32 and (max_fields is None or int(since_line_end) + 1 <= max_fields)
 
 
@@ -264,6 +270,19 @@ class FieldCount:
     end), accumulated over the files it checks."""
 
     total: int = 0
+    at_chunks: list[list[int]] = field(default_factory=list)
+    """Per file checked to its end, :attr:`total` as it stood before each chunk the check
+    read (the :data:`CHUNK_BYTES` chunks of a plain file, from its start), and after the
+    file. When every line has ``width`` fields, ``at_chunks[f][k] // width`` lines end
+    before chunk ``k`` of file ``f``, counted across the files (:meth:`chunk_lines`)."""
+
+    def chunk_lines(self, width: int) -> list:
+        """Per file, how many lines (of all the files checked) end before each chunk and
+        after the file (its last line counted with or without a line end), for files
+        whose every line has ``width`` fields: a numpy array per file."""
+        import numpy as np
+
+        return [np.asarray(totals, dtype=np.int64) // width for totals in self.at_chunks]
 
 
 def file_chunks(path: Path, gzipped: bool):

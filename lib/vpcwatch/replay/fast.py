@@ -101,9 +101,9 @@ class FileScan:
         polars_side=None,
     ) -> None:
         self._queries, self._checked = queries, checked
-        self._polars_side = polars_side
-        """For files polars scanned, the temporary folder of the rows it wrote beside the
-        scan (:func:`.polars_scan.scan`); removed with this object."""
+        self._polars_side: PolarsSide | None = polars_side
+        """For files polars scanned, the rows it wrote beside the scan and where the
+        files' lines lie (the folder is removed with this object)."""
         self._indexes = indexes
         """The time index of each gzip file, sampled as it was read (``None``: not
         sampled, or a plain file, which is sampled when needed)."""
@@ -169,12 +169,12 @@ class FileScan:
         from vpcwatch.replay import polars_scan
 
         queries = self._queries
-        side = _side_files(self._polars_side)
+        side = self._polars_side
         start = queries.plan.log_format.index("start")
         try:
-            return polars_scan.first_records(
-                side, queries.paths, queries.gzipped, by_index, KEPT_RECORDS, start
-            )
+            return polars_scan.first_records(_side_files(side.folder), queries.paths,
+                                             queries.gzipped, by_index, KEPT_RECORDS, start,
+                                             side.chunk_lines)  # fmt: skip
         except (EngineRefused, OSError):
             return None
 
@@ -368,8 +368,10 @@ def _scan_text(queries: _Queries, headers: int, several: bool, on_progress):
             return None  # read one by one: each file checked on its own
         if checked or scanned is None:  # checked: a line Python splits otherwise
             scanned = _scan(queries, checked, headers, None)
-        else:
-            polars_side = side
+        elif side is not None:
+            # Polars scanned: every line has the format's fields, so the check's counts
+            # say where each line ends.
+            polars_side = PolarsSide(side, fields.chunk_lines(len(fmt)))
     return scanned, checked, indexes, polars_side
 
 
@@ -406,7 +408,7 @@ def _scan_gzip_with_polars(queries: _Queries, headers: int, on_progress):
     scanned, lines, side = found
     if fields.total != lines * len(fmt):  # no line is short: one is long
         return None
-    return scanned, False, [sampler.index() for sampler in samplers], side
+    return scanned, False, [sampler.index() for sampler in samplers], PolarsSide(side, None)
 
 
 PART_BYTES = 64 << 20
@@ -572,6 +574,17 @@ def _shares(paths: list[Path], on_progress) -> Callable[[bytes | bytearray], Non
         on_progress(min(read[0] / total, 1.0))
 
     return count
+
+
+class PolarsSide(NamedTuple):
+    """What a polars scan leaves for the top-records lookup."""
+
+    folder: tempfile.TemporaryDirectory
+    """Its temporary folder, holding the rows written beside the scan (:func:`_side_files`)."""
+    chunk_lines: list | None
+    """For plain files, how many lines end before each chunk of each file
+    (:meth:`~vpcwatch.filterpattern.fast.FieldCount.chunk_lines`): the lookup reads only
+    the chunks that hold its lines. ``None`` for gzip (read from the start)."""
 
 
 def _side_files(folder) -> list[Path]:

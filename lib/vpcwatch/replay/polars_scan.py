@@ -147,13 +147,14 @@ def first_records(
     wanted: dict[int, set[int]],
     kept: int,
     start_field: int,
+    chunk_lines: list | None = None,
 ) -> list[tuple[int, int, str]]:
     """(metric, minute, line) for the first ``kept`` records by (start, line) of each
     metric (its ``m`` index) in its ``wanted`` minutes, from the rows :func:`scan` wrote
     to the ``side`` files: the rows whose start could be among the first (all those tied
     with the last place), then their lines, found by number in one pass over ``paths``
-    (gzip, or not). Each line must still hold its record's start (field
-    ``start_field``, 0-based).
+    (gzip, or not; ``chunk_lines``: see :func:`lines_at`). Each line must still hold its
+    record's start (field ``start_field``, 0-based).
 
     Raises:
         EngineRefused: a line is not where the scan read it (the files changed since).
@@ -168,7 +169,7 @@ def first_records(
         for index, slots in wanted.items()
     ]).collect()  # fmt: skip
     numbers = sorted(set(candidates[ROW].to_list()))
-    lines = lines_at(paths, numbers, gzipped)
+    lines = lines_at(paths, numbers, gzipped, chunk_lines)
     starts = dict(zip(candidates[ROW].to_list(), candidates["ts"].to_list(), strict=True))
     for number in numbers:
         fields = lines[number].split(" ") if number in lines else []
@@ -192,11 +193,16 @@ def _first_by_start(records, kept: int) -> list[tuple[int, int, str]]:
     return [tuple(row) for row in first.select("metric", "slot", "line").iter_rows()]
 
 
-def lines_at(paths: list[Path], numbers: list[int], gzipped: bool) -> dict[int, str]:
+def lines_at(
+    paths: list[Path], numbers: list[int], gzipped: bool, chunk_lines: list | None = None
+) -> dict[int, str]:
     """The lines of ``paths`` (read as one sequence of lines, a file's last line counted
     with or without a line end; ``gzipped``: decompressed) at the sorted line ``numbers``
     (from 0), in one pass: each chunk's line ends are counted, and only in a chunk holding
-    a wanted line are they located."""
+    a wanted line are they located. ``chunk_lines`` (plain files only): per file, how
+    many lines end before each of its chunks and after its last
+    (:meth:`~vpcwatch.filterpattern.fast.FieldCount.chunk_lines`); with it, the chunks
+    before a wanted line are skipped by a seek, and the files without one are not read."""
     from vpcwatch.filterpattern.fast import CHUNK_BYTES, file_chunks
 
     found: dict[int, str] = {}
@@ -204,13 +210,26 @@ def lines_at(paths: list[Path], numbers: list[int], gzipped: bool) -> dict[int, 
     target = next(wanted, None)
     first = 0  # the number of the line that begins the pending bytes
     line_end = np.empty(CHUNK_BYTES, dtype=bool)
-    for path in paths:
+    for number, path in enumerate(paths):
         if target is None:
             break
+        ends_before = None if chunk_lines is None or gzipped else chunk_lines[number]
+        if ends_before is None:
+            chunks = ((None, data, view) for data, view in file_chunks(path, gzipped))
+        elif target >= ends_before[-1]:  # no wanted line in this file
+            first = int(ends_before[-1])
+            continue
+        else:
+            # The target as it stands when the next chunk is asked for.
+            chunks = _chunks_toward(path, ends_before, lambda: target)  # noqa: B023
         pending = b""  # a line begun and not yet ended
-        for data, view in file_chunks(path, gzipped):
+        following = 0  # the chunk that comes next unless some are skipped
+        for chunk, data, view in chunks:
             if target is None:
                 break
+            if chunk is not None and chunk != following:  # skipped to a line end before
+                pending, first = b"", int(ends_before[chunk])  # the target: none is cut
+            following = None if chunk is None else chunk + 1
             if data:  # numpy counts the line ends twice as fast as bytes.count
                 ends = int(np.count_nonzero(np.equal(view, 10, out=line_end[: len(view)])))
                 if target < first + ends:  # cut out at the line ends, not split
@@ -232,6 +251,32 @@ def lines_at(paths: list[Path], numbers: list[int], gzipped: bool) -> dict[int, 
                 target = next(wanted, None)
             first += 1
     return found
+
+
+def _chunks_toward(path: Path, ends_before, next_line):
+    """(chunk number, bytes, numpy view) of a plain file's chunks, as
+    :func:`~vpcwatch.filterpattern.fast.file_chunks` reads them, from the one holding the
+    line end that line ``next_line()`` follows: the chunks before it are skipped by a
+    seek (``ends_before``: how many lines end before each chunk, and after the last).
+    Once the wanted line is past the file, its last chunk is read (it may hold the rest
+    of a line begun before). One buffer serves every chunk."""
+    from vpcwatch.filterpattern.fast import CHUNK_BYTES
+
+    buffer = bytearray(CHUNK_BYTES)
+    whole = np.frombuffer(buffer, dtype=np.uint8)
+    last = max(len(ends_before) - 2, 0)
+    number = 0
+    with path.open("rb", buffering=0) as stream:
+        while (line := next_line()) is not None:
+            holding = min(max(int(np.searchsorted(ends_before, line)) - 1, 0), last)
+            if holding > number:
+                stream.seek(holding * CHUNK_BYTES)
+                number = holding
+            size = stream.readinto(buffer)
+            if not size:
+                return
+            yield number, buffer if size == CHUNK_BYTES else buffer[:size], whole[:size]
+            number += 1
 
 
 def _minute_of(ts):

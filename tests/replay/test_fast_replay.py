@@ -195,6 +195,39 @@ def test_both_paths_agree_over_a_long_sparse_span(tmp_path, plan, scan_engine):
     ]
 
 
+@pytest.mark.parametrize("quick", [True, False])
+def test_alarms_evaluated_in_threads_give_what_one_thread_gives(tmp_path, plan, monkeypatch, quick):
+    """Over a span of PARALLEL_MINUTES or more, the alarms run in threads: the result is
+    the same, in the same order (summaries, transitions, top records and contributors)."""
+    import threading
+
+    from vpcwatch.replay import engine
+
+    incidents = {3: ("ssh-scan", "port-scan"), 7: ("exfiltration",)}
+    lines = bursts_on_days(generate(FMT, minutes=10, seed=8, incidents=incidents), (0, 20, 40))
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    threads = []
+    evaluate_alarm = engine._evaluate_alarm
+    monkeypatch.setattr(engine, "_evaluate_alarm", lambda *args: (
+        threads.append(threading.current_thread().name), evaluate_alarm(*args))[1])  # fmt: skip
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+    in_threads = replay_files(plan, [path], fast=quick)
+    assert {name.startswith("vpcwatch-alarms") for name in threads} == {True}
+    threads.clear()
+    monkeypatch.setattr(engine, "PARALLEL_MINUTES", 10**9)
+    alone = replay_files(plan, [path], fast=quick)
+    assert threads == [threading.current_thread().name] * len(plan.alarms)
+    assert in_threads.summaries == alone.summaries
+    assert in_threads.transitions == alone.transitions
+    assert list(in_threads.datapoints) == [alarm.name for alarm in plan.alarms]
+    assert in_threads.datapoints == alone.datapoints
+    assert list(in_threads.contributors.items()) == list(alone.contributors.items())
+    assert in_threads.last_evaluation == alone.last_evaluation
+    assert {t.alarm for t in alone.transitions if t.new.value == "ALARM"} >= {
+        "AdminPortProbes", "SlowScanSources"}  # fmt: skip
+
+
 def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     """S3 delivery in Parquet (the archive's default): both paths read the columns as
     the text records CloudWatch Logs holds, and give what the same records in text give,

@@ -7,9 +7,11 @@ for scenario tests) or read from a synthesized template (:mod:`.template`, for
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -155,6 +157,13 @@ def replay(
     return evaluate_alarms(aggregator, alarms, start=start, end=end)
 
 
+PARALLEL_MINUTES = 20_000
+"""From this span (about two weeks), the alarms are evaluated in threads, one alarm a
+task (the rules' alarms one task together), as many as the machine has cores: their
+numpy work releases the GIL. 90 days, ten alarms, 2 cores: 0.50 s alone, 0.30 s in two
+threads; over one day they only contend for the GIL (0.09 s alone, 0.11 s in two)."""
+
+
 def evaluate_alarms(
     aggregator: MetricAggregator,
     alarms: Sequence[AlarmSpec],
@@ -169,21 +178,26 @@ def evaluate_alarms(
     end = aggregator.last if end is None else end
     if start is None or end is None:
         return result
-    for alarm in alarms:
-        settings = alarm.settings
-        if alarm.metric[0] == INSIGHT_NAMESPACE:
-            outcome = _evaluate_rule(result, aggregator, alarm, start, end)
-        else:
-            series = aggregator.series(alarm.metric)
-            result.datapoints[alarm.name] = series.datapoints(settings.statistic, settings.period)
-            outcome = evaluate_series(alarm.name, series, settings, start, end)
-            records = aggregator.top_records[alarm.metric]
-            for transition in outcome.transitions if records else ():
-                kept: list[str] = []
-                for slot in range(transition.time - settings.period, transition.time, 60):
-                    kept += [message for _, message in records.get(slot, [])]
-                if kept:  # a transition without records has no entry (readers use .get)
-                    result.contributors[(alarm.name, transition.time)] = kept[:KEPT_RECORDS]
+    rules = [alarm for alarm in alarms if alarm.metric[0] == INSIGHT_NAMESPACE]
+    # The rules' alarms together: their contributions are merged once, on the first read.
+    tasks = [[alarm] for alarm in alarms if alarm.metric[0] != INSIGHT_NAMESPACE]
+    tasks = ([rules] if rules else []) + tasks
+
+    def run(task: list[AlarmSpec]) -> list[_Evaluated]:
+        return [_evaluate_alarm(aggregator, alarm, start, end) for alarm in task]
+
+    workers = min(len(tasks), os.cpu_count() or 1)
+    if (end - start) // 60 >= PARALLEL_MINUTES and workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="vpcwatch-alarms") as pool:
+            done = list(pool.map(run, tasks))
+    else:
+        done = [run(task) for task in tasks]
+    evaluated = {alarm.name: found for task, found in zip(tasks, done, strict=True)
+                 for alarm, found in zip(task, found, strict=True)}  # fmt: skip
+    for alarm in alarms:  # in their order, whatever finished first
+        outcome, datapoints, contributors = evaluated[alarm.name]
+        result.datapoints[alarm.name] = datapoints
+        result.contributors.update(contributors)
         result.transitions += outcome.transitions
         last = end if outcome.last is None else outcome.last
         result.last_evaluation[alarm.name] = last
@@ -192,12 +206,39 @@ def evaluate_alarms(
     return result
 
 
+class _Evaluated(NamedTuple):
+    outcome: Outcome
+    datapoints: Datapoints
+    contributors: dict[tuple[str, int], list[str]]
+
+
+def _evaluate_alarm(
+    aggregator: MetricAggregator, alarm: AlarmSpec, start: int, end: int
+) -> _Evaluated:
+    """One alarm's outcome, datapoints and the records (or top contributor) behind its
+    transitions (a metric's records kept by the reference path)."""
+    if alarm.metric[0] == INSIGHT_NAMESPACE:
+        return _evaluate_rule(aggregator, alarm, start, end)
+    settings = alarm.settings
+    series = aggregator.series(alarm.metric)
+    datapoints = series.datapoints(settings.statistic, settings.period)
+    outcome = evaluate_series(alarm.name, series, settings, start, end)
+    records = aggregator.top_records[alarm.metric]
+    contributors = {}
+    for transition in outcome.transitions if records else ():
+        kept: list[str] = []
+        for slot in range(transition.time - settings.period, transition.time, 60):
+            kept += [message for _, message in records.get(slot, [])]
+        if kept:  # a transition without records has no entry (readers use .get)
+            contributors[(alarm.name, transition.time)] = kept[:KEPT_RECORDS]
+    return _Evaluated(outcome, datapoints, contributors)
+
+
 def _evaluate_rule(
-    result: ReplayResult, aggregator: MetricAggregator, alarm: AlarmSpec, start: int, end: int
-) -> Outcome:
-    """An alarm on a rule's MaxContributorValue (or UniqueContributors): its outcome, and
-    into ``result`` the datapoints of whole periods and the top contributor behind each
-    ALARM."""
+    aggregator: MetricAggregator, alarm: AlarmSpec, start: int, end: int
+) -> _Evaluated:
+    """An alarm on a rule's MaxContributorValue (or UniqueContributors): its outcome, the
+    datapoints of whole periods and the top contributor behind each ALARM."""
     settings, period = alarm.settings, alarm.settings.period
     contributions = aggregator.contributions(alarm.metric[1])
     metric = alarm.insight_metric
@@ -206,14 +247,14 @@ def _evaluate_rule(
     )
     starts = np.unique(contributions.slots - contributions.slots % period)
     values = contributions.window_values(starts + period, period, metric)
-    result.datapoints[alarm.name] = Datapoints(starts, values)
+    contributors = {}
     for transition in outcome.transitions:
         if transition.time in top and metric == "MaxContributorValue":
             who = " ".join(top[transition.time])
-            result.contributors[(alarm.name, transition.time)] = [
+            contributors[(alarm.name, transition.time)] = [
                 f"top contributor {who}: {transition.value:,.0f} {alarm.unit} in {period // 60} min"
             ]
-    return outcome
+    return _Evaluated(outcome, Datapoints(starts, values), contributors)
 
 
 def _summary(alarm: AlarmSpec, outcome: Outcome, last: int) -> AlarmSummary:

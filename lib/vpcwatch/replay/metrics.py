@@ -209,15 +209,20 @@ class MinuteSeries:
 
 
 class _Later:
-    """Every rule's contributions from a computation still running, asked for once."""
+    """Every rule's contributions from a computation still running, asked for once (by
+    whichever thread asks first; the others wait for it)."""
 
     def __init__(self, parts: Callable[[], dict[str, tuple]]) -> None:
+        import threading
+
         self._parts: Callable[[], dict[str, tuple]] | None = parts
         self._result: dict[str, tuple] = {}
+        self._lock = threading.Lock()
 
     def result(self) -> dict[str, tuple]:
-        if self._parts is not None:
-            self._result, self._parts = self._parts(), None
+        with self._lock:
+            if self._parts is not None:
+                self._result, self._parts = self._parts(), None
         return self._result
 
 

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from vpcwatch import FlowLogFormat
 from vpcwatch.detectors import S3_US_EAST_1, ContributorDetector, default_detectors
@@ -259,6 +261,53 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     for files in (parquet, text):  # one DuckDB scan for all the files: none fell back
         *_, scans = aggregate_files(plan, files)
         assert len(files) > 1 and len(scans) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    starts=st.lists(
+        st.one_of(
+            st.integers(-(10**6), 10**6),
+            st.integers(2**53 - 300, 2**53 + 300),
+            st.integers(2**60, 2**62),
+            st.integers(-(2**62), -(2**60)),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    chosen=st.one_of(st.none(), st.lists(st.integers(0, 19), min_size=1)),
+    extra=st.lists(st.integers(-(10**6), 10**6)),
+)
+@example(starts=[5, 2**61 + 12345], chosen=None, extra=[])  # a DOUBLE's start: another minute
+@example(starts=[2**53 + 27, 7], chosen=[0], extra=[])
+def test_a_parquet_lookup_filters_on_start_and_keeps_every_row_of_its_minutes(
+    tmp_path_factory, plan, starts, chosen, extra
+):
+    """The top-records lookup in a Parquet file first keeps the rows whose integer start
+    falls in a wanted minute (``chosen`` among the rows' minutes, all by default, and
+    ``extra`` ones): exactly the rows the scan counts there, negative, huge (read as a
+    DOUBLE by the scan: no filter then) or not."""
+    import duckdb
+
+    from vpcwatch.replay.fast import _Queries
+
+    path = tmp_path_factory.mktemp("parquet") / "starts.parquet"
+    names = [(field.name.replace("-", "_"), "VARCHAR") for field in FMT]
+    names[FMT.index("start")] = ("start", "BIGINT")
+    with duckdb.connect() as connection:
+        connection.execute(f"COPY (SELECT unnest({starts}::BIGINT[]) AS start) TO '{path}'")
+        ts = "CAST(trunc(CAST(start AS DOUBLE)) AS BIGINT)"  # as the scan reads it
+        query = f"SELECT {ts} - (({ts} % 60) + 60) % 60 FROM '{path}'"
+        slots = [row[0] for row in connection.execute(query).fetchall()]
+        minutes = set(slots) if chosen is None else {slots[i % len(slots)] for i in chosen}
+        minutes |= {minute // 60 * 60 for minute in extra}
+        condition = _Queries([path], plan, None, None, False, names)._parquet_minutes(minutes)
+        if max(abs(minute) for minute in minutes) < 2**53 - 120:
+            assert condition is not None
+        if condition is None:
+            return
+        kept = connection.execute(f"SELECT start FROM '{path}' WHERE {condition}").fetchall()
+    assert len(kept) == len([slot for slot in slots if slot in minutes])
 
 
 def test_a_parquet_file_of_another_format_is_named(tmp_path, plan):

@@ -57,6 +57,7 @@ from vpcwatch.filterpattern.sql import (
 from vpcwatch.filterpattern.syntax import parse_number
 from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MinuteSeries
+from vpcwatch.replay.parquet import INTEGER_TYPES as PARQUET_INTEGER_TYPES
 from vpcwatch.replay.parquet import columns as parquet_columns
 from vpcwatch.replay.parquet import integer_columns as parquet_integer_columns
 from vpcwatch.replay.parquet import is_parquet
@@ -903,12 +904,13 @@ class _Queries:
         self._columns = _MetricSql(plan, self._compiler)
         self._line = "concat_ws(' ', " + ", ".join(f"c{i}" for i in range(1, self.width + 1)) + ")"
 
-    def _rows(self, checked: bool) -> str:
+    def _rows(self, checked: bool, minutes: set[int] | None = None) -> str:
         """Every line as a row: its fields ``c1``..., ``ts``, ``slot`` (NULL for a line set
         aside), ``delivered``, the metric values ``v<i>`` and matches ``m<i>``.
         ``checked``: test every line for what splits differently in Python (an empty
         field, a tab, a quote ...); unchecked, only the columns the patterns use are
-        read (DuckDB's projection pushdown)."""
+        read (DuckDB's projection pushdown). ``minutes``: a superset of the rows of those
+        minutes will do (see :meth:`_source`)."""
         width = self.width
         metric = self._columns
         regular = f"{metric.ts_number} IS NOT NULL"
@@ -919,7 +921,7 @@ class _Queries:
             )
         window = self._window()
         columns = metric.projections()
-        source = self._source()
+        source = self._source(minutes)
         keep = f"NOT regular OR (true{window})"
         return (
             f"SELECT *{columns} FROM (SELECT *, {metric.delivered} AS delivered FROM "
@@ -929,11 +931,15 @@ class _Queries:
             f")) WHERE {keep})"
         )
 
-    def _source(self) -> str:
+    def _source(self, minutes: set[int] | None = None) -> str:
         """The file as text columns ``c1``...: DuckDB's CSV reader on the lines, or the
-        Parquet file's columns as the text record writes them."""
+        Parquet file's columns as the text record writes them. ``minutes``: only rows of
+        those minutes are wanted; a Parquet file whose ``start`` is an integer column is
+        then filtered on it before any text is built (its row groups outside the minutes'
+        range are skipped): the lookup of a day's top records, 0.4 s -> 0.08 s."""
         if self.parquet_names is not None:
-            return parquet_text_columns(self.paths, self.parquet_names)
+            where = None if minutes is None else self._parquet_minutes(minutes)
+            return parquet_text_columns(self.paths, self.parquet_names, where)
         width = self.width
         return (
             f"read_csv({files_sql(self.paths)}, delim=' ', header=false, quote='', "
@@ -942,6 +948,24 @@ class _Queries:
             + "}, ignore_errors=true, store_rejects=true"
             + (", compression='gzip'" if self.gzipped else "")
             + ")"
+        )
+
+    def _parquet_minutes(self, minutes: set[int]) -> str | None:
+        """A condition on the Parquet file's integer ``start`` column that holds for every
+        row the scan counts in ``minutes`` (``None`` if it has no such column). Exact for
+        starts below 2**53, where the scan's reading of the number (as a DOUBLE) is the
+        integer; minutes near that bound get no condition at all."""
+        position = self.plan.log_format.index("start")
+        name, kind = self.parquet_names[position]
+        if kind not in PARQUET_INTEGER_TYPES or not minutes:
+            return None
+        if max(abs(minute) for minute in minutes) >= 2**53 - 2 * SLOT_SECONDS:
+            return None
+        start = '"' + name.replace('"', '""') + '"'
+        return (
+            f"{start} BETWEEN {min(minutes)} AND {max(minutes) + SLOT_SECONDS - 1} AND "
+            f"{start} - (({start} % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS} "
+            f"IN ({_listed(minutes)})"
         )
 
     def _lines(self) -> str:
@@ -1038,8 +1062,10 @@ class _Queries:
         """:meth:`records` from the scan's own rows (as the scan reads them: its columns,
         Parquet's typed numbers) of the wanted minutes; a line is built only for the
         matching ones. For Parquet, and for a small part of a text file."""
-        listed = _listed(_all_minutes(wanted))
-        chosen = f"SELECT * FROM ({self._rows(checked)}) WHERE slot IN ({listed})"
+        minutes = _all_minutes(wanted)
+        chosen = (
+            f"SELECT * FROM ({self._rows(checked, minutes)}) WHERE slot IN ({_listed(minutes)})"
+        )
         return _first_records(chosen, wanted, self._line)
 
     def minute_counts(self, slots: set[int], checked: bool) -> str:

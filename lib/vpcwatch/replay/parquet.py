@@ -48,10 +48,13 @@ def integer_columns(found: list[tuple[str, str]]) -> dict[str, str]:
     }
 
 
-def text_columns_sql(path: Path | list[Path], found: list[tuple[str, str]]) -> str:
+def text_columns_sql(
+    path: Path | list[Path], found: list[tuple[str, str]], where: str | None = None
+) -> str:
     """A relation of the file with one text column per field, ``c1``..., each value as
     the text record writes it (integers in decimal, NULL as ``-``), and the integer
-    columns as they are, ``t<i>``."""
+    columns as they are, ``t<i>``; ``where``: only the rows for which this condition on
+    the file's own columns holds."""
     fields = [
         f"coalesce(CAST({_quoted(name)} AS VARCHAR), '-') AS c{index}"
         for index, (name, _) in enumerate(found, start=1)
@@ -60,7 +63,8 @@ def text_columns_sql(path: Path | list[Path], found: list[tuple[str, str]]) -> s
         f"{_quoted(found[int(text[1:]) - 1][0])} AS {typed}"
         for text, typed in integer_columns(found).items()
     ]
-    return f"(SELECT {', '.join(fields)} FROM {_read(path)})"
+    condition = "" if where is None else f" WHERE {where}"
+    return f"(SELECT {', '.join(fields)} FROM {_read(path)}{condition})"
 
 
 def lines_sql(path: Path | list[Path], found: list[tuple[str, str]]) -> str:

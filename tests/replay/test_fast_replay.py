@@ -230,6 +230,33 @@ def test_alarms_evaluated_in_threads_give_what_one_thread_gives(tmp_path, plan, 
         "AdminPortProbes", "SlowScanSources"}  # fmt: skip
 
 
+@pytest.mark.parametrize("days", [(0,), (0, 20, 40)])
+def test_top_records_are_looked_up_before_the_rules_alarms_run(tmp_path, plan, monkeypatch, days):
+    """The lookup needs only the alarms on metrics: it runs while the rules'
+    contributions may still be grouped in a thread, before their alarms (one thread for
+    a day; for 40 days, beside them)."""
+    from vpcwatch.replay import engine, files
+
+    incidents = {3: ("ssh-scan", "port-scan"), 7: ("exfiltration",)}
+    lines = bursts_on_days(generate(FMT, minutes=10, seed=8, incidents=incidents), days)
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(lines) + "\n")
+    steps = []
+    top_records, evaluate_rule = files._top_records, engine._evaluate_rule
+    monkeypatch.setattr(files, "_top_records", lambda *args: (
+        steps.append("look up"), top_records(*args))[1])  # fmt: skip
+    monkeypatch.setattr(engine, "_evaluate_rule", lambda *args: (
+        evaluate_rule(*args), steps.append("rule alarm"))[0])  # fmt: skip
+    result = replay_files(plan, [path])
+    rules = sum(alarm.metric[0] == engine.INSIGHT_NAMESPACE for alarm in plan.alarms)
+    if len(days) == 1:
+        assert steps == ["look up"] + ["rule alarm"] * rules
+    else:
+        assert sorted(steps) == ["look up"] + ["rule alarm"] * rules
+    alarms = [(t.alarm, t.time) for t in result.transitions if t.new.value == "ALARM"]
+    assert any(result.contributors.get(key) for key in alarms)
+
+
 def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     """S3 delivery in Parquet (the archive's default): both paths read the columns as
     the text records CloudWatch Logs holds, and give what the same records in text give,

@@ -8,7 +8,7 @@ for scenario tests) or read from a synthesized template (:mod:`.template`, for
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -170,29 +170,43 @@ def evaluate_alarms(
     *,
     start: int | None = None,
     end: int | None = None,
+    on_metric_alarms: Callable[[list[Transition]], None] | None = None,
 ) -> ReplayResult:
     """Run every alarm over the datapoints an aggregator collected, from ``start`` to
-    ``end`` (default: the first and last events it saw)."""
+    ``end`` (default: the first and last events it saw). ``on_metric_alarms`` is called
+    with the transitions of the alarms on metrics (by time, then alarm) as soon as they
+    are known, before the rules' alarms are done (whose contributions may still be
+    grouped in a thread: ``vpcwatch.replay.files`` looks up top records meanwhile)."""
     result = ReplayResult(events=aggregator.events)
     start = aggregator.first if start is None else start
     end = aggregator.last if end is None else end
     if start is None or end is None:
         return result
+    # The rules' alarms are one task, the last: their contributions are merged once, on
+    # the first read, and may still be grouped in a thread beside (replay.fast).
     rules = [alarm for alarm in alarms if alarm.metric[0] == INSIGHT_NAMESPACE]
-    # The rules' alarms together: their contributions are merged once, on the first read.
     tasks = [[alarm] for alarm in alarms if alarm.metric[0] != INSIGHT_NAMESPACE]
-    tasks = ([rules] if rules else []) + tasks
 
     def run(task: list[AlarmSpec]) -> list[_Evaluated]:
         return [_evaluate_alarm(aggregator, alarm, start, end) for alarm in task]
 
-    workers = min(len(tasks), os.cpu_count() or 1)
+    def metrics_done(done: list[list[_Evaluated]]) -> None:
+        if on_metric_alarms is not None:
+            transitions = [t for found in done for one in found for t in one.outcome.transitions]
+            on_metric_alarms(sorted(transitions, key=lambda t: (t.time, t.alarm)))
+
+    workers = min(len(tasks) + 1, os.cpu_count() or 1)
     if (end - start) // 60 >= PARALLEL_MINUTES and workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="vpcwatch-alarms") as pool:
+            of_rules = pool.submit(run, rules)  # the longest task first
             done = list(pool.map(run, tasks))
+            metrics_done(done)
+            done.append(of_rules.result())
     else:
         done = [run(task) for task in tasks]
-    evaluated = {alarm.name: found for task, found in zip(tasks, done, strict=True)
+        metrics_done(done)
+        done.append(run(rules))
+    evaluated = {alarm.name: found for task, found in zip([*tasks, rules], done, strict=True)
                  for alarm, found in zip(task, found, strict=True)}  # fmt: skip
     for alarm in alarms:  # in their order, whatever finished first
         outcome, datapoints, contributors = evaluated[alarm.name]

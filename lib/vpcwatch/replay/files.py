@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vpcwatch.replay.alarms import Transition
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
 from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind, record_start
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MetricSpec
@@ -48,11 +49,18 @@ def replay_files(
     aggregator, stats, scans = aggregate_files(
         plan, paths, start=start, end=end, progress=progress, fast=fast, strict=strict
     )
-    result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end)
+    looked_up: list[tuple[dict, dict]] = []
+
+    def look_up(transitions: list[Transition]) -> None:
+        looked_up.append(_top_records(transitions, plan, scans, aggregator))
+
+    result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end,
+                             on_metric_alarms=look_up if scans else None)  # fmt: skip
     result.undelivered = stats.undelivered
     result.input = stats
-    if scans:
-        _add_contributors(result, plan, scans, aggregator)
+    for contributors, not_looked_up in looked_up:
+        result.contributors.update(contributors)
+        result.records_not_looked_up.update(not_looked_up)
     return result
 
 
@@ -159,30 +167,30 @@ beyond, one more read would cover most of a long file for records no one reads.
 ``ReplayResult.records_not_looked_up`` counts the rest, and the report says so."""
 
 
-def _add_contributors(
-    result: ReplayResult,
+def _top_records(
+    transitions: list[Transition],
     plan: ReplayPlan,
     scans: list[FileScan],
     aggregator: MetricAggregator | None = None,
-) -> None:
-    """Top records of each ALARM transition (the first :data:`LOOKED_UP_PER_ALARM` of
-    each alarm), looked up in the files DuckDB aggregated: in each transition's newest
-    period, the minutes that hold its first :data:`KEPT_RECORDS` matching records
-    (:func:`_record_minutes`)."""
+) -> tuple[dict[tuple[str, int], list[str]], dict[str, int]]:
+    """Top records of each ALARM transition of an alarm on a metric (the first
+    :data:`LOOKED_UP_PER_ALARM` of each alarm), looked up in the files DuckDB or polars
+    aggregated: in each transition's newest period, the minutes that hold its first
+    :data:`KEPT_RECORDS` matching records (:func:`_record_minutes`). Returns them by
+    (alarm, time), and per alarm how many transitions were not looked up."""
     specs = {alarm.name: alarm for alarm in plan.alarms}
     counted = {} if aggregator is None or aggregator.streamed else {
         spec.key: _matched_per_minute(aggregator, spec) for spec in plan.metrics
     }  # fmt: skip
     wanted: dict[tuple[str, str], set[int]] = {}
     looked_up: dict[str, int] = {}
+    not_looked_up: dict[str, int] = {}
     chosen = []  # (transition, its alarm's metric, the minutes to look up)
-    for transition in result.transitions:
+    for transition in transitions:
         if transition.new.value != "ALARM":
             continue
         if looked_up.get(transition.alarm, 0) >= LOOKED_UP_PER_ALARM:
-            result.records_not_looked_up[transition.alarm] = (
-                result.records_not_looked_up.get(transition.alarm, 0) + 1
-            )
+            not_looked_up[transition.alarm] = not_looked_up.get(transition.alarm, 0) + 1
             continue
         looked_up[transition.alarm] = looked_up.get(transition.alarm, 0) + 1
         alarm = specs[transition.alarm]
@@ -197,6 +205,7 @@ def _add_contributors(
     # Lines the scans left to the reference path kept their own top records: a minute's
     # first records are the first by (start, line) of both.
     read_alone = {} if aggregator is None else aggregator.top_records
+    contributors = {}
     for transition, metric, minutes in chosen:
         kept: list[str] = []
         for minute in minutes:
@@ -206,7 +215,8 @@ def _add_contributors(
                         for line in found.get((metric, minute), [])]  # fmt: skip
             kept += [line for _, line in sorted(records)][: KEPT_RECORDS - len(kept)]
         if kept:  # as the reference path: a transition without records has no entry
-            result.contributors[(transition.alarm, transition.time)] = kept
+            contributors[(transition.alarm, transition.time)] = kept
+    return contributors, not_looked_up
 
 
 def _matched_per_minute(aggregator: MetricAggregator, spec: MetricSpec) -> tuple | None:

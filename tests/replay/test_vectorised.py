@@ -129,6 +129,43 @@ def test_top_contributor_evaluation_is_the_loops(minutes, alarm, metric, data):
         assert sum(window) == value
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    minutes=contributions(),
+    metric=st.sampled_from(["MaxContributorValue", "UniqueContributors"]),
+    periods=st.lists(st.sampled_from([60, 300, 3600]), min_size=1, max_size=3),
+    data=st.data(),
+)
+def test_window_values_read_from_an_earlier_grid_are_those_computed(minutes, metric, periods, data):
+    """Ends a minute apart are remembered; later ends are read from them where they can
+    be (on a minute, within the grid, the same period and metric) and computed from the
+    rows near them otherwise: the same values as a table that remembers nothing."""
+    from vpcwatch.replay.insights import Contributions
+
+    rows = [(who, slot, value) for slot, cell in minutes.items() for who, value in cell.items()]
+    parts = [([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])]
+    table, fresh = Contributions.of(parts), Contributions.of(parts)
+
+    def computed(at, period):
+        if metric == "UniqueContributors":
+            return fresh.window_unique(at, period)
+        return fresh.window_max(at, period)
+
+    # Near the rows: a grid of minutes from around one, and ends around others.
+    near = st.sampled_from(sorted(minutes) or [0])
+    first = data.draw(near) // 60 + data.draw(st.integers(-100, 100))
+    grid_ends = 60 * first + 60 * np.arange(data.draw(st.integers(1, 300)))
+    ends = data.draw(st.lists(st.tuples(near, st.integers(-4000, 4000)), min_size=1, max_size=30))
+    ends = [slot + offset if index % 2 else (slot + offset) // 60 * 60
+            for index, (slot, offset) in enumerate(ends)]  # fmt: skip
+    for period in periods:
+        np.testing.assert_array_equal(
+            table.window_values(grid_ends, period, metric), computed(grid_ends, period)
+        )
+        at = np.array(ends)
+        np.testing.assert_array_equal(table.window_values(at, period, metric), computed(at, period))
+
+
 def test_window_max_in_small_chunks_is_the_same():
     from vpcwatch.replay.insights import Contributions
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -163,6 +163,10 @@ class Contributions:
     slots: np.ndarray
     values: np.ndarray
     names: tuple[tuple[str, ...], ...]
+    _grids: dict = field(default_factory=dict, compare=False, repr=False)
+    """(period, metric) -> (first end, values) of the last :meth:`window_values` asked
+    for ends a minute apart: an alarm's evaluation asks for every minute of its span,
+    and its datapoints (ends a period apart, within it) are then read from those."""
 
     @classmethod
     def of(cls, parts: Sequence[tuple[Sequence[tuple[str, ...]], Any, Any]]) -> Contributions:
@@ -215,10 +219,41 @@ class Contributions:
         return low + 60 * np.flatnonzero(np.bincount(offsets))
 
     def window_values(self, ends: Any, period: int, metric: str) -> np.ndarray:
-        """``metric`` (:data:`METRICS`) of the windows ``[end - period, end)``."""
+        """``metric`` (:data:`METRICS`) of the windows ``[end - period, end)``. Ends the
+        last such values for ends a minute apart hold (:attr:`_grids`) are read from
+        them, and the others computed from the rows in their reach only: a rule alarm's
+        datapoints, after its evaluation, 0.017 s -> 0.001 s on a day."""
+        ends = np.asarray(ends, dtype=np.int64)
+        found = np.full(ends.shape, np.nan)
+        grid = self._grids.get((period, metric))
+        missing = np.ones(ends.shape, dtype=bool)
+        if grid is not None:
+            first, values = grid
+            offsets = ends - first
+            missing = (offsets < 0) | (offsets >= 60 * len(values)) | (offsets % 60 != 0)
+            found[~missing] = values[offsets[~missing] // 60]
+        if missing.any():
+            found[missing] = self._near(ends[missing], period)._window_values(
+                ends[missing], period, metric
+            )
+        if ends.ndim == 1 and ends.size > 1 and (np.diff(ends) == 60).all():
+            self._grids[(period, metric)] = (int(ends[0]), found.copy())
+        return found
+
+    def _window_values(self, ends: np.ndarray, period: int, metric: str) -> np.ndarray:
         if metric == "UniqueContributors":
             return self.window_unique(ends, period)
         return self.window_max(ends, period)
+
+    def _near(self, ends: np.ndarray, period: int) -> Contributions:
+        """These contributions, or those of the rows some window ending at ``ends`` holds
+        when they are fewer than half (in the same order)."""
+        if not len(self.slots) or not ends.size:
+            return self
+        near = (self.slots >= ends.min() - period) & (self.slots < ends.max())
+        if 2 * np.count_nonzero(near) >= len(near):
+            return self
+        return Contributions(self.ids[near], self.slots[near], self.values[near], self.names)
 
     def window_unique(self, ends: Any, period: int, chunk: int = 1 << 18) -> np.ndarray:
         """``UniqueContributors`` of the windows ``[end - period, end)``: how many

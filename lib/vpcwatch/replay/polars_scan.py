@@ -73,9 +73,9 @@ def scan(
     frame; :func:`columns_of` gives its columns), and written to ``side`` (Parquet),
     every record that passes a rule or matches a metric in a counted minute: ``row``
     (its line's number in the files, from ``first_row``), ``slot``, ``ts``, per rule
-    ``k<i>`` and ``v<i>`` (null where the record does not pass it), and per metric with a
-    pattern ``m<i>`` (see :func:`first_records`). The tables of files scanned apart
-    add up (:func:`merge_minutes`).
+    ``k<i>`` and for a ``Sum`` rule ``v<i>`` (null where the record does not pass it),
+    and per metric with a pattern ``m<i>`` (see :func:`first_records`). The tables of
+    files scanned apart add up (:func:`merge_minutes`).
 
     Raises:
         UnsupportedPattern: a metric filter has no polars form (terms, JSON).
@@ -334,9 +334,10 @@ class _Table:
             passes = pl.col(f"passes{index}")
             self.passes.append(passes)
             self.contributed.append(pl.when(passes).then(key).alias(f"k{index}"))
-            self.contributed.append(
-                pl.when(passes).then(amount).cast(pl.Float64).alias(f"v{index}")
-            )
+            if plan.insights[index].value_of is not None:  # a Count rule's rows are counted
+                self.contributed.append(
+                    pl.when(passes).then(amount).cast(pl.Float64).alias(f"v{index}")
+                )
 
     def rows(self, source):
         """Every line with ``ts``, ``regular`` (a record of the format), ``slot`` (null for

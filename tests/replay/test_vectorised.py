@@ -234,15 +234,18 @@ def test_minutes_before_a_time_are_a_binary_search(minutes, times, dense):
 
 
 @given(
-    times=st.lists(st.integers(-2_000, 200_000), min_size=1, max_size=50),
+    times=st.one_of(
+        st.lists(st.integers(-2_000, 200_000), min_size=1, max_size=50),
+        st.lists(st.integers(0, 3), min_size=1, max_size=50).map(np.cumsum),  # dense
+    ),
     periods=st.integers(1, 17),
     period=st.sampled_from([10, 30, 60, 120, 3600]),
     seconds=st.sampled_from([0, 0, 0, 7]),
 )
 def test_window_values_on_a_grid_are_the_values_at_each_end(times, periods, period, seconds):
-    """Ends on minute starts read a table of the span's minutes when that is smaller; any
-    other ends (a 10 s period, a second off the minute) are read as given: the same
-    values either way, in the shape of the ends."""
+    """Ends on minute starts read a table of the span's minutes when that is smaller
+    (times a few minutes apart); any other ends (a 10 s period, a second off the minute)
+    are read as given: the same values either way, in the shape of the ends."""
     from vpcwatch.replay.alarms import _values_at
 
     times = np.unique(np.array(times, dtype=np.int64)) * 60 + seconds
@@ -253,8 +256,9 @@ def test_window_values_on_a_grid_are_the_values_at_each_end(times, periods, peri
         asked.append(at.size)
         return np.where(at % 420 == 0, np.nan, (at * 7919) % 1000 / 7)
 
-    got = _values_at(ends, window_values)
+    got = _values_at(times, period, periods, window_values)
     np.testing.assert_array_equal(got, window_values(ends))
+    assert got.shape == ends.shape
     minutes = (ends.max() - ends.min()) // 60 + 1
     on_grid = not (ends % 60).any()
     assert asked[0] == (minutes if on_grid and minutes < ends.size else ends.size)

@@ -2,8 +2,8 @@
 
 Files of ``--lines`` all-fields records (2,000,000 by default), built from an hour of
 seeded traffic with incidents: one spread over a day (a busy VPC) in time order, the
-same day out of time order (copy after copy of the hour: the top-records lookup must
-read the whole file again), and one over 90 days (a quiet one: the same records,
+same day out of time order (copy after copy of the hour: no stretch of the file holds a
+minute's records together), and one over 90 days (a quiet one: the same records,
 sparse). For each, in the same process:
 
 - ``vpcwatch replay``'s engine (``replay_files`` with the default detectors' template,
@@ -69,7 +69,7 @@ def write(path: Path, lines: int, span_days: int, *, in_time_order: bool = True)
     """``lines`` records: an hour of traffic repeated, each copy shifted so the copies
     spread evenly over ``span_days`` days. In time order (by start), as a flow log writes
     a busy VPC's records; or, ``in_time_order=False``, copy after copy: neighbouring
-    records up to an hour apart, where the top-records lookup cannot skip a stretch."""
+    records up to an hour apart, where a minute's records lie in several stretches."""
     incidents = {m: ("ssh-scan",) for m in range(7, 60, 17)} | {31: ("exfiltration",)}
     hour = [line.split(" ") for line in generate(FMT, minutes=60, seed=9, incidents=incidents)]
     copies = -(-lines // len(hour))

@@ -19,7 +19,9 @@ Used for plain or S3-delivery files in the stack's format (gzip too); anything e
 returns ``None`` and the caller streams the file through the reference path. With
 polars installed (the ``fast`` extra), text (gzip through decompressed parts, each
 scanned while the next is decompressed) is scanned by :mod:`.polars_scan` into the same
-table, faster, and DuckDB takes over wherever polars cannot read the files exactly.
+table, faster, and DuckDB takes over wherever polars cannot read the files exactly; the
+rows polars keeps beside its scan then name the lines of the top records
+(:meth:`FileScan.contributors`).
 """
 
 from __future__ import annotations

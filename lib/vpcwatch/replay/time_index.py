@@ -1,7 +1,8 @@
 """Where in a text file of records each minute lies, from a few sampled lines.
 
 The top records of an alarm's minutes are looked up after the scan, when the minutes
-are known. Flow-log files are written roughly in time order, so reading the whole file
+are known (in files DuckDB scanned: a polars scan's side rows name their lines
+instead). Flow-log files are written roughly in time order, so reading the whole file
 again for a few minutes is mostly wasted: :class:`TimeIndex` samples one line every
 :data:`STRIDE` bytes (a seek and a short read each, a few milliseconds for a large
 file) and :meth:`TimeIndex.ranges` names the byte ranges that should hold the wanted

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -473,3 +474,42 @@ def test_a_grouping_that_fails_beside_the_alarms_leaves_the_contributions_to_duc
     result = assert_same(plan, paths)
     assert scans == ["polars", "duckdb"]
     assert any(t.alarm in {rule.name for rule in plan.insights} for t in result.transitions)
+
+
+@pytest.mark.parametrize(
+    ("value", "default"),
+    [("1", 0), ("1", None), ("5", 2), ("2", 7), ("-3", None), ("3", -1), ("0.5", 0)],
+)
+def test_statistics_of_a_constant_value_are_those_of_every_record(
+    tmp_path, scans, monkeypatch, value, default
+):
+    """A metric of a constant value (and default) gets its per-minute total, count,
+    minimum and maximum from counts of its matches and delivered records; a value that is
+    not a small integer (0.5) is summed as before. Either way the reference path's."""
+    from vpcwatch.replay.files import aggregate_files
+
+    template = detector_template()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Logs::MetricFilter":
+            continue
+        transformation = resource["Properties"]["MetricTransformations"][0]
+        if transformation["MetricValue"] == "1":
+            transformation["MetricValue"] = value
+            transformation.pop("DefaultValue", None)
+            if default is not None:
+                transformation["DefaultValue"] = default
+    (tmp_path / "template.json").write_text(json.dumps(template))
+    plan = load_plan(tmp_path / "template.json")
+    derived = polars_scan._Table(plan, None, None)._constant
+    assert len(derived) == 1 + (value != "0.5") * sum(
+        spec.pattern is not None and spec.value == value for spec in plan.metrics
+    )
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(records(minutes=12)) + "\n")
+    quick = aggregate_files(plan, [path])[0]
+    assert scans == ["polars"]
+    reference = aggregate_files(plan, [path], fast=False)[0]
+    for spec in plan.metrics:
+        got, expected = quick.series(spec.key), reference.series(spec.key)
+        for name in ("slots", "total", "count", "minimum", "maximum"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)

@@ -163,14 +163,15 @@ def test_top_records_come_from_the_rows_polars_kept(
 ):
     """In time order or not, the rows polars wrote beside the scan name the lines
     (numbered across files, their header lines included), read in one pass that skips
-    to the chunks holding them (small chunks: many skipped); no stretch of the files is
+    to the blocks holding them (small blocks: many skipped); no stretch of the files is
     scanned again."""
     import random
 
     from vpcwatch.filterpattern import fast as byte_check
 
-    if chunk is not None:
+    if chunk is not None:  # blocks of half a chunk
         monkeypatch.setattr(byte_check, "CHUNK_BYTES", chunk)
+        monkeypatch.setattr(byte_check, "INDEX_BYTES", chunk // 2)
 
     header = " ".join(field.aws_name for field in FMT.fields)
     lines = records(minutes=12)
@@ -258,14 +259,15 @@ def test_lines_at_are_the_lines_of_the_files_read_one_after_another(
                                      max_size=3), max_size=8), min_size=1, max_size=4),
     ends=st.lists(st.booleans(), min_size=4, max_size=4),
     chunk=st.integers(1, 12),
+    block=st.integers(1, 12),
     data=st.data(),
 )  # fmt: skip
-def test_lines_at_by_the_byte_checks_counts_skip_to_the_chunks_they_need(
-    tmp_path_factory, width, files, ends, chunk, data
+def test_lines_at_by_the_byte_checks_counts_skip_to_the_blocks_they_need(
+    tmp_path_factory, width, files, ends, chunk, block, data
 ):
-    """Plain files whose every line has ``width`` fields: with the chunks' line counts
-    the byte check gives, the same lines, and only chunks that hold part of a wanted
-    line (or a file's last) are read."""
+    """Plain files whose every line has ``width`` fields: with the blocks' line counts
+    the byte check gives (blocks of a chunk, or the chunk), the same lines, and only
+    blocks that hold part of a wanted line (or a file's last) are read."""
     from vpcwatch.filterpattern import fast as byte_check
 
     folder = tmp_path_factory.mktemp("indexed")
@@ -281,19 +283,23 @@ def test_lines_at_by_the_byte_checks_counts_skip_to_the_chunks_they_need(
     read = set()  # (file, chunk)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(byte_check, "CHUNK_BYTES", chunk)
+        patch.setattr(byte_check, "INDEX_BYTES", block)
         counted = byte_check.FieldCount()
         assert all(byte_check.file_is_regular(path, fields=counted) for path in paths)
-        chunks_toward = polars_scan._chunks_toward
+        blocks_toward = polars_scan._blocks_toward
 
         def spy(path, *args):
-            for piece in chunks_toward(path, *args):
+            for piece in blocks_toward(path, *args):
                 read.add((paths.index(path), piece[0]))
                 yield piece
 
-        patch.setattr(polars_scan, "_chunks_toward", spy)
-        found = polars_scan.lines_at(paths, numbers, False, counted.chunk_lines(width))
+        patch.setattr(polars_scan, "_blocks_toward", spy)
+        index = counted.line_index(width)
+        found = polars_scan.lines_at(paths, numbers, False, index)
     assert found == {n: every[n] for n in numbers}
-    # Needed: from the chunk of the line end before a wanted line to that of its end.
+    assert index.block_bytes == (block if chunk % block == 0 else chunk)
+    chunk = index.block_bytes
+    # Needed: from the block of the line end before a wanted line to that of its end.
     needed, first = set(), 0
     for number, path in enumerate(paths):
         text = path.read_bytes()

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern import syntax as s
@@ -230,9 +231,11 @@ def file_is_regular(
     previous = True  # a line end before the first byte
     last = 10
     since_line_end = 0  # separators after the last line end read so far
-    at_chunks = None if fields is None else []
+    block = INDEX_BYTES if CHUNK_BYTES % INDEX_BYTES == 0 else CHUNK_BYTES  # tiles a chunk
+    at_blocks = None if fields is None else []
     if fields is not None:
-        fields.at_chunks.append(at_chunks)
+        fields.block_bytes = block
+        fields.at_blocks.append(at_blocks)
     for chunk, data in file_chunks(path, gzipped):
         if on_chunk is not None:
             on_chunk(chunk)
@@ -244,8 +247,9 @@ def file_is_regular(
             return False
         previous, last = bool(separator[size - 1]), chunk[-1]
         if fields is not None:
-            at_chunks.append(fields.total)
-            fields.total += int(np.count_nonzero(separator[:size]))
+            for begin in range(0, size, block):
+                at_blocks.append(fields.total)
+                fields.total += int(np.count_nonzero(separator[begin : min(begin + block, size)]))
         if max_fields is not None:
             positions = np.flatnonzero(separator[:size])
             ends = np.flatnonzero(data[positions] == 10)
@@ -260,8 +264,26 @@ def file_is_regular(
     if fields is not None and last != 10:  # the last line's last field, without a line end
         fields.total += 1
     if fields is not None:
-        at_chunks.append(fields.total)
+        at_blocks.append(fields.total)
     return last != 32 and (max_fields is None or int(since_line_end) + 1 <= max_fields)
+
+
+INDEX_BYTES = 1 << 15
+"""The byte check notes its field count every this many bytes of a file (when that
+divides its chunk; else every chunk): a lookup of lines by number then reads 32 KB
+around each, not the 256 KB chunk (90 days' 4,250 lines: 0.13 s -> 0.05 s)."""
+
+
+class LineIndex(NamedTuple):
+    """Where lines end in plain files whose every line has the same number of fields,
+    from the byte check's counts (:meth:`FieldCount.line_index`)."""
+
+    block_bytes: int
+    """The files' blocks: offsets ``k * block_bytes``."""
+    ends_before: list
+    """Per file, a numpy array: how many lines (of all the files, one after another) end
+    before each block, and after the file (its last line counted with or without a
+    line end)."""
 
 
 @dataclass
@@ -270,19 +292,18 @@ class FieldCount:
     end), accumulated over the files it checks."""
 
     total: int = 0
-    at_chunks: list[list[int]] = field(default_factory=list)
-    """Per file checked to its end, :attr:`total` as it stood before each chunk the check
-    read (the :data:`CHUNK_BYTES` chunks of a plain file, from its start), and after the
-    file. When every line has ``width`` fields, ``at_chunks[f][k] // width`` lines end
-    before chunk ``k`` of file ``f``, counted across the files (:meth:`chunk_lines`)."""
+    at_blocks: list[list[int]] = field(default_factory=list)
+    """Per file checked to its end, :attr:`total` as it stood before each block of
+    :attr:`block_bytes` (from the file's start), and after the file."""
+    block_bytes: int = 0
 
-    def chunk_lines(self, width: int) -> list:
-        """Per file, how many lines (of all the files checked) end before each chunk and
-        after the file (its last line counted with or without a line end), for files
-        whose every line has ``width`` fields: a numpy array per file."""
+    def line_index(self, width: int) -> LineIndex:
+        """Where lines end, for files whose every line has ``width`` fields: the count
+        before a block, divided by the width, is the lines ended before it."""
         import numpy as np
 
-        return [np.asarray(totals, dtype=np.int64) // width for totals in self.at_chunks]
+        ends = [np.asarray(totals, dtype=np.int64) // width for totals in self.at_blocks]
+        return LineIndex(self.block_bytes, ends)
 
 
 def file_chunks(path: Path, gzipped: bool):

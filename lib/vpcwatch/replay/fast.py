@@ -42,6 +42,7 @@ from vpcwatch.filterpattern import compile_pattern
 from vpcwatch.filterpattern import syntax as s
 from vpcwatch.filterpattern.fast import (
     FieldCount,
+    LineIndex,
     duckdb_available,
     file_is_regular,
     not_plain_re2,
@@ -177,7 +178,7 @@ class FileScan:
         try:
             return polars_scan.first_records(_side_files(side.folder), queries.paths,
                                              queries.gzipped, by_index, KEPT_RECORDS, start,
-                                             side.chunk_lines)  # fmt: skip
+                                             side.line_index)  # fmt: skip
         except (EngineRefused, OSError):
             return None
 
@@ -377,7 +378,7 @@ def _scan_text(queries: _Queries, headers: int, several: bool, on_progress):
         elif side is not None:
             # Polars scanned: every line has the format's fields, so the check's counts
             # say where each line ends.
-            polars_side = PolarsSide(side, fields.chunk_lines(len(fmt)))
+            polars_side = PolarsSide(side, fields.line_index(len(fmt)))
     return scanned, checked, indexes, polars_side
 
 
@@ -587,10 +588,10 @@ class PolarsSide(NamedTuple):
 
     folder: tempfile.TemporaryDirectory
     """Its temporary folder, holding the rows written beside the scan (:func:`_side_files`)."""
-    chunk_lines: list | None
-    """For plain files, how many lines end before each chunk of each file
-    (:meth:`~vpcwatch.filterpattern.fast.FieldCount.chunk_lines`): the lookup reads only
-    the chunks that hold its lines. ``None`` for gzip (read from the start)."""
+    line_index: LineIndex | None
+    """For plain files, where their lines end (every line has the format's fields):
+    :meth:`~vpcwatch.filterpattern.fast.FieldCount.line_index`. The lookup reads only
+    the blocks that hold its lines. ``None`` for gzip (read from the start)."""
 
 
 def _side_files(folder) -> list[Path]:

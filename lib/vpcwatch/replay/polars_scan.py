@@ -42,6 +42,7 @@ import numpy as np
 
 from vpcwatch.actions import ACTIONS
 from vpcwatch.filterpattern import compile_pattern
+from vpcwatch.filterpattern.fast import LineIndex
 from vpcwatch.filterpattern.polars_engine import EngineRefused, PolarsCompiler
 from vpcwatch.filterpattern.sql import UnsupportedPattern, slot_positions
 from vpcwatch.filterpattern.syntax import parse_number
@@ -150,13 +151,13 @@ def first_records(
     wanted: dict[int, set[int]],
     kept: int,
     start_field: int,
-    chunk_lines: list | None = None,
+    line_index: LineIndex | None = None,
 ) -> list[tuple[int, int, str]]:
     """(metric, minute, line) for the first ``kept`` records by (start, line) of each
     metric (its ``m`` index) in its ``wanted`` minutes, from the rows :func:`scan` wrote
     to the ``side`` files: the rows whose start could be among the first (all those tied
     with the last place), then their lines, found by number in one pass over ``paths``
-    (gzip, or not; ``chunk_lines``: see :func:`lines_at`). Each line must still hold its
+    (gzip, or not; ``line_index``: see :func:`lines_at`). Each line must still hold its
     record's start (field ``start_field``, 0-based).
 
     Raises:
@@ -172,7 +173,7 @@ def first_records(
         for index, slots in wanted.items()
     ]).collect()  # fmt: skip
     numbers = sorted(set(candidates[ROW].to_list()))
-    lines = lines_at(paths, numbers, gzipped, chunk_lines)
+    lines = lines_at(paths, numbers, gzipped, line_index)
     starts = dict(zip(candidates[ROW].to_list(), candidates["ts"].to_list(), strict=True))
     for number in numbers:
         fields = lines[number].split(" ") if number in lines else []
@@ -197,15 +198,15 @@ def _first_by_start(records, kept: int) -> list[tuple[int, int, str]]:
 
 
 def lines_at(
-    paths: list[Path], numbers: list[int], gzipped: bool, chunk_lines: list | None = None
+    paths: list[Path], numbers: list[int], gzipped: bool, line_index: LineIndex | None = None
 ) -> dict[int, str]:
     """The lines of ``paths`` (read as one sequence of lines, a file's last line counted
     with or without a line end; ``gzipped``: decompressed) at the sorted line ``numbers``
     (from 0), in one pass: each chunk's line ends are counted, and only in a chunk holding
-    a wanted line are they located. ``chunk_lines`` (plain files only): per file, how
-    many lines end before each of its chunks and after its last
-    (:meth:`~vpcwatch.filterpattern.fast.FieldCount.chunk_lines`); with it, the chunks
-    before a wanted line are skipped by a seek, and the files without one are not read."""
+    a wanted line are they located. ``line_index`` (plain files only: where lines end,
+    :meth:`~vpcwatch.filterpattern.fast.FieldCount.line_index`): the file is read in its
+    blocks, those before a wanted line skipped by a seek, and the files without one are
+    not read."""
     from vpcwatch.filterpattern.fast import CHUNK_BYTES, file_chunks
 
     found: dict[int, str] = {}
@@ -216,22 +217,23 @@ def lines_at(
     for number, path in enumerate(paths):
         if target is None:
             break
-        ends_before = None if chunk_lines is None or gzipped else chunk_lines[number]
+        ends_before = None if line_index is None or gzipped else line_index.ends_before[number]
         if ends_before is None:
             chunks = ((None, data, view) for data, view in file_chunks(path, gzipped))
         elif target >= ends_before[-1]:  # no wanted line in this file
             first = int(ends_before[-1])
             continue
         else:
-            # The target as it stands when the next chunk is asked for.
-            chunks = _chunks_toward(path, ends_before, lambda: target)  # noqa: B023
+            # The target as it stands when the next block is asked for.
+            chunks = _blocks_toward(path, line_index.block_bytes, ends_before,
+                                    lambda: target)  # noqa: B023  # fmt: skip
         pending = b""  # a line begun and not yet ended
         following = 0  # the chunk that comes next unless some are skipped
         for chunk, data, view in chunks:
             if target is None:
                 break
-            if chunk is not None and chunk != following:  # skipped to a line end before
-                pending, first = b"", int(ends_before[chunk])  # the target: none is cut
+            if chunk is not None and chunk != following:  # skipped to the block of the
+                pending, first = b"", int(ends_before[chunk])  # line end before the target
             following = None if chunk is None else chunk + 1
             if data:  # numpy counts the line ends twice as fast as bytes.count
                 ends = int(np.count_nonzero(np.equal(view, 10, out=line_end[: len(view)])))
@@ -256,16 +258,13 @@ def lines_at(
     return found
 
 
-def _chunks_toward(path: Path, ends_before, next_line):
-    """(chunk number, bytes, numpy view) of a plain file's chunks, as
-    :func:`~vpcwatch.filterpattern.fast.file_chunks` reads them, from the one holding the
-    line end that line ``next_line()`` follows: the chunks before it are skipped by a
-    seek (``ends_before``: how many lines end before each chunk, and after the last).
-    Once the wanted line is past the file, its last chunk is read (it may hold the rest
-    of a line begun before). One buffer serves every chunk."""
-    from vpcwatch.filterpattern.fast import CHUNK_BYTES
-
-    buffer = bytearray(CHUNK_BYTES)
+def _blocks_toward(path: Path, block_bytes: int, ends_before, next_line):
+    """(block number, bytes, numpy view) of a plain file's blocks of ``block_bytes``, from
+    the one holding the line end that line ``next_line()`` follows: the blocks before it
+    are skipped by a seek (``ends_before``: how many lines end before each block, and
+    after the last). Once the wanted line is past the file, its last block is read (it
+    may hold the rest of a line begun before). One buffer serves every block."""
+    buffer = bytearray(block_bytes)
     whole = np.frombuffer(buffer, dtype=np.uint8)
     last = max(len(ends_before) - 2, 0)
     number = 0
@@ -273,12 +272,12 @@ def _chunks_toward(path: Path, ends_before, next_line):
         while (line := next_line()) is not None:
             holding = min(max(int(np.searchsorted(ends_before, line)) - 1, 0), last)
             if holding > number:
-                stream.seek(holding * CHUNK_BYTES)
+                stream.seek(holding * block_bytes)
                 number = holding
             size = stream.readinto(buffer)
             if not size:
                 return
-            yield number, buffer if size == CHUNK_BYTES else buffer[:size], whole[:size]
+            yield number, buffer if size == block_bytes else buffer[:size], whole[:size]
             number += 1
 
 

@@ -182,8 +182,9 @@ def evaluate_alarms(
     end = aggregator.last if end is None else end
     if start is None or end is None:
         return result
-    # The rules' alarms are one task, the last: their contributions are merged once, on
-    # the first read, and may still be grouped in a thread beside (replay.fast).
+    # The rules' alarms are one task: their contributions are merged once, on the first
+    # read, and may still be grouped in a thread beside (replay.fast). In one thread it
+    # comes last; in several, first (the longest, it waits for the grouping).
     rules = [alarm for alarm in alarms if alarm.metric[0] == INSIGHT_NAMESPACE]
     tasks = [[alarm] for alarm in alarms if alarm.metric[0] != INSIGHT_NAMESPACE]
 
@@ -198,7 +199,7 @@ def evaluate_alarms(
     workers = min(len(tasks) + 1, os.cpu_count() or 1)
     if (end - start) // 60 >= PARALLEL_MINUTES and workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="vpcwatch-alarms") as pool:
-            of_rules = pool.submit(run, rules)  # the longest task first
+            of_rules = pool.submit(run, rules)
             done = list(pool.map(run, tasks))
             metrics_done(done)
             done.append(of_rules.result())

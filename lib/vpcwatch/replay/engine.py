@@ -188,12 +188,17 @@ def evaluate_alarms(
     rules = [alarm for alarm in alarms if alarm.metric[0] == INSIGHT_NAMESPACE]
     tasks = [[alarm] for alarm in alarms if alarm.metric[0] != INSIGHT_NAMESPACE]
 
-    def run(task: list[AlarmSpec]) -> list[_Evaluated]:
-        return [_evaluate_alarm(aggregator, alarm, start, end) for alarm in task]
+    def run(task: list[AlarmSpec]) -> list[tuple[_Evaluated, AlarmSummary]]:
+        found = []
+        for alarm in task:  # each summary here too: in its thread, beside the others
+            evaluated = _evaluate_alarm(aggregator, alarm, start, end)
+            last = end if evaluated.outcome.last is None else evaluated.outcome.last
+            found.append((evaluated, _summary(alarm, evaluated.outcome, last)))
+        return found
 
-    def metrics_done(done: list[list[_Evaluated]]) -> None:
+    def metrics_done(done: list[list[tuple[_Evaluated, AlarmSummary]]]) -> None:
         if on_metric_alarms is not None:
-            transitions = [t for found in done for one in found for t in one.outcome.transitions]
+            transitions = [t for found in done for one, _ in found for t in one.outcome.transitions]
             on_metric_alarms(sorted(transitions, key=lambda t: (t.time, t.alarm)))
 
     workers = min(len(tasks) + 1, os.cpu_count() or 1)
@@ -210,13 +215,12 @@ def evaluate_alarms(
     evaluated = {alarm.name: found for task, found in zip([*tasks, rules], done, strict=True)
                  for alarm, found in zip(task, found, strict=True)}  # fmt: skip
     for alarm in alarms:  # in their order, whatever finished first
-        outcome, datapoints, contributors = evaluated[alarm.name]
+        (outcome, datapoints, contributors), summary = evaluated[alarm.name]
         result.datapoints[alarm.name] = datapoints
         result.contributors.update(contributors)
         result.transitions += outcome.transitions
-        last = end if outcome.last is None else outcome.last
-        result.last_evaluation[alarm.name] = last
-        result.summaries.append(_summary(alarm, outcome, last))
+        result.last_evaluation[alarm.name] = end if outcome.last is None else outcome.last
+        result.summaries.append(summary)
     result.transitions.sort(key=lambda t: (t.time, t.alarm))
     return result
 

@@ -166,6 +166,25 @@ def test_window_values_read_from_an_earlier_grid_are_those_computed(minutes, met
         np.testing.assert_array_equal(table.window_values(at, period, metric), computed(at, period))
 
 
+@given(
+    ends=st.one_of(
+        st.tuples(st.integers(-5_000, 5_000), st.integers(1, 50)).map(
+            lambda first_count: 60 * (first_count[0] + np.arange(first_count[1]))
+        ),  # every minute of a stretch
+        st.lists(st.integers(-300_000, 300_000), min_size=1, max_size=40, unique=True).map(
+            lambda ends: np.array(sorted(ends), dtype=np.int64)
+        ),
+    ),
+    times=st.lists(st.integers(-400_000, 400_000), max_size=40),
+)
+def test_ends_at_or_before_a_time_are_a_binary_search(ends, times):
+    from vpcwatch.replay.insights import ends_at_or_before
+
+    times = np.array(times, dtype=np.int64)
+    expected = np.searchsorted(ends, times, side="right")
+    np.testing.assert_array_equal(ends_at_or_before(ends, times), expected)
+
+
 def test_window_max_in_small_chunks_is_the_same():
     from vpcwatch.replay.insights import Contributions
 

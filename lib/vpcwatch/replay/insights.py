@@ -287,8 +287,7 @@ class Contributions:
         self, first: int, last: int, ends: np.ndarray, period: int, counts: np.ndarray
     ) -> None:
         ids, slots = self.ids[first:last], self.slots[first:last]
-        low = np.searchsorted(ends, slots, side="right")
-        high = np.searchsorted(ends, slots + period, side="right")
+        low, high = ends_at_or_before(ends, slots), ends_at_or_before(ends, slots + period)
         # Rows are by contributor, then minute: within a contributor ``high`` never
         # falls, so a row joins the run before it when it starts inside its reach.
         new_id = np.r_[True, ids[1:] != ids[:-1]]
@@ -326,8 +325,7 @@ class Contributions:
         """Raise ``best`` to the window sums of the contributors of rows ``first:last``."""
         ids, slots, values = self.ids[first:last], self.slots[first:last], self.values[first:last]
         size = len(ends) + 1  # a bound is a position in ``ends``, or past its end
-        low = np.searchsorted(ends, slots, side="right")
-        high = np.searchsorted(ends, slots + period, side="right")
+        low, high = ends_at_or_before(ends, slots), ends_at_or_before(ends, slots + period)
         # Each row opens its range at ``low`` and closes it at ``high``: events keyed by
         # (contributor, position), summed where they share one.
         keys = np.concatenate([ids * size + low, ids * size + high])
@@ -375,6 +373,17 @@ def _distinct(ends: Any) -> tuple[np.ndarray, np.ndarray]:
     if np.all(flat[1:] > flat[:-1]):
         return flat, np.arange(len(flat)).reshape(ends.shape)
     return np.unique(ends, return_inverse=True)
+
+
+def ends_at_or_before(ends: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """How many of the sorted ``ends`` are at or before each time
+    (``np.searchsorted(ends, times, "right")``): by arithmetic when the ends are every
+    minute of a stretch, as an alarm's evaluation asks (90 days: 447,000 rows against
+    130,000 ends, twice per window pass, 10 ms -> 2 ms), else by a search."""
+    count = len(ends)
+    if count > 1 and (np.diff(ends) == 60).all():
+        return np.clip((times - int(ends[0])) // 60 + 1, 0, count)
+    return np.searchsorted(ends, times, side="right")
 
 
 def raise_ranges(best: np.ndarray, low: np.ndarray, high: np.ndarray, values: np.ndarray):

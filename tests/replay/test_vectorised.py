@@ -178,11 +178,13 @@ def test_window_values_read_from_an_earlier_grid_are_those_computed(minutes, met
     times=st.lists(st.integers(-400_000, 400_000), max_size=40),
 )
 def test_ends_at_or_before_a_time_are_a_binary_search(ends, times):
-    from vpcwatch.replay.insights import ends_at_or_before
+    """How a rule's windows place rows among the ends: the ends before a time plus one
+    (integers), by a table when the ends are minutes, else by a search."""
+    from vpcwatch.replay.insights import minutes_before
 
     times = np.array(times, dtype=np.int64)
     expected = np.searchsorted(ends, times, side="right")
-    np.testing.assert_array_equal(ends_at_or_before(ends, times), expected)
+    np.testing.assert_array_equal(minutes_before(ends)(times + 1), expected)
 
 
 def test_window_max_in_small_chunks_is_the_same():

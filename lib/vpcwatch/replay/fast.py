@@ -61,6 +61,7 @@ from vpcwatch.filterpattern.syntax import parse_number
 from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MinuteSeries
 from vpcwatch.replay.parquet import INTEGER_TYPES as PARQUET_INTEGER_TYPES
+from vpcwatch.replay.parquet import column_sql as parquet_column
 from vpcwatch.replay.parquet import columns as parquet_columns
 from vpcwatch.replay.parquet import integer_columns as parquet_integer_columns
 from vpcwatch.replay.parquet import is_parquet
@@ -83,7 +84,13 @@ from vpcwatch.replay.time_index import (
     ranges_of_files,
 )
 
-_SLOT = f"ts - ((ts % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS}"
+
+def _minute_sql(time: str) -> str:
+    """SQL of the minute holding ``time`` (an integer expression), floored for any sign."""
+    return f"{time} - (({time} % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS}"
+
+
+_SLOT = _minute_sql("ts")
 """The minute holding ``ts``, as Python's ``ts - ts % 60`` (floored, for any sign)."""
 
 
@@ -985,11 +992,10 @@ class _Queries:
             return None
         if max(abs(minute) for minute in minutes) >= 2**53 - 2 * SLOT_SECONDS:
             return None
-        start = '"' + name.replace('"', '""') + '"'
+        start = parquet_column(name)
         return (
             f"{start} BETWEEN {min(minutes)} AND {max(minutes) + SLOT_SECONDS - 1} AND "
-            f"{start} - (({start} % {SLOT_SECONDS}) + {SLOT_SECONDS}) % {SLOT_SECONDS} "
-            f"IN ({_listed(minutes)})"
+            f"{_minute_sql(start)} IN ({_listed(minutes)})"
         )
 
     def _lines(self) -> str:

@@ -56,11 +56,11 @@ def text_columns_sql(
     columns as they are, ``t<i>``; ``where``: only the rows for which this condition on
     the file's own columns holds."""
     fields = [
-        f"coalesce(CAST({_quoted(name)} AS VARCHAR), '-') AS c{index}"
+        f"coalesce(CAST({column_sql(name)} AS VARCHAR), '-') AS c{index}"
         for index, (name, _) in enumerate(found, start=1)
     ]
     fields += [
-        f"{_quoted(found[int(text[1:]) - 1][0])} AS {typed}"
+        f"{column_sql(found[int(text[1:]) - 1][0])} AS {typed}"
         for text, typed in integer_columns(found).items()
     ]
     condition = "" if where is None else f" WHERE {where}"
@@ -93,5 +93,6 @@ def _read(path: Path | list[Path]) -> str:
     return f"read_parquet({files_sql(path)}, hive_partitioning = false)"
 
 
-def _quoted(name: str) -> str:
+def column_sql(name: str) -> str:
+    """A column of the file, by its name, as SQL (quoted)."""
     return '"' + name.replace('"', '""') + '"'

@@ -109,7 +109,7 @@ class FileScan:
         slots,
         lines,
         indexes: list | None = None,
-        polars_side=None,
+        polars_side: PolarsSide | None = None,
     ) -> None:
         self._queries, self._checked = queries, checked
         self._polars_side: PolarsSide | None = polars_side
@@ -345,8 +345,8 @@ def _as_parts(contributions: dict) -> dict[str, tuple]:
 
 def _scan_text(queries: _Queries, headers: int, several: bool, on_progress):
     """Text files scanned by polars (plain text, when installed) or DuckDB, the bytes
-    checked beside: (scanned, checked, time indexes, polars' side folder), or ``None``
-    when they must be read one by one or by the reference path."""
+    checked beside: (scanned, checked, time indexes, :class:`PolarsSide` or ``None``), or
+    ``None`` when they must be read one by one or by the reference path."""
     paths, plan, gzipped = queries.paths, queries.plan, queries.gzipped
     indexes = polars_side = None
     fmt = plan.log_format
@@ -608,11 +608,11 @@ def _side_files(folder) -> list[Path]:
 
 
 def _scan_polars(queries: _Queries, headers: int, parts: Iterable[list[Path]] | None = None):
-    """The scan's table by :mod:`.polars_scan`, the rules' contributions (a function
-    giving them: DuckDB groups them in a thread, beside what the caller does next), and
-    how many lines polars read; ``None`` when polars cannot read the files or the
-    patterns, or when it set aside lines besides the ``headers`` or read a line short of
-    fields (DuckDB then scans, and reads those lines again). ``parts``: what polars
+    """The scan's table by :mod:`.polars_scan`, the rules' contributions (a
+    :class:`_Grouping`, for DuckDB to group in a thread once the caller starts it), how
+    many lines polars read and its temporary folder; ``None`` when polars cannot read the
+    files or the patterns, or when it set aside lines besides the ``headers`` or read a
+    line short of fields (DuckDB then scans, and reads those lines again). ``parts``: what polars
     scans, one part after another (by default the files of ``queries``, as one part;
     for gzip files, their decompressed parts); the lines are numbered across parts."""
     from vpcwatch.filterpattern.polars_engine import EngineRefused

@@ -257,6 +257,14 @@ def test_top_records_are_looked_up_before_the_rules_alarms_run(tmp_path, plan, m
     assert any(result.contributors.get(key) for key in alarms)
 
 
+def test_a_callback_that_is_no_function_is_refused_by_name():
+    from vpcwatch.replay.engine import evaluate_alarms
+    from vpcwatch.replay.metrics import MetricAggregator
+
+    with pytest.raises(TypeError, match="on_metric_alarms must be a function .* got 'look up'"):
+        evaluate_alarms(MetricAggregator([]), [], on_metric_alarms="look up")
+
+
 def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     """S3 delivery in Parquet (the archive's default): both paths read the columns as
     the text records CloudWatch Logs holds, and give what the same records in text give,

@@ -177,6 +177,11 @@ def evaluate_alarms(
     with the transitions of the alarms on metrics (by time, then alarm) as soon as they
     are known, before the rules' alarms are done (whose contributions may still be
     grouped in a thread: ``vpcwatch.replay.files`` looks up top records meanwhile)."""
+    if on_metric_alarms is not None and not callable(on_metric_alarms):
+        raise TypeError(
+            "on_metric_alarms must be a function of the metric alarms' transitions, or None; "
+            f"got {on_metric_alarms!r}"
+        )
     result = ReplayResult(events=aggregator.events)
     start = aggregator.first if start is None else start
     end = aggregator.last if end is None else end

@@ -421,8 +421,8 @@ def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
     monkeypatch.setattr(fast, "GROUPING_MEMORY_LIMIT", "1MB")
     groupings = []
     grouped = fast._grouped_contributions
-    monkeypatch.setattr(fast, "_grouped_contributions", lambda side, plan, limit: (
-        groupings.append(limit), grouped(side, plan, limit))[1])  # fmt: skip
+    monkeypatch.setattr(fast, "_grouped_contributions", lambda side, plan, limit, codes: (
+        groupings.append(limit), grouped(side, plan, limit, codes))[1])  # fmt: skip
     aggregator, _, scans = aggregate_files(plan, [path])
     assert len(scans) == 1  # not the reference path
     aggregator.contributions(plan.insights[0].name)  # the grouping beside, waited for

@@ -468,7 +468,7 @@ def test_a_grouping_that_fails_beside_the_alarms_leaves_the_contributions_to_duc
     reference path's."""
     import duckdb
 
-    def fail(side, plan, limit):
+    def fail(side, plan, limit, codes):
         raise duckdb.IOException("No space left on device")
 
     monkeypatch.setattr(fast, "_grouped_contributions", fail)
@@ -480,6 +480,95 @@ def test_a_grouping_that_fails_beside_the_alarms_leaves_the_contributions_to_duc
     result = assert_same(plan, paths)
     assert scans == ["polars", "duckdb"]
     assert any(t.alarm in {rule.name for rule in plan.insights} for t in result.transitions)
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_contributors_are_grouped_by_polars_numbers_or_else_by_duckdb(
+    tmp_path, plan, scans, monkeypatch, gzipped
+):
+    """The side files hold each contributor as polars numbered it (one numbering for
+    every part of a scan), and the grouping names them back; if polars lost the numbering
+    (an empty one in its place here), DuckDB scans the files for the contributions, and
+    the results are the reference path's either way."""
+    import polars as pl
+
+    if gzipped:
+        paths = gzip_deliveries(tmp_path, records(), 2)
+    else:
+        paths = [tmp_path / "flows.log"]
+        paths[0].write_text("\n".join(records()) + "\n")
+    result = assert_same(plan, paths)
+    assert scans == ["polars"]
+    assert any(t.alarm in {rule.name for rule in plan.insights} for t in result.transitions)
+
+    scans.clear()
+    names = polars_scan.ContributorCodes.names
+
+    def lost(self, codes):
+        self._categories = pl.Categories.random()  # as if polars had dropped it
+        return names(self, codes)
+
+    monkeypatch.setattr(polars_scan.ContributorCodes, "names", lost)
+    assert_same(plan, paths)
+    assert scans == ["polars", "duckdb"]
+
+
+def test_a_code_polars_did_not_give_is_refused():
+    from vpcwatch.filterpattern.polars_engine import EngineRefused
+
+    codes = polars_scan.ContributorCodes()
+    import polars as pl
+
+    pl.Series(["b", "a", "b"]).cast(codes.dtype)
+    assert codes.names(np.array([1, 0, 1])) == ["a", "b", "a"]
+    with pytest.raises(EngineRefused, match="beyond the 2"):
+        codes.names(np.array([0, 2]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 12), st.integers(1, 5)), max_size=80
+    ),
+    names=st.lists(
+        st.text("ab.:-\x1f0", min_size=1, max_size=4), min_size=13, max_size=13, unique=True
+    ),
+    summed=st.booleans(),
+)
+def test_numbered_contributors_are_grouped_as_duckdb_groups_their_names(
+    tmp_path_factory, rows, names, summed
+):
+    """The grouping of a side file's (minute, number[, value]) rows gives what
+    :func:`fast._fetch_contributions` gives for the same rows by name: each contributor
+    once in DuckDB's order of names, the rows by contributor, then minute, counted or
+    summed."""
+    import duckdb
+
+    class Numbering:
+        def names(self, codes):
+            return [names[code] for code in codes.tolist()]
+
+    class Rule:
+        name, value_of = "rule", (9 if summed else None)
+
+    class Plan:
+        insights = (Rule(),)
+
+    side = tmp_path_factory.mktemp("side") / "side-0.parquet"
+    with duckdb.connect() as connection:
+        connection.execute("CREATE TABLE t (slot BIGINT, k0 UINTEGER, v0 DOUBLE, k VARCHAR)")
+        for minute, code, value in rows:
+            connection.execute("INSERT INTO t VALUES (?, ?, ?, ?)",
+                               [60 * minute, code, value, names[code]])  # fmt: skip
+        connection.execute(f"COPY (SELECT slot, k0, v0 FROM t) TO '{side}' (FORMAT PARQUET)")
+        amount = "sum(v0)" if summed else "count(*)"
+        expected = fast._fetch_contributions(
+            connection, f"SELECT slot, k, {amount} FROM t GROUP BY ALL"
+        )
+    got = fast._grouped_contributions([side], Plan(), None, Numbering())["rule"]
+    assert list(got[0]) == list(expected[0])
+    for ours, theirs in zip(got[1:], expected[1:], strict=True):
+        assert np.array_equal(np.asarray(ours), np.asarray(theirs))
 
 
 @pytest.mark.parametrize(
@@ -506,7 +595,7 @@ def test_statistics_of_a_constant_value_are_those_of_every_record(
                 transformation["DefaultValue"] = default
     (tmp_path / "template.json").write_text(json.dumps(template))
     plan = load_plan(tmp_path / "template.json")
-    derived = polars_scan._Table(plan, None, None)._constant
+    derived = polars_scan._Table(plan, None, None, polars_scan.ContributorCodes())._constant
     assert len(derived) == 1 + (value != "0.5") * sum(
         spec.pattern is not None and spec.value == value for spec in plan.metrics
     )

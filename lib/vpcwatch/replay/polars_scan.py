@@ -28,7 +28,9 @@ DuckDB. Same rows, on the same terms as :meth:`vpcwatch.replay.fast._Queries.min
 - The rules' contributions leave the scan as rows (minute, contributor, value) in a
   Parquet file beside it, which the caller groups in DuckDB (within its memory limit):
   a streaming scan cannot hold a list per minute, and a second group would read the
-  file again.
+  file again. A contributor leaves as its number in a :class:`ContributorCodes` (polars
+  numbers each distinct key as it meets it): DuckDB then groups integers, not text
+  (10M records over 90 days: the grouping's CPU 0.22 -> 0.13 s).
 """
 
 from __future__ import annotations
@@ -65,6 +67,37 @@ at a time on 2 cores: a replay of 10M lines over 90 days peaked at 525 MB with i
 at 470 MB with this (the scan alone: 315 MB), at the same speed."""
 
 
+class ContributorCodes:
+    """Numbers for the rules' contributors (their keys joined by
+    :data:`CONTRIBUTOR_SEPARATOR`), given by polars as a scan meets them, in one
+    numbering for every part of one scan; :meth:`names` reads them back."""
+
+    def __init__(self) -> None:
+        import polars as pl
+
+        categories = pl.Categories.random()  # this scan's own numbering, not the global one
+        self.dtype = pl.Categorical(categories)
+        self._categories = categories
+        # Polars keeps a numbering only while a frame or series of its type lives: this
+        # empty one holds it until the names are read.
+        self._holder = pl.Series([], dtype=self.dtype)
+
+    def code(self, key):
+        """The expression numbering ``key`` (a text expression; null stays null)."""
+        return key.cast(self.dtype).to_physical()
+
+    def names(self, codes: np.ndarray) -> list[str]:
+        """The contributor of each code in ``codes`` (integers).
+
+        Raises:
+            EngineRefused: a code polars did not give (its numbering was lost).
+        """
+        names = self._categories.to_series().to_list()
+        if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= len(names)):
+            raise EngineRefused(f"contributor code beyond the {len(names)} polars gave")
+        return [names[code] for code in codes.tolist()]
+
+
 def scan(
     paths: list[Path],
     plan: ReplayPlan,
@@ -72,23 +105,28 @@ def scan(
     end: int | None,
     side: Path,
     first_row: int = 0,
+    codes: ContributorCodes | None = None,
 ):
     """The per-minute table of :meth:`~vpcwatch.replay.fast._Queries.minutes` (a polars
     frame; :func:`columns_of` gives its columns), and written to ``side`` (Parquet),
     every record that passes a rule or matches a metric in a counted minute: ``row``
     (its line's number in the files, from ``first_row``), ``slot``, ``ts``, per rule
-    ``k<i>`` and for a ``Sum`` rule ``v<i>`` (null where the record does not pass it),
-    and per metric with a pattern ``m<i>`` (see :func:`first_records`). The tables of
-    files scanned apart add up (:func:`merge_minutes`).
+    ``k<i>`` (its contributor's number in ``codes``; default: a numbering of its own) and
+    for a ``Sum`` rule ``v<i>`` (null where the record does not pass it), and per metric
+    with a pattern ``m<i>`` (see :func:`first_records`). The tables of files scanned
+    apart add up (:func:`merge_minutes`), and so do their side files when the scans
+    share ``codes``.
 
     Raises:
         UnsupportedPattern: a metric filter has no polars form (terms, JSON).
         EngineRefused: polars cannot read the files or run the expressions.
     """
+    codes = ContributorCodes() if codes is None else codes
     # Numbers read as integers first; again by the grammar if a field holds another number.
-    minutes = _scan_once(paths, _Table(plan, start, end, integers=True), side, first_row)
+    table = _Table(plan, start, end, codes, integers=True)
+    minutes = _scan_once(paths, table, side, first_row)
     if "doubtful" in minutes.columns and minutes["doubtful"].sum():
-        minutes = _scan_once(paths, _Table(plan, start, end), side, first_row)
+        minutes = _scan_once(paths, _Table(plan, start, end, codes), side, first_row)
     return minutes.drop("doubtful", strict=False)
 
 
@@ -303,7 +341,13 @@ class _Table:
     """The plan as polars expressions over text columns ``c1``... (see :func:`scan`)."""
 
     def __init__(
-        self, plan: ReplayPlan, start: int | None, end: int | None, *, integers: bool = False
+        self,
+        plan: ReplayPlan,
+        start: int | None,
+        end: int | None,
+        codes: ContributorCodes,
+        *,
+        integers: bool = False,
     ) -> None:
         import polars as pl
 
@@ -345,7 +389,7 @@ class _Table:
             self._flags[f"passes{index}"] = condition
             passes = pl.col(f"passes{index}")
             self.passes.append(passes)
-            self.contributed.append(pl.when(passes).then(key).alias(f"k{index}"))
+            self.contributed.append(codes.code(pl.when(passes).then(key)).alias(f"k{index}"))
             if plan.insights[index].value_of is not None:  # a Count rule's rows are counted
                 self.contributed.append(
                     pl.when(passes).then(amount).cast(pl.Float64).alias(f"v{index}")

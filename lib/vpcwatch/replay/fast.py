@@ -1057,8 +1057,9 @@ class _Queries:
             f", sum(v{i}) AS t{i}, count(v{i}) AS n{i}, min(v{i}) AS lo{i}, max(v{i}) AS hi{i}"
             for i in range(len(self._columns.values))
         )
-        for index, rule in enumerate(self.plan.insights):
-            statistics += f", {self._rule_aggregate(rule)} AS r{index}"
+        if self.parquet_names is None:  # a Parquet file's are grouped apart: contributions()
+            for index, rule in enumerate(self.plan.insights):
+                statistics += f", {self._rule_aggregate(rule)} AS r{index}"
         return (
             "CREATE TABLE minutes AS SELECT slot, count(*) AS lines, "
             "count(*) FILTER (WHERE delivered) AS events, "
@@ -1070,8 +1071,19 @@ class _Queries:
     def _rule_aggregate(self, rule: InsightSpec) -> str:
         """A rule's contributions in one minute, gathered in the same scan: its contributors
         (``Count``) or their (contributor, value) pairs (``Sum``), one per record, summed
-        per minute by :meth:`contributions`; a contributor is its key values joined by
-        U+001F (never in a regular record)."""
+        per minute by :meth:`contributions`."""
+        condition, key, amount = self._rule_terms(rule)
+        # CASE: the key is built only for the records that pass (a FILTER alone builds it
+        # for every record).
+        key = f"CASE WHEN {condition} THEN {key} END"
+        if amount is None:  # a histogram here costs 10% more of the scan
+            return f"list({key}) FILTER (WHERE {condition})"
+        return f"list(struct_pack(k := {key}, v := {amount})) FILTER (WHERE {condition})"
+
+    def _rule_terms(self, rule: InsightSpec) -> tuple[str, str, str | None]:
+        """A rule as SQL over :meth:`_rows`: whether a record passes, its contributor (its
+        key values joined by U+001F, never in a regular record) and its value (``None``
+        for a ``Count`` rule)."""
         conditions = ["regular", "delivered"]
         for position, op, value in rule.filters:
             column = f"c{position + 1}"
@@ -1088,23 +1100,27 @@ class _Queries:
                     f"coalesce({self._compiler.number_sql(column)} {sign[op]} "
                     f"{float(value)!r}, false)"
                 )
-        condition = " AND ".join(conditions)
+        amount = None
+        if rule.value_of is not None:
+            amount = self._compiler.number_sql(f"c{rule.value_of + 1}")
+            conditions.append(f"{amount} IS NOT NULL")
         columns = [f"c{position + 1}" for position in rule.keys]
         key = columns[0] if len(columns) == 1 else f"concat_ws(chr(31), {', '.join(columns)})"
-        # CASE: the key is built only for the records that pass (a FILTER alone builds it
-        # for every record).
-        key = f"CASE WHEN {condition} THEN {key} END"
-        if rule.value_of is None:  # a histogram here costs 10% more of the scan
-            return f"list({key}) FILTER (WHERE {condition})"
-        amount = self._compiler.number_sql(f"c{rule.value_of + 1}")
-        return (
-            f"list(struct_pack(k := {key}, v := {amount})) "
-            f"FILTER (WHERE {condition} AND {amount} IS NOT NULL)"
-        )
+        return " AND ".join(conditions), key, amount
 
     def contributions(self, index: int) -> str:
-        """Rule ``index``'s (minute, contributor, value) rows from the minutes table."""
+        """Rule ``index``'s (minute, contributor, value) rows: from the minutes table, or
+        for a Parquet file, grouped from its rows in a second read (its typed columns
+        read again cost less than the lists of a day's contributors in the minutes:
+        0.52-0.56 s -> 0.43-0.52 s for both)."""
         rule = self.plan.insights[index]
+        if self.parquet_names is not None:
+            condition, key, amount = self._rule_terms(rule)
+            total = "count(*)" if amount is None else f"sum({amount})"
+            return (
+                f"SELECT slot, {key}, {total} FROM ({self._rows(False)}) WHERE {condition} "
+                "GROUP BY ALL"
+            )
         if rule.value_of is None:
             return (
                 f"SELECT slot, k, count(*) FROM (SELECT slot, unnest(r{index}) AS k FROM "

@@ -416,7 +416,7 @@ def _values_at(
     low = int(times.min()) - int(shifts[-1])
     grid = np.asarray(window_values(low + step * np.arange(minutes, dtype=np.int64)),
                       dtype=np.float64)  # fmt: skip
-    values = np.empty((len(times), count))
+    values = np.empty((len(times), count), order="F")  # by column, as _decisions reads
     newest = (times - low) // step
     for column, shift in enumerate((shifts // step).tolist()):
         values[:, column] = grid[newest - shift]
@@ -498,11 +498,18 @@ def _decisions(values: np.ndarray, settings: AlarmSettings) -> np.ndarray:
     real = ~np.isnan(values)
     with np.errstate(invalid="ignore"):
         breaching = real & settings.comparison.compare(values, settings.threshold)
-    # How many real datapoints up to here, newest first (int32: half int64's memory).
-    rank = np.cumsum(real, axis=1, dtype=np.int32)
-    real_count = rank[:, -1]
-    count = breaching.sum(axis=1)
-    newest_n = (breaching & (rank <= needed)).sum(axis=1)
+    # Per range, column by column (a few columns of many rows: numpy's sums along a row
+    # took 7 ms of a 3-column day of 90 days' evaluations, these 1 ms): how many real
+    # datapoints up to here, newest first; how many breach; how many of the newest
+    # ``needed`` real ones breach.
+    real_count = np.zeros(len(values), dtype=np.int32)
+    count = np.zeros(len(values), dtype=np.int32)
+    newest_n = np.zeros(len(values), dtype=np.int32)
+    for column in range(values.shape[1]):
+        real_count += real[:, column]
+        breach = breaching[:, column]
+        count += breach
+        newest_n += breach & (real_count <= needed)
     decisions = np.full(len(values), _KEEP, dtype=np.int64)
 
     def decide_where(mask, alarm_when):

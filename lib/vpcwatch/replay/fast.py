@@ -152,6 +152,13 @@ class FileScan:
     def _lookup(self, by_index: dict[int, set[int]], limit: str | None) -> list:
         import duckdb
 
+        # The rows polars kept beside its scan name the lines to read: no stretch is
+        # read again (a day in time order: 0.03 s, against 0.2 s by its stretches), and
+        # no DuckDB connection is opened (0.013 s).
+        if self._polars_side is not None:
+            rows = self._first_records_polars(by_index)
+            if rows is not None:
+                return rows
         with duckdb.connect() as connection:
             _limit_memory(connection, limit)
             checked = self._checked
@@ -164,11 +171,7 @@ class FileScan:
                     reader.records_from_rows(by_index, checked)
                 ).fetchall()
 
-            # The rows polars kept beside its scan name the lines to read: no stretch is
-            # read again (a day in time order: 0.03 s, against 0.2 s by its stretches).
-            rows = None if self._polars_side is None else self._first_records_polars(by_index)
-            if rows is None:
-                rows = self._from_stretches(read_part, by_index)
+            rows = self._from_stretches(read_part, by_index)
             if rows is None:  # the whole files, within DuckDB's memory limit
                 rows = connection.execute(queries.records(by_index, checked)).fetchall()
         return rows
@@ -894,11 +897,22 @@ def _aggregate_irregular(
 
 def record_start(line: str, plan: ReplayPlan) -> int | None:
     """The record's start, or ``None`` when the line is not a record of the format."""
-    fields = line.split()
-    if len(fields) != len(plan.log_format):
-        return None
-    start = parse_number(fields[plan.log_format.index("start")])
-    return None if start is None else int(start)
+    return start_reader(plan)(line)
+
+
+def start_reader(plan: ReplayPlan) -> Callable[[str], int | None]:
+    """:func:`record_start` for many lines: the field's place is found once (finding it
+    per line was a third of the top records' sorting over 90 days)."""
+    width, position = len(plan.log_format), plan.log_format.index("start")
+
+    def start_of(line: str) -> int | None:
+        fields = line.split()
+        if len(fields) != width:
+            return None
+        start = parse_number(fields[position])
+        return None if start is None else int(start)
+
+    return start_of
 
 
 def _count_malformed(path: Path, plan: ReplayPlan, stats: InputStats) -> None:

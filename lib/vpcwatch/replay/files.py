@@ -9,7 +9,7 @@ import numpy as np
 
 from vpcwatch.replay.alarms import Transition
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
-from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind, record_start
+from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind, start_reader
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MetricSpec
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
@@ -205,14 +205,14 @@ def _top_records(
     # Lines the scans left to the reference path kept their own top records: a minute's
     # first records are the first by (start, line) of both.
     read_alone = {} if aggregator is None else aggregator.top_records
+    start_of = start_reader(plan)
     contributors = {}
     for transition, metric, minutes in chosen:
         kept: list[str] = []
         for minute in minutes:
             records = list(read_alone.get(metric, {}).get(minute, ()))
             # The scans read only records, whose start is a number.
-            records += [(record_start(line, plan), line)
-                        for line in found.get((metric, minute), [])]  # fmt: skip
+            records += [(start_of(line), line) for line in found.get((metric, minute), [])]
             kept += [line for _, line in sorted(records)][: KEPT_RECORDS - len(kept)]
         if kept:  # as the reference path: a transition without records has no entry
             contributors[(transition.alarm, transition.time)] = kept

@@ -498,10 +498,10 @@ def _decisions(values: np.ndarray, settings: AlarmSettings) -> np.ndarray:
     real = ~np.isnan(values)
     with np.errstate(invalid="ignore"):
         breaching = real & settings.comparison.compare(values, settings.threshold)
-    # Per range, column by column (a few columns of many rows: numpy's sums along a row
-    # took 7 ms of a 3-column day of 90 days' evaluations, these 1 ms): how many real
-    # datapoints up to here, newest first; how many breach; how many of the newest
-    # ``needed`` real ones breach.
+    # Per range, column by column (few columns, many rows: numpy's sums along the rows
+    # of 90 days' 128,000 evaluations of 3 datapoints took 7 ms, these take 1 ms): how
+    # many real datapoints up to here, newest first; how many breach; how many of the
+    # newest ``needed`` real ones breach.
     real_count = np.zeros(len(values), dtype=np.int32)
     count = np.zeros(len(values), dtype=np.int32)
     newest_n = np.zeros(len(values), dtype=np.int32)

@@ -776,7 +776,7 @@ GROUPING_MEMORY_LIMIT = "32MB"
 beside the metric alarms: polars then still holds much of what the scan allocated
 (about 265 MB after 10M lines). Contributors come numbered (integers group twice as
 fast as their text), and the grouping now ends while the metric alarms still hold their
-arrays: on 10M lines over 90 days the replay peaked at 428-440 MB with this, 467-512 MB
+arrays: on 10M lines over 90 days the replay peaked at 427-446 MB with this, 467-512 MB
 with 64 MB. (With text contributors: 448-477 MB with 64 MB, 479-485 MB with 100 MB,
 501-536 MB with :data:`SCAN_MEMORY_LIMIT`. The top-records lookup comes later, when
 polars has let go of more: it peaked at 472-477 MB with ``SCAN_MEMORY_LIMIT``, and,

@@ -692,8 +692,7 @@ def _group_contributions(side: list[Path], plan: ReplayPlan, folder, codes) -> d
 def _grouped_contributions(side: list[Path], plan: ReplayPlan, limit: str | None, codes) -> dict:
     """Each rule's contributions from the rows :func:`.polars_scan.scan` wrote to the
     ``side`` files (contributors numbered by ``codes``, a
-    :class:`~.polars_scan.ContributorCodes`), as :func:`_fetch_contributions` gives them:
-    grouped and ordered by DuckDB on the numbers, named here."""
+    :class:`~.polars_scan.ContributorCodes`), as :func:`_fetch_contributions` gives them."""
     import duckdb
 
     if not plan.insights:
@@ -703,28 +702,11 @@ def _grouped_contributions(side: list[Path], plan: ReplayPlan, limit: str | None
     with duckdb.connect() as connection:
         _limit_memory(connection, limit)
         for index, rule in enumerate(plan.insights):
-            present = connection.execute(
-                f"SELECT DISTINCT k{index} AS code FROM {source} WHERE k{index} IS NOT NULL "
-                "ORDER BY code"
-            ).fetchnumpy()["code"]
-            names, ids = _ids_by_name(present, codes)
             amount = "count(*)" if rule.value_of is None else f"sum(v{index})"
-            # Ordered by DuckDB, within its memory limit (in numpy, 10M records over 90
-            # days peaked 30 MB higher). The ids join as numpy arrays: a list parameter
-            # is copied per row (3M rows, 1M ids: 7 s).
-            connection.execute(
-                f"CREATE OR REPLACE TEMP TABLE contributed AS SELECT slot, k{index} AS code, "
-                f"CAST({amount} AS DOUBLE) AS v FROM {source} WHERE k{index} IS NOT NULL "
-                "GROUP BY ALL"
-            )
-            connection.register("contributor_ids", {"code": present, "id": ids})
-            columns = connection.execute(
-                "SELECT slot, id, v FROM contributed JOIN contributor_ids USING (code) "
-                "ORDER BY id, slot"
-            ).fetchnumpy()
-            connection.unregister("contributor_ids")
-            connection.execute("DROP TABLE contributed")
-            found[rule.name] = names, columns["slot"], columns["id"], columns["v"]
+            found[rule.name] = _fetch_contributions(connection, (
+                f"SELECT slot, k{index}, {amount} FROM {source} "
+                f"WHERE k{index} IS NOT NULL GROUP BY ALL"
+            ), codes)  # fmt: skip
     return found
 
 
@@ -803,28 +785,43 @@ def _limit_memory(connection, limit: str | None) -> None:
         connection.execute(f"SET memory_limit = '{limit}'")
 
 
-def _fetch_contributions(connection, query: str):
+def _fetch_contributions(connection, query: str, numbering=None):
     """A rule's (slot, contributor, value) rows as arrays: the distinct contributors once
     (as DuckDB sorts them) and an id per row, not one Python tuple per row (a long
-    sparse span has millions of rows)."""
+    sparse span has millions of rows). With ``numbering`` (a
+    :class:`~.polars_scan.ContributorCodes`), the query's contributors are its codes:
+    DuckDB groups integers (twice as fast as text), and their names come from it."""
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE contributed AS SELECT * FROM ({query}) t(slot, k, v)"
     )
-    # Ids numbered on the distinct names, then joined: a dense_rank() over every row
-    # took three times as long (0.17 s for a day's 375,000 rows).
-    connection.execute(
-        "CREATE OR REPLACE TEMP TABLE contributor_ids AS SELECT k, CAST(row_number() "
-        "OVER (ORDER BY k) - 1 AS BIGINT) AS id FROM (SELECT DISTINCT k FROM contributed)"
-    )
-    names = [row[0] for row in connection.execute(
-        "SELECT k FROM contributor_ids ORDER BY id"
-    ).fetchall()]  # fmt: skip
+    if numbering is None:
+        # Ids numbered on the distinct names, then joined: a dense_rank() over every row
+        # took three times as long (0.17 s for a day's 375,000 rows).
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE contributor_ids AS SELECT k, CAST(row_number() "
+            "OVER (ORDER BY k) - 1 AS BIGINT) AS id FROM (SELECT DISTINCT k FROM contributed)"
+        )
+        names = [row[0] for row in connection.execute(
+            "SELECT k FROM contributor_ids ORDER BY id"
+        ).fetchall()]  # fmt: skip
+    else:
+        present = connection.execute(
+            "SELECT DISTINCT k FROM contributed ORDER BY k"
+        ).fetchnumpy()["k"]  # fmt: skip
+        names, ids = _ids_by_name(present, numbering)
+        # Joined as numpy arrays: a list parameter is copied per row (3M rows, 1M ids: 7 s).
+        connection.register("contributor_ids", {"k": present, "id": ids})
+    # Ordered by DuckDB, within its memory limit (in numpy, 10M records over 90 days
+    # peaked 30 MB higher).
     columns = connection.execute(
         "SELECT slot, id, CAST(v AS DOUBLE) AS v FROM contributed c JOIN contributor_ids i "
         "ON c.k IS NOT DISTINCT FROM i.k ORDER BY id, slot"  # as Contributions keeps them
     ).fetchnumpy()
     connection.execute("DROP TABLE contributed")
-    connection.execute("DROP TABLE contributor_ids")
+    if numbering is None:
+        connection.execute("DROP TABLE contributor_ids")
+    else:
+        connection.unregister("contributor_ids")
     return names, columns["slot"], columns["id"], columns["v"]
 
 
@@ -877,11 +874,12 @@ def _aggregate_irregular(
     """The lines the query set aside, through the reference aggregator (as the
     reference path reads them: stripped, the header skipped, the rest counted)."""
     malformed = 0
+    start_of = start_reader(plan)
     for raw in lines:
         line = raw.strip()
         if not line:
             continue
-        timestamp = record_start(line, plan)
+        timestamp = start_of(line)
         if timestamp is None:
             malformed += line != header
             continue
@@ -895,14 +893,10 @@ def _aggregate_irregular(
         _count_malformed(path, plan, stats)
 
 
-def record_start(line: str, plan: ReplayPlan) -> int | None:
-    """The record's start, or ``None`` when the line is not a record of the format."""
-    return start_reader(plan)(line)
-
-
 def start_reader(plan: ReplayPlan) -> Callable[[str], int | None]:
-    """:func:`record_start` for many lines: the field's place is found once (finding it
-    per line was a third of the top records' sorting over 90 days)."""
+    """A function giving a line's record start, or ``None`` when the line is not a record
+    of the format; the field's place is found once (finding it per line was a third of
+    the top records' sorting over 90 days)."""
     width, position = len(plan.log_format), plan.log_format.index("start")
 
     def start_of(line: str) -> int | None:

@@ -287,8 +287,9 @@ class Contributions:
         unique_ends, back = _distinct(ends)
         counts = np.zeros(len(unique_ends) + 1, dtype=np.int64)
         if len(self.ids) and len(unique_ends):
+            before = minutes_before(unique_ends)  # the ends at or before t: before(t + 1)
             for first, last in self._blocks(chunk):
-                self._count_runs(first, last, unique_ends, period, counts)
+                self._count_runs(first, last, before, period, counts)
         values = np.cumsum(counts)[:-1].astype(np.float64)
         values[values == 0] = np.nan
         return values[back].reshape(shape)
@@ -305,10 +306,11 @@ class Contributions:
         return blocks
 
     def _count_runs(
-        self, first: int, last: int, ends: np.ndarray, period: int, counts: np.ndarray
+        self, first: int, last: int, before: Callable, period: int, counts: np.ndarray
     ) -> None:
+        """Add the runs of rows ``first:last`` to ``counts`` (a difference array over the
+        ends); ``before``: :func:`minutes_before` of the ends."""
         ids, slots = self.ids[first:last], self.slots[first:last]
-        before = minutes_before(ends)  # the ends at or before a time: before it + 1
         low, high = before(slots + 1), before(slots + period + 1)
         # Rows are by contributor, then minute: within a contributor ``high`` never
         # falls, so a row joins the run before it when it starts inside its reach.
@@ -336,18 +338,19 @@ class Contributions:
         unique_ends, back = _distinct(ends)
         best = np.full(len(unique_ends), -np.inf)
         if len(self.ids) and len(unique_ends):
+            before = minutes_before(unique_ends)  # the ends at or before t: before(t + 1)
             for first, last in self._blocks(chunk):
-                self._raise_by_steps(first, last, unique_ends, period, best)
+                self._raise_by_steps(first, last, before, period, best)
         best[best == -np.inf] = np.nan
         return best[back].reshape(shape)
 
     def _raise_by_steps(
-        self, first: int, last: int, ends: np.ndarray, period: int, best: np.ndarray
+        self, first: int, last: int, before: Callable, period: int, best: np.ndarray
     ) -> None:
-        """Raise ``best`` to the window sums of the contributors of rows ``first:last``."""
+        """Raise ``best`` (one per end) to the window sums of the contributors of rows
+        ``first:last``; ``before``: :func:`minutes_before` of the ends."""
         ids, slots, values = self.ids[first:last], self.slots[first:last], self.values[first:last]
-        size = len(ends) + 1  # a bound is a position in ``ends``, or past its end
-        before = minutes_before(ends)  # the ends at or before a time: before it + 1
+        size = len(best) + 1  # a bound is a position among the ends, or past them
         low, high = before(slots + 1), before(slots + period + 1)
         # Each row opens its range at ``low`` and closes it at ``high``: events keyed by
         # (contributor, position), summed where they share one.

@@ -458,6 +458,15 @@ def test_numbers_are_read_as_integers_unless_a_field_holds_another_number(
     assert number_reads == expected
 
 
+def flow_files(tmp_path, gzipped: bool) -> list[Path]:
+    """:func:`records` as two gzip deliveries, or as one plain file."""
+    if gzipped:
+        return gzip_deliveries(tmp_path, records(), 2)
+    path = tmp_path / "flows.log"
+    path.write_text("\n".join(records()) + "\n")
+    return [path]
+
+
 @pytest.mark.parametrize("gzipped", [False, True])
 def test_a_grouping_that_fails_beside_the_alarms_leaves_the_contributions_to_duckdb(
     tmp_path, plan, scans, monkeypatch, gzipped
@@ -472,11 +481,7 @@ def test_a_grouping_that_fails_beside_the_alarms_leaves_the_contributions_to_duc
         raise duckdb.IOException("No space left on device")
 
     monkeypatch.setattr(fast, "_grouped_contributions", fail)
-    if gzipped:
-        paths = gzip_deliveries(tmp_path, records(), 2)
-    else:
-        paths = [tmp_path / "flows.log"]
-        paths[0].write_text("\n".join(records()) + "\n")
+    paths = flow_files(tmp_path, gzipped)
     result = assert_same(plan, paths)
     assert scans == ["polars", "duckdb"]
     assert any(t.alarm in {rule.name for rule in plan.insights} for t in result.transitions)
@@ -492,11 +497,7 @@ def test_contributors_are_grouped_by_polars_numbers_or_else_by_duckdb(
     the results are the reference path's either way."""
     import polars as pl
 
-    if gzipped:
-        paths = gzip_deliveries(tmp_path, records(), 2)
-    else:
-        paths = [tmp_path / "flows.log"]
-        paths[0].write_text("\n".join(records()) + "\n")
+    paths = flow_files(tmp_path, gzipped)
     result = assert_same(plan, paths)
     assert scans == ["polars"]
     assert any(t.alarm in {rule.name for rule in plan.insights} for t in result.transitions)
@@ -514,11 +515,11 @@ def test_contributors_are_grouped_by_polars_numbers_or_else_by_duckdb(
 
 
 def test_a_code_polars_did_not_give_is_refused():
+    import polars as pl
+
     from vpcwatch.filterpattern.polars_engine import EngineRefused
 
     codes = polars_scan.ContributorCodes()
-    import polars as pl
-
     pl.Series(["b", "a", "b"]).cast(codes.dtype)
     assert codes.names(np.array([1, 0, 1])) == ["a", "b", "a"]
     with pytest.raises(EngineRefused, match="beyond the 2"):

@@ -400,13 +400,18 @@ _TEXT_TESTS = st.tuples(st.sampled_from(["=", "!="]),
                         st.sampled_from(["x", "x*", "*x", "*x*", "*", "xa", '"a x"']))  # fmt: skip
 
 
+_REGEX_TESTS = st.tuples(st.sampled_from(["=", "!="]),
+                         st.sampled_from(["%^x%", "%a$%", "%2%", "%^[0-9]+$%"]))  # fmt: skip
+
+
 @st.composite
-def space_delimited_patterns(draw):
-    """``[a ..., b ..., c ..., d ...]`` with conditions on numbers and text, ``||`` and
-    ``&&``, and sometimes ``...`` in place of a field."""
+def space_delimited_patterns(draw, with_regexes: bool = False):
+    """``[a ..., b ..., c ..., d ...]`` with conditions on numbers and text (and regexes),
+    ``||`` and ``&&``, and sometimes ``...`` in place of a field."""
     slots = []
+    kinds = [_NUMBER_TESTS, _TEXT_TESTS] + ([_REGEX_TESTS] if with_regexes else [])
     for name in "abcd":
-        tests = draw(st.lists(st.one_of(_NUMBER_TESTS, _TEXT_TESTS), max_size=2))
+        tests = draw(st.lists(st.one_of(*kinds), max_size=2))
         joiner = draw(st.sampled_from([" || ", " && "]))
         slots.append(name + "".join(
             (joiner if i else "") + f" {name} {op} {value}" if i else f" {op} {value}"
@@ -439,6 +444,46 @@ def test_fuzz_generated_patterns_agree_on_both_engines(tmp_path, engine, pattern
     path.write_text("\n".join(lines) + "\n")
     expected = sum(compiled.match(line) is not None for line in lines)
     assert fast.count_matches(path, {"p": pattern}, engine=engine) == {"p": expected}, lines
+
+
+@pytest.mark.parametrize("shared_regexes", [True, False])
+@settings(max_examples=60, deadline=None)
+@given(
+    space_delimited_patterns(with_regexes=True),
+    st.lists(st.lists(_TOKENS, min_size=4, max_size=4), min_size=1, max_size=8),
+)
+def test_regexes_matched_in_place_mean_what_shared_ones_mean(shared_regexes, pattern, rows):
+    """A predicate whose regexes are matched where they stand, after the other
+    conditions (``shared_regexes=False``), in a ``CASE WHEN`` (where DuckDB stops at the
+    first false condition): the reference matcher's count, as with shared columns."""
+    import duckdb
+
+    from vpcwatch.errors import FilterPatternError
+
+    try:
+        compiled = compile_pattern(pattern)
+    except FilterPatternError:
+        return
+    compiler = SqlCompiler("c", 4, shared_regexes=shared_regexes)
+    predicate = compiler.predicate(compiled.tree)
+    shared = "".join(f", {column}" for column in compiler.shared_columns())
+    assert ("regexp_matches" in predicate) == (not shared_regexes and "%" in pattern)
+    values = ", ".join("(" + ", ".join(f"'{token}'" for token in row) + ")" for row in rows)
+    with duckdb.connect() as connection:
+        counted = connection.execute(
+            f"SELECT count(CASE WHEN {predicate} THEN 1 END) FROM (SELECT *{shared} FROM "
+            f"(VALUES {values}) t(c1, c2, c3, c4))"
+        ).fetchone()[0]
+    expected = sum(compiled.match(" ".join(row)) is not None for row in rows)
+    assert counted == expected, (pattern, rows)
+
+
+def test_a_predicates_regexes_come_last():
+    """Conditions on a field without a regex are tested first (in a ``CASE WHEN`` DuckDB
+    then matches the regex only where they hold)."""
+    tree = compile_pattern("[a = %^x%, b = 22, c = y]").tree
+    predicate = SqlCompiler("c", 3, shared_regexes=False).predicate(tree)
+    assert predicate.index("regexp_matches(c1") > max(predicate.index("n0"), predicate.index("c3"))
 
 
 @pytest.mark.parametrize(

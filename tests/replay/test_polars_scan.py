@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from test_fast_replay import FMT, detector_template
 
 from vpcwatch.replay import fast, polars_scan
+from vpcwatch.replay.constant_metrics import constant_metrics
 from vpcwatch.replay.files import replay_files
 from vpcwatch.replay.template import load_plan
 from vpcwatch.traffic import generate
@@ -577,12 +578,14 @@ def test_numbered_contributors_are_grouped_as_duckdb_groups_their_names(
     [("1", 0), ("1", None), ("5", 2), ("2", 7), ("-3", None), ("3", -1), ("0.5", 0)],
 )
 def test_statistics_of_a_constant_value_are_those_of_every_record(
-    tmp_path, scans, monkeypatch, value, default
+    tmp_path, scan_engine, value, default
 ):
     """A metric of a constant value (and default) gets its per-minute total, count,
-    minimum and maximum from counts of its matches and delivered records; a value that is
-    not a small integer (0.5) is summed as before. Either way the reference path's."""
+    minimum and maximum from counts of its matches and delivered records (by polars or
+    DuckDB, in text or Parquet); a value that is not a small integer (0.5) is summed as
+    before. Either way the reference path's."""
     from vpcwatch.replay.files import aggregate_files
+    from vpcwatch.traffic import write_archive
 
     template = detector_template()
     for resource in template["Resources"].values():
@@ -596,16 +599,20 @@ def test_statistics_of_a_constant_value_are_those_of_every_record(
                 transformation["DefaultValue"] = default
     (tmp_path / "template.json").write_text(json.dumps(template))
     plan = load_plan(tmp_path / "template.json")
-    derived = polars_scan._Table(plan, None, None, polars_scan.ContributorCodes())._constant
+    derived = constant_metrics(plan)
     assert len(derived) == 1 + (value != "0.5") * sum(
         spec.pattern is not None and spec.value == value for spec in plan.metrics
     )
     path = tmp_path / "flows.log"
-    path.write_text("\n".join(records(minutes=12)) + "\n")
-    quick = aggregate_files(plan, [path])[0]
-    assert scans == ["polars"]
+    lines = records(minutes=12)
+    path.write_text("\n".join(lines) + "\n")
     reference = aggregate_files(plan, [path], fast=False)[0]
-    for spec in plan.metrics:
-        got, expected = quick.series(spec.key), reference.series(spec.key)
-        for name in ("slots", "total", "count", "minimum", "maximum"):
-            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)
+    parquet = write_archive(tmp_path / "parquet", FMT, {("123456789012", "us-east-1"): lines},
+                            file_format="parquet")  # fmt: skip
+    for files in ([path], parquet):
+        quick = aggregate_files(plan, files)[0]
+        for spec in plan.metrics:
+            got, expected = quick.series(spec.key), reference.series(spec.key)
+            for name in ("slots", "total", "count", "minimum", "maximum"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)
+    assert scan_engine.used == [scan_engine.asked, "duckdb"]  # the text, then Parquet

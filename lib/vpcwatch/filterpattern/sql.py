@@ -114,12 +114,24 @@ class SqlCompiler:
     patterns): :meth:`shared_columns` lists the projections (``<expression> AS n0``,
     ``... AS x0``) that the query must select beside the fields for the predicates to
     refer to.
+
+    With ``shared_regexes=False`` a regex is matched where its comparison stands, not in
+    a column: in a ``CASE WHEN`` DuckDB then tests it only on the events the cheaper
+    conditions before it let through (a predicate's regex conditions come last). A
+    day's per-minute table of the detectors over Parquet: 0.28 -> 0.17 s, the regexes
+    being most of the difference.
     """
 
     def __init__(
-        self, fields: str = "f", width: int | None = None, typed: dict[str, str] | None = None
+        self,
+        fields: str = "f",
+        width: int | None = None,
+        typed: dict[str, str] | None = None,
+        *,
+        shared_regexes: bool = True,
     ) -> None:
         self.fields, self.width = fields, width
+        self.shared_regexes = shared_regexes
         self._numbers: dict[str, str] = {}
         self._regexes: dict[tuple[str, str], str] = {}
         self.typed = {} if typed is None else dict(typed)
@@ -141,10 +153,13 @@ class SqlCompiler:
         parts = [field_count_sql(tree, self.fields, self.width)]
         if parts == ["false"]:  # fewer columns than named fields: never a match
             return "false"
+        with_regex = []  # last: the conditions before them are cheaper
         for slot, token in self.tokens(tree):
             if slot.condition is not None:
-                parts.append(self.condition(slot.condition, token))
-        return " AND ".join(f"({part})" for part in parts)
+                regex = any(isinstance(c.value, s.Regex)
+                            for group in slot.condition.items for c in group.items)  # fmt: skip
+                (with_regex if regex else parts).append(self.condition(slot.condition, token))
+        return " AND ".join(f"({part})" for part in parts + with_regex)
 
     def shared_columns(self) -> list[str]:
         """``<expression> AS <alias>`` for every field a numeric comparison uses (its
@@ -174,7 +189,10 @@ class SqlCompiler:
         return self._numbers.setdefault(token, f"n{len(self._numbers)}")
 
     def regex(self, token: str, source: str) -> str:
-        """The column holding whether ``source`` matches ``token`` (RE2, unanchored)."""
+        """The column holding whether ``source`` matches ``token`` (RE2, unanchored), or
+        without ``shared_regexes`` the match itself."""
+        if not self.shared_regexes:
+            return f"regexp_matches({token}, {literal(source)})"
         return self._regexes.setdefault((token, source), f"x{len(self._regexes)}")
 
     def comparison(self, op: s.Operator, value: s.Value, token: str) -> str:

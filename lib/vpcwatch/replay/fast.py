@@ -58,6 +58,7 @@ from vpcwatch.filterpattern.sql import (
     literal,
 )
 from vpcwatch.filterpattern.syntax import parse_number
+from vpcwatch.replay.constant_metrics import add_statistics, constant_metrics
 from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MinuteSeries
 from vpcwatch.replay.parquet import INTEGER_TYPES as PARQUET_INTEGER_TYPES
@@ -318,6 +319,7 @@ def aggregate_paths(
     scanned = found = None  # ``columns`` is let go once merged (below)
     if irregular and several:
         return None  # which file each set-aside line came from matters: one by one
+    add_statistics(columns, queries.constants)
     rows = _minute_rows(columns)
     _merge(rows, plan, aggregator, stats)
     slots, column = rows
@@ -965,9 +967,15 @@ class _Queries:
         """The columns of a Parquet file, (name, type) (read as text columns, and integer
         columns as numbers), or ``None`` for text."""
         self.width = len(plan.log_format)
+        self.constants = constant_metrics(plan)
+        """The metrics whose statistics the scan counts (:mod:`.constant_metrics`)."""
         names = ["slot", "lines", "events", "undelivered", "low", "high"]
         for index in range(len(plan.metrics)):
-            names += [f"t{index}", f"n{index}", f"lo{index}", f"hi{index}"]
+            constant = self.constants.get(index)
+            if constant is None:
+                names += [f"t{index}", f"n{index}", f"lo{index}", f"hi{index}"]
+            elif constant.matched:
+                names.append(f"matches{index}")
         self.numeric_columns = ", ".join(names)
         self.matching: dict[tuple[str, str], int] = {}
         """Metric key -> index of its ``m<index>`` column (true where a record published
@@ -976,7 +984,7 @@ class _Queries:
             if spec.pattern is not None:
                 self.matching[spec.key] = len(self.matching)
         typed = None if parquet_names is None else parquet_integer_columns(parquet_names)
-        self._compiler = SqlCompiler("c", self.width, typed)
+        self._compiler = SqlCompiler("c", self.width, typed, shared_regexes=False)
         self._columns = _MetricSql(plan, self._compiler)
         self._line = "concat_ws(' ', " + ", ".join(f"c{i}" for i in range(1, self.width + 1)) + ")"
 
@@ -1061,10 +1069,16 @@ class _Queries:
     def minutes(self, *, checked: bool) -> str:
         """CREATE TABLE minutes: one row per minute of records (``slot`` NULL for the lines
         set aside, counted in ``lines``)."""
-        statistics = "".join(
-            f", sum(v{i}) AS t{i}, count(v{i}) AS n{i}, min(v{i}) AS lo{i}, max(v{i}) AS hi{i}"
-            for i in range(len(self._columns.values))
-        )
+        statistics = ""
+        matched = iter(self._columns.matched)  # of the metrics with a pattern, in order
+        for i, spec in enumerate(self.plan.metrics):
+            match = None if spec.pattern is None else next(matched)
+            constant = self.constants.get(i)
+            if constant is None:
+                statistics += (f", sum(v{i}) AS t{i}, count(v{i}) AS n{i}, min(v{i}) AS lo{i}"
+                               f", max(v{i}) AS hi{i}")  # fmt: skip
+            elif constant.matched:  # a CASE: its regexes run after the cheaper conditions
+                statistics += f", count(CASE WHEN {match} THEN 1 END) AS matches{i}"
         if self.parquet_names is None:  # a Parquet file's are grouped apart: contributions()
             for index, rule in enumerate(self.plan.insights):
                 statistics += f", {self._rule_aggregate(rule)} AS r{index}"

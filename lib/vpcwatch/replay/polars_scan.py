@@ -22,9 +22,10 @@ DuckDB. Same rows, on the same terms as :meth:`vpcwatch.replay.fast._Queries.min
   pattern reads as a number holds another number (``1.5``, a 20-digit integer:
   :meth:`~vpcwatch.filterpattern.polars_engine.PolarsCompiler.doubtful`), the scan runs
   again with numbers read only where the grammar reads one.
-- A metric of a constant integer value (and default) has its minute's total, count,
-  minimum and maximum from how many records it matched and how many were delivered
-  (:meth:`_Table.finish`): fewer aggregates for the streaming group to keep.
+- A metric of a constant integer value (and default) is counted (its matches), not
+  summed: the caller derives its minute's total, count, minimum and maximum
+  (:mod:`.constant_metrics`), fewer aggregates for the streaming group to keep (a fifth
+  of the scan's CPU over 130,000 minutes).
 - The rules' contributions leave the scan as rows (minute, contributor, value) in a
   Parquet file beside it, which the caller groups in DuckDB (within its memory limit):
   a streaming scan cannot hold a list per minute, and a second group would read the
@@ -48,6 +49,7 @@ from vpcwatch.filterpattern.fast import LineIndex
 from vpcwatch.filterpattern.polars_engine import EngineRefused, PolarsCompiler
 from vpcwatch.filterpattern.sql import UnsupportedPattern, slot_positions
 from vpcwatch.filterpattern.syntax import parse_number
+from vpcwatch.replay.constant_metrics import constant_metrics
 from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.template import ReplayPlan
 from vpcwatch.replay.time_index import SLOT_SECONDS
@@ -177,7 +179,7 @@ def _scan_once(paths: list[Path], table: _Table, side: Path, first_row: int = 0)
         kept_rows.sink_parquet(side, compression="uncompressed", lazy=True),
     ]
     try:
-        return table.finish(pl.collect_all(queries, engine="streaming")[0])
+        return pl.collect_all(queries, engine="streaming")[0]
     except pl.exceptions.PolarsError as error:
         raise EngineRefused(str(error).splitlines()[0]) from None
 
@@ -360,21 +362,16 @@ class _Table:
         self.delivered = _delivered(plan, compiler.token(fmt.index("action") + 1))
         self.values = []
         self._flags = {}  # column name -> expression, computed with the values
-        self._constant: dict[int, tuple[float, str | None]] = {}
-        """Metric index -> (its constant value, the flag of its matches or ``None`` for
-        every delivered record), for the metrics whose statistics follow from counts
-        (:meth:`finish`)."""
+        self._constants = constant_metrics(plan)
+        """The metrics whose statistics the scan counts (:mod:`.constant_metrics`)."""
+        self._match_flags: dict[int, str] = {}
+        """Metric index -> the flag of its matches, for the metrics with a pattern."""
         for index, spec in enumerate(plan.metrics):
             value, matched = self._value(spec)
             self.values.append(value)
-            flag = None
             if matched is not None:
-                flag = f"matched{len(self._flags)}"
-                self._flags[flag] = matched
-            if spec.pattern is None:  # the log group's incoming events: 1 per record
-                self._constant[index] = (1.0, None)
-            elif _exact(spec.value) and (spec.default_value is None or _exact(spec.default_value)):
-                self._constant[index] = (float(spec.value), flag)
+                self._match_flags[index] = f"matched{len(self._flags)}"
+                self._flags[self._match_flags[index]] = matched
         self.matched = [pl.col(name) for name in self._flags]
         """Whether a record published a value because it matched, per metric with a
         pattern, in the plan's order (as the DuckDB scan numbers them): columns of
@@ -437,10 +434,10 @@ class _Table:
         if doubtful is not None:  # a record's number the integer cast may misread
             aggregates.append((col("regular") & doubtful).sum().alias("doubtful"))
         for index in range(len(self.values)):
-            if index in self._constant:  # counted here; its statistics come in finish()
-                flag = self._constant[index][1]
-                if flag is not None:
-                    aggregates.append(col(flag).sum().alias(f"matches{index}"))
+            constant = self._constants.get(index)
+            if constant is not None:  # counted; its statistics come from the counts
+                if constant.matched:
+                    aggregates.append(col(self._match_flags[index]).sum().alias(f"matches{index}"))
                 continue
             value = col(f"v{index}")
             aggregates += [
@@ -450,45 +447,6 @@ class _Table:
                 value.max().alias(f"hi{index}"),
             ]
         return aggregates
-
-    def finish(self, minutes):
-        """The minutes of :meth:`statistics` with every metric's ``t``, ``n``, ``lo`` and
-        ``hi``: a metric of a constant value (and default) publishes that value on each
-        match (and the default on each other delivered record), so its statistics are
-        those counts' (a sum, a min and a max fewer per metric for the scan to keep: a
-        fifth of its CPU over 130,000 minutes). Exact: the values are integers, whose
-        sums float64 holds exactly (:func:`_exact`)."""
-        import polars as pl
-
-        col = pl.col
-        delivered = col("events").cast(pl.Float64)
-        derived = []
-        for index, (value, flag) in self._constant.items():
-            default = self.plan.metrics[index].default_value
-            matches = delivered if flag is None else col(f"matches{index}").cast(pl.Float64)
-            present = {value: matches > 0}  # each value some record published, and when
-            total = value * matches
-            count = matches
-            if flag is not None and default is not None:
-                others = delivered - matches
-                total = total + float(default) * others
-                count = delivered
-                present[float(default)] = present.get(float(default), pl.lit(False)) | (
-                    others > 0
-                )  # fmt: skip
-            low = high = pl.lit(None, dtype=pl.Float64)
-            for candidate in sorted(present, reverse=True):  # the lowest present wins
-                low = pl.when(present[candidate]).then(pl.lit(candidate)).otherwise(low)
-            for candidate in sorted(present):  # the highest present wins
-                high = pl.when(present[candidate]).then(pl.lit(candidate)).otherwise(high)
-            derived += [
-                total.alias(f"t{index}"),
-                count.cast(pl.UInt32).alias(f"n{index}"),
-                low.alias(f"lo{index}"),
-                high.alias(f"hi{index}"),
-            ]
-        helpers = [f"matches{index}" for index, (_, flag) in self._constant.items() if flag]
-        return minutes.with_columns(derived).drop(helpers)
 
     def _value(self, spec) -> tuple[Any, Any]:
         """A metric's value on a record (null when not delivered, its value where the
@@ -550,15 +508,6 @@ class _Table:
         keys = [compiler.token(position + 1) for position in rule.keys]
         key = keys[0] if len(keys) == 1 else pl.concat_str(keys, separator=CONTRIBUTOR_SEPARATOR)
         return pl.all_horizontal(conditions), key, amount
-
-
-def _exact(value: str | float) -> bool:
-    """Whether a metric value (or default) is an integer small enough that any minute's
-    total of it (up to 2**32 records) is exact in float64, in any order."""
-    if str(value).startswith("$"):  # a field's number: it varies
-        return False
-    number = float(value)
-    return number.is_integer() and abs(number) <= 2**20
 
 
 def _delivered(plan: ReplayPlan, action: Any) -> Any:

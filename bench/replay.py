@@ -11,8 +11,9 @@ sparse). For each, in the same process:
 - the baseline a person would write: DuckDB ``read_csv`` with typed columns and
   ``count(*) FILTER (...)`` for five detector predicates, ``GROUP BY`` minute;
 - the same day gzipped; as a Parquet file (S3 delivery's format), against the same
-  query over ``read_parquet``; and as 288 five-minute gzip files with a header each (as
-  S3 delivery writes them), against the same query over the list of files;
+  query over ``read_parquet``; as 288 five-minute gzip files with a header each (as
+  S3 delivery writes them), against the same query over the list of files; and as
+  288 five-minute Parquet files;
 - the ratio of the two wall times, each the faster of two runs, run in turn (query,
   replay, query, replay) once the new file is written back to disk (issue target: 1.5
   or less, goal 1.0), and the
@@ -98,12 +99,13 @@ def _columns() -> str:
 
 def baseline(path: Path | list[Path]) -> int:
     query = BASELINE.replace("{columns}", _columns())
-    if isinstance(path, list):  # S3 delivery files: a header line each
-        query = query.replace("header=false", "header=true")
-        return len(duckdb.connect().execute(query, [[str(p) for p in path]]).fetchall())
-    if path.suffix == ".parquet":
+    files = path if isinstance(path, list) else [path]
+    if files[0].suffix == ".parquet":
         query = query[: query.index("FROM read_csv")] + "FROM read_parquet(?)\nGROUP BY minute"
-    return len(duckdb.connect().execute(query, [str(path)]).fetchall())
+    elif isinstance(path, list):  # S3 delivery files in text: a header line each
+        query = query.replace("header=false", "header=true")
+    found = [str(p) for p in files] if isinstance(path, list) else str(path)
+    return len(duckdb.connect().execute(query, [found]).fetchall())
 
 
 def to_parquet(text: Path, parquet: Path) -> None:
@@ -136,6 +138,18 @@ def split_into_deliveries(text: Path, folder: Path) -> list[Path]:
     return sorted(folder.glob("*.log.gz"))
 
 
+def split_parquet(parquet: Path, folder: Path) -> list[Path]:
+    """The rows of ``parquet`` as S3 delivers them in Parquet: one file per 5 minutes."""
+    folder.mkdir()
+    connection = duckdb.connect()
+    connection.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{parquet}')")
+    connection.execute(
+        f"COPY (SELECT *, \"start\" // 300 AS part FROM t) TO '{folder}' "
+        "(FORMAT PARQUET, PARTITION_BY (part), WRITE_PARTITION_COLUMNS false)"
+    )
+    return sorted(folder.glob("*/*.parquet"), key=lambda p: int(p.parent.name.split("=")[1]))
+
+
 def gzipped(text: Path, target: Path) -> None:
     with text.open("rb") as source, gzip.open(target, "wb", compresslevel=6) as out:
         shutil.copyfileobj(source, out, 1 << 20)
@@ -161,7 +175,8 @@ def main() -> None:
         plan = load_plan(template)
         print(f"{'file':<25}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
         runs = ("one day", "one day, out of order", "90 days, sparse", "one day, gzip",
-                "one day, Parquet", "one day, 288 gzip files")  # fmt: skip
+                "one day, Parquet", "one day, 288 gzip files",
+                "one day, 288 Parquet files")  # fmt: skip
         for name in runs:
             days = 90 if name.startswith("90") else 1
             path = Path(tmp) / f"{days}.log"
@@ -176,6 +191,8 @@ def main() -> None:
                 to_parquet(Path(tmp) / "1.log", path)
             elif name.endswith("gzip files"):
                 path = split_into_deliveries(Path(tmp) / "1.log", Path(tmp) / "deliveries")
+            elif name.endswith("Parquet files"):
+                path = split_parquet(Path(tmp) / "1.log.parquet", Path(tmp) / "parquet")
             else:
                 write(path, args.lines, days)
             os.sync()  # the new file written back now, not during the runs

@@ -305,6 +305,34 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
         assert len(files) > 1 and len(scans) == 1
 
 
+def test_parquet_files_columns_are_read_together(tmp_path, monkeypatch):
+    """Many Parquet files (an archive's deliveries): their schemas read in one query,
+    and one file's columns per distinct schema; each file gets its own columns (or
+    ``None`` when DuckDB cannot read it), as when read one by one."""
+    import duckdb
+
+    from vpcwatch.replay import parquet
+
+    files = []
+    for number, columns in enumerate(["1 AS a, 'x' AS b", "2 AS a, 'y' AS b", "'3' AS a, 'z' AS b",
+                                      "4 AS b, 5 AS a", "6 AS a, 'w' AS b"]):  # fmt: skip
+        path = tmp_path / f"{number}.parquet"
+        duckdb.execute(f"COPY (SELECT {columns}) TO '{path}' (FORMAT PARQUET)")
+        files.append(path)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(parquet.MAGIC + b"\0" * 20)
+    files.insert(2, broken)
+    alone = [parquet._columns_or_none(path) for path in files]
+    assert alone[2] is None and alone[0] == alone[1] != alone[3] != alone[4]
+    read = []
+    monkeypatch.setattr(parquet, "columns", lambda path, _read=parquet.columns: (
+        read.append(path), _read(path))[1])  # fmt: skip
+    assert parquet.columns_of_files(files) == alone  # the broken file: one by one
+    read.clear()
+    assert parquet.columns_of_files(files[:2] + files[3:]) == alone[:2] + alone[3:]
+    assert read == [files[0], files[3], files[4]]  # a file per distinct schema
+
+
 _INTEGER_TEXTS = st.one_of(
     st.integers(-(2**63), 2**63 - 1).map(str),
     st.sampled_from(["-", "022", "+5", "-0", "0", "x", "", "1.0", "18446744073709551615",

@@ -64,7 +64,7 @@ from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MinuteSeries
 from vpcwatch.replay.parquet import INTEGER_TYPES as PARQUET_INTEGER_TYPES
 from vpcwatch.replay.parquet import column_sql as parquet_column
-from vpcwatch.replay.parquet import columns as parquet_columns
+from vpcwatch.replay.parquet import columns_of_files as parquet_columns_of_files
 from vpcwatch.replay.parquet import integer_columns as parquet_integer_columns
 from vpcwatch.replay.parquet import is_parquet
 from vpcwatch.replay.parquet import lines_sql as parquet_lines_sql
@@ -255,18 +255,26 @@ def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:
     """What one scan of several files needs them to share: Parquet with the same
     columns, or text records with the same compression and header; ``None`` for any
     other shape (the reference path reads it)."""
-    if is_parquet(path):
-        import duckdb
+    return file_kinds([path], plan)[0]
 
-        try:
-            found = tuple(parquet_columns(path))
-        except duckdb.Error:
-            return None  # the reference path says what is wrong with it
-        if tuple(name for name, _ in found) != plan.log_format.names:
-            return None  # the reference path names the difference
-        return ("parquet", found)
-    plain, header = _plain_shape(path, plan)
-    return ("text", _gzipped(path), header) if plain else None
+
+def file_kinds(paths: list[Path], plan: ReplayPlan) -> list[tuple | None]:
+    """:func:`file_kind` of each file, the Parquet files' columns read together
+    (:func:`~.parquet.columns_of_files`)."""
+    parquet = [path for path in paths if is_parquet(path)]
+    columns = dict(zip(parquet, parquet_columns_of_files(parquet), strict=True))
+    kinds = []
+    for path in paths:
+        if path in columns:
+            found = columns[path]  # None: the reference path says what is wrong with it
+            if found is not None and tuple(name for name, _ in found) == plan.log_format.names:
+                kinds.append(("parquet", tuple(found)))
+            else:  # the reference path names the difference
+                kinds.append(None)
+            continue
+        plain, header = _plain_shape(path, plan)
+        kinds.append(("text", _gzipped(path), header) if plain else None)
+    return kinds
 
 
 def aggregate_paths(

@@ -9,7 +9,7 @@ import numpy as np
 
 from vpcwatch.replay.alarms import Transition
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
-from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kind, start_reader
+from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kinds, start_reader
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MetricSpec
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
@@ -138,14 +138,13 @@ GROUP_BYTES = 256 * 1024**2
 
 
 def _groups(paths: list[Path], plan: ReplayPlan) -> list[tuple[list[Path], list[tuple | None]]]:
-    """Consecutive files of one kind (:func:`file_kind`, found once per file), in groups
+    """Consecutive files of one kind (:func:`~.fast.file_kinds`, found once per file), in groups
     of at most :data:`GROUP_BYTES`, each with its files' kinds; a file of no kind, or a
     big one, is a group of its own."""
     groups: list[tuple[list[Path], list[tuple | None]]] = []
     previous, total = None, 0
-    for path in paths:
+    for path, kind in zip(paths, file_kinds(paths, plan), strict=True):
         size = path.stat().st_size
-        kind = file_kind(path, plan)
         if (
             kind is not None
             and kind == previous

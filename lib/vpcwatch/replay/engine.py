@@ -7,6 +7,7 @@ for scenario tests) or read from a synthesized template (:mod:`.template`, for
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -157,6 +158,9 @@ def replay(
     return evaluate_alarms(aggregator, alarms, start=start, end=end)
 
 
+BY_TIME_THEN_ALARM = operator.attrgetter("time", "alarm")
+"""The order of transitions (a key in C: a lambda's tuples were 0.02 s over 90 days)."""
+
 PARALLEL_MINUTES = 20_000
 """From this span (about two weeks), the alarms are evaluated in threads, one alarm a
 task (the rules' alarms one task together), as many as the machine has cores: their
@@ -204,7 +208,7 @@ def evaluate_alarms(
     def metrics_done(done: list[list[tuple[_Evaluated, AlarmSummary]]]) -> None:
         if on_metric_alarms is not None:
             transitions = [t for found in done for one, _ in found for t in one.outcome.transitions]
-            on_metric_alarms(sorted(transitions, key=lambda t: (t.time, t.alarm)))
+            on_metric_alarms(sorted(transitions, key=BY_TIME_THEN_ALARM))
 
     workers = min(len(tasks) + 1, os.cpu_count() or 1)
     parallel = (end - start) // 60 >= PARALLEL_MINUTES and workers > 1
@@ -235,7 +239,7 @@ def evaluate_alarms(
         result.transitions += outcome.transitions
         result.last_evaluation[alarm.name] = end if outcome.last is None else outcome.last
         result.summaries.append(summary)
-    result.transitions.sort(key=lambda t: (t.time, t.alarm))
+    result.transitions.sort(key=BY_TIME_THEN_ALARM)
     return result
 
 

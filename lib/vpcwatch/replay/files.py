@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vpcwatch.replay.alarms import Transition
+from vpcwatch.replay.alarms import AlarmState, Transition
 from vpcwatch.replay.engine import ReplayResult, evaluate_alarms
 from vpcwatch.replay.fast import FileScan, aggregate_paths, file_kinds, start_reader
 from vpcwatch.replay.memory import release_free_memory
@@ -189,7 +189,7 @@ def _top_records(
     not_looked_up: dict[str, int] = {}
     chosen = []  # (transition, its alarm's metric, the minutes to look up)
     for transition in transitions:
-        if transition.new.value != "ALARM":
+        if transition.new is not AlarmState.ALARM:
             continue
         if looked_up.get(transition.alarm, 0) >= LOOKED_UP_PER_ALARM:
             not_looked_up[transition.alarm] = not_looked_up.get(transition.alarm, 0) + 1

@@ -678,15 +678,13 @@ class _Grouping:
         pool.shutdown(wait=False)
 
     def __call__(self) -> dict:
-        import duckdb
-
         from vpcwatch.filterpattern.polars_engine import EngineRefused
 
         if self._grouping is None:
             self.start()
         try:
             return self._grouping.result()
-        except (duckdb.Error, OSError, EngineRefused):  # as if polars had not scanned:
+        except (OSError, EngineRefused):  # as if polars had not scanned:
             return _scan(self._queries, False, self._headers, None)[2]  # DuckDB scans
 
 

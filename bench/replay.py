@@ -174,7 +174,7 @@ def main() -> None:
         template = Path(tmp) / "template.json"
         template.write_text(json.dumps(detector_template()))
         plan = load_plan(template)
-        print(f"{'file':<25}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
+        print(f"{'file':<27}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
         runs = ("one day", "one day, out of order", "90 days, sparse", "one day, gzip",
                 "one day, Parquet", "one day, 288 gzip files",
                 "one day, 288 Parquet files")  # fmt: skip
@@ -204,9 +204,9 @@ def main() -> None:
             )
             assert result.events == args.lines, (result.events, args.lines)
             rate = args.lines / ours
-            print(f"{name:<25}{'DuckDB, hand-written query':<34}{theirs:>9.2f}"
+            print(f"{name:<27}{'DuckDB, hand-written query':<34}{theirs:>9.2f}"
                   f"{args.lines / theirs:>12,.0f}")  # fmt: skip
-            print(f"{'':<25}{'vpcwatch replay (fast path)':<34}{ours:>9.2f}{rate:>12,.0f}"
+            print(f"{'':<27}{'vpcwatch replay (fast path)':<34}{ours:>9.2f}{rate:>12,.0f}"
                   f"{ours / theirs:>7.2f}")  # fmt: skip
         sliced = Path(tmp) / "slice.log"
         with (Path(tmp) / "1.log").open() as source, sliced.open("w") as out:

@@ -2,11 +2,11 @@
 
 The file is read as CSV with one text column per field of the stack's format (DuckDB's
 parallel reader, no per-line splitting in SQL), the patterns compile to predicates over
-those columns (:mod:`vpcwatch.filterpattern.sql`), and one ``GROUP BY`` minute gives
-every metric's sum, count, minimum and maximum, the delivered and undelivered counts,
-and up to three matching records per metric and minute (kept in DuckDB, for the
-contributors of the ALARM transitions). Same semantics as
-:class:`~vpcwatch.replay.metrics.MetricAggregator`:
+those columns (:mod:`vpcwatch.filterpattern.sql`; each regex matched in place, after
+the cheaper conditions, inside ``CASE WHEN``), and one ``GROUP BY`` minute gives every
+metric's sum, count, minimum and maximum (a constant-valued metric's from its count of
+matches: :mod:`.constant_metrics`), the delivered and undelivered counts, and the rules'
+contributions. Same semantics as :class:`~vpcwatch.replay.metrics.MetricAggregator`:
 
 - A Python scan of the bytes (beside the query, in a thread) tells whether every line
   splits on ' ' as Python splits it; if not (tabs, quotes, runs of spaces ...), the
@@ -21,7 +21,8 @@ polars installed (the ``fast`` extra), text (gzip through decompressed parts, ea
 scanned while the next is decompressed) is scanned by :mod:`.polars_scan` into the same
 table, faster, and DuckDB takes over wherever polars cannot read the files exactly; the
 rows polars keeps beside its scan then name the lines of the top records
-(:meth:`FileScan.contributors`).
+(:meth:`FileScan.contributors`) and give the rules' contributions, grouped in numpy
+(:func:`_group_contributions`).
 """
 
 from __future__ import annotations

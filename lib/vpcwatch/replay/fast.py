@@ -65,10 +65,10 @@ from vpcwatch.replay.insights import InsightSpec
 from vpcwatch.replay.memory import release_free_memory
 from vpcwatch.replay.metrics import KEPT_RECORDS, MetricAggregator, MinuteSeries
 from vpcwatch.replay.parquet import INTEGER_TYPES as PARQUET_INTEGER_TYPES
+from vpcwatch.replay.parquet import MAGIC as PARQUET_MAGIC
 from vpcwatch.replay.parquet import column_sql as parquet_column
 from vpcwatch.replay.parquet import columns_of_files as parquet_columns_of_files
 from vpcwatch.replay.parquet import integer_columns as parquet_integer_columns
-from vpcwatch.replay.parquet import is_parquet
 from vpcwatch.replay.parquet import lines_sql as parquet_lines_sql
 from vpcwatch.replay.parquet import text_columns_sql as parquet_text_columns
 from vpcwatch.replay.readers import (
@@ -263,10 +263,11 @@ def file_kind(path: Path, plan: ReplayPlan) -> tuple | None:
 def file_kinds(paths: list[Path], plan: ReplayPlan) -> list[tuple | None]:
     """:func:`file_kind` of each file, the Parquet files' columns read together
     (:func:`~.parquet.columns_of_files`)."""
-    parquet = [path for path in paths if is_parquet(path)]
+    starts = [_first_bytes(path) for path in paths]  # each file opened once to tell it
+    parquet = [path for path, begins in zip(paths, starts, strict=True) if begins == PARQUET_MAGIC]
     columns = dict(zip(parquet, parquet_columns_of_files(parquet), strict=True))
     kinds = []
-    for path in paths:
+    for path, begins in zip(paths, starts, strict=True):
         if path in columns:
             found = columns[path]  # None: the reference path says what is wrong with it
             if found is not None and tuple(name for name, _ in found) == plan.log_format.names:
@@ -275,8 +276,21 @@ def file_kinds(paths: list[Path], plan: ReplayPlan) -> list[tuple | None]:
                 kinds.append(None)
             continue
         plain, header = _plain_shape(path, plan)
-        kinds.append(("text", _gzipped(path), header) if plain else None)
+        kinds.append(("text", begins[:2] == GZIP_MAGIC, header) if plain else None)
     return kinds
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _first_bytes(path: Path) -> bytes:
+    """The first four bytes of a file (what tells Parquet and gzip), or none if it
+    cannot be read (the reference path then says why)."""
+    try:
+        with path.open("rb") as probe:
+            return probe.read(len(PARQUET_MAGIC))
+    except OSError:
+        return b""
 
 
 def aggregate_paths(
@@ -1388,4 +1402,4 @@ def _all_minutes(wanted: dict[int, set[int]]) -> set[int]:
 
 def _gzipped(path: Path) -> bool:
     with path.open("rb") as probe:
-        return probe.read(2) == b"\x1f\x8b"
+        return probe.read(2) == GZIP_MAGIC

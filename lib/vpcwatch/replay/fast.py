@@ -639,7 +639,7 @@ def _side_files(folder) -> list[Path]:
 
 def _scan_polars(queries: _Queries, headers: int, parts: Iterable[list[Path]] | None = None):
     """The scan's table by :mod:`.polars_scan`, the rules' contributions (a
-    :class:`_Grouping`, for DuckDB to group in a thread once the caller starts it), how
+    :class:`_Grouping`, grouped in a thread once the caller starts it), how
     many lines polars read and its temporary folder; ``None`` when polars cannot read the
     files or the patterns, or when it set aside lines besides the ``headers`` or read a
     line short of fields (DuckDB then scans, and reads those lines again). ``parts``: what polars
@@ -734,7 +734,7 @@ def _group_contributions(side: list[Path], plan: ReplayPlan, folder, codes) -> d
                 found[rule.name] = [], empty, empty, np.empty(0, dtype=np.float64)
                 continue
             minutes = (high - low) // SLOT_SECONDS + 1
-            minute = (pl.col("slot") - low) // SLOT_SECONDS
+            minute = (slot - low) // SLOT_SECONDS
             minute = minute.cast(pl.Int32 if minutes < 2**31 else pl.Int64)
             value = [] if rule.value_of is None else [pl.col(f"v{index}")]
             frame = rows.select(pl.col(key), minute.alias("minute"), *value).collect()
@@ -1379,15 +1379,17 @@ def _typed_in(column: str, texts: Iterable[str]) -> str | None:
     contributions over Parquet: 0.10 -> 0.08 s for a rule on a port list); ``None`` for
     a number beyond 64 bits (the text is compared). A text that no integer prints as
     (``022``, ``+5``, ``x``) matches no row."""
-    decimal = re.compile(r"-?[0-9]+", re.ASCII)
     numbers = sorted({int(text) for text in texts
-                      if decimal.fullmatch(text) and str(int(text)) == text})  # fmt: skip
+                      if _DECIMAL.fullmatch(text) and str(int(text)) == text})  # fmt: skip
     if numbers and not (numbers[0] >= -(2**63) and numbers[-1] < 2**64):
         return None
     held = [f"coalesce({column} IN ({', '.join(map(str, numbers))}), false)"] if numbers else []
     if "-" in texts:
         held.append(f"{column} IS NULL")
     return " OR ".join(held) if held else "false"
+
+
+_DECIMAL = re.compile(r"-?[0-9]+", re.ASCII)
 
 
 def _listed(slots: Iterable[int]) -> str:
@@ -1398,8 +1400,3 @@ def _listed(slots: Iterable[int]) -> str:
 def _all_minutes(wanted: dict[int, set[int]]) -> set[int]:
     """Every minute some metric in ``wanted`` wants."""
     return set().union(*wanted.values())
-
-
-def _gzipped(path: Path) -> bool:
-    with path.open("rb") as probe:
-        return probe.read(2) == GZIP_MAGIC

@@ -6,7 +6,7 @@ so phases that run one after another, or side by side on two cores, each leave t
 peak behind: the metric alarms, the top-records lookup, the grouping of the rules'
 contributions and the rules' alarms. :func:`release_free_memory` between them hands the
 free pages back (glibc's ``malloc_trim``). 10M records over 90 days: peak 488-514 MB
-without it, 420-422 MB with it, for 1-3 ms a call. Where the C library has no
+without it, 415-449 MB with it, for 1-3 ms a call. Where the C library has no
 ``malloc_trim`` (musl, macOS, Windows) it does nothing.
 """
 

@@ -7,7 +7,7 @@ import itertools
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vpcwatch import FlowLogFormat
@@ -476,6 +476,49 @@ def test_regexes_matched_in_place_mean_what_shared_ones_mean(shared_regexes, pat
         ).fetchone()[0]
     expected = sum(compiled.match(" ".join(row)) is not None for row in rows)
     assert counted == expected, (pattern, rows)
+
+
+_LISTED_TESTS = st.tuples(st.sampled_from(["=", "!=", "=", "!=", ">"]),
+                         st.sampled_from(["22", "7", "1000", "22.5", "1e3"]))  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "polars"])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.lists(_LISTED_TESTS, min_size=1, max_size=3), min_size=2, max_size=4),
+    st.lists(
+        st.sampled_from(["22", "7", "1000", "1e3", "22.5", "022", "-", "x"]),
+        min_size=4,
+        max_size=12,
+    ),
+)
+@example([[("!=", "22"), ("!=", "7")]], ["7", "22", "1000", "x"])
+@example([[("=", "22")], [("=", "7")], [(">", "1e3")]], ["7", "22", "1000", "x"])
+def test_numbers_compiled_as_lists_mean_each_comparison(tmp_path, engine, groups, tokens):
+    """A field's ``= n || = m`` compiled as one list (SQL's ``IN``, polars' ``is_in``) and
+    its ``!= n && != m`` as one negated list: the reference matcher's count (false where
+    the field is no number, ``x`` and ``-``)."""
+    condition = " || ".join(" && ".join(f"a {op} {value}" for op, value in group)
+                            for group in groups)  # fmt: skip
+    pattern = f"[{condition}, b]"
+    compiled = compile_pattern(pattern)
+    lines = [f"{token} x" for token in tokens]
+    path = tmp_path / "numbers.log"
+    path.write_text("\n".join(lines) + "\n")
+    expected = sum(compiled.match(line) is not None for line in lines)
+    assert fast.count_matches(path, {"p": pattern}, engine=engine) == {"p": expected}, lines
+
+
+def test_a_fields_numbers_are_tested_as_lists():
+    """One ``IN`` for the numbers a field may equal, one ``NOT IN`` for those a branch
+    must differ from; a lone number stays a comparison."""
+    tree = compile_pattern("[a = 22 || a = 7 || a != 1 && a != 2 && a > 0, b = 3]").tree
+    predicate = SqlCompiler("c", 2).predicate(tree)
+    assert "n0 IN (22.0, 7.0)" in predicate
+    assert "n0 NOT IN (1.0, 2.0)" in predicate
+    assert "n1 = 3.0" in predicate
 
 
 def test_a_predicates_regexes_come_last():

@@ -140,12 +140,23 @@ class PolarsCompiler:
         return pl.col(names[0]) if len(names) == 1 else pl.concat_str(names, separator=" ")
 
     def condition(self, condition: s.AnyOf, position: int | tuple[int, int]) -> Any:
-        """OR of ANDs of comparisons on the field at ``position``."""
-        groups = []
-        for group in condition.items:
-            both = [self.comparison(c.op, c.value, position) for c in group.items]
+        """OR of ANDs of comparisons on the field at ``position``; its numbers in lists
+        (:func:`~.syntax.number_lists`)."""
+        equal, branches = s.number_lists(condition)
+        groups = [] if not equal else [self._numbers_in(position, equal)]
+        for differ, others in branches:
+            both = [] if not differ else [self._numbers_in(position, differ, negated=True)]
+            both += [self.comparison(c.op, c.value, position) for c in others]
             groups.append(both[0] if len(both) == 1 else _all(both))
         return groups[0] if len(groups) == 1 else _any(groups)
+
+    def _numbers_in(
+        self, position: int | tuple[int, int], comparisons: tuple, *, negated: bool = False
+    ) -> Any:
+        """Whether the field's number is one of the comparisons' (``negated``: none of
+        them); false where the field is no number, either way."""
+        inside = self.number(position).is_in([float(c.value.value) for c in comparisons])
+        return (~inside if negated else inside).fill_null(False)
 
     def comparison(self, op: s.Operator, value: s.Value, position: int | tuple[int, int]) -> Any:
         if isinstance(value, s.Number):

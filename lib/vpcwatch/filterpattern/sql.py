@@ -177,12 +177,22 @@ class SqlCompiler:
         return number_sql(token) if typed is None else f"CAST({typed} AS DOUBLE)"
 
     def condition(self, condition: s.AnyOf, token: str) -> str:
-        """OR of ANDs of comparisons on one field's text."""
-        groups = [
-            " AND ".join(self.comparison(c.op, c.value, token) for c in group.items)
-            for group in condition.items
-        ]
+        """OR of ANDs of comparisons on one field's text; its numbers in lists
+        (:func:`~.syntax.number_lists`): a list of nine ports, tested on every event,
+        took a sixth of a day's per-minute table over Parquet as nine ORs."""
+        equal, branches = s.number_lists(condition)
+        groups = [] if not equal else [self._numbers_in(token, equal, "IN")]
+        for differ, others in branches:
+            parts = [] if not differ else [self._numbers_in(token, differ, "NOT IN")]
+            parts += [self.comparison(c.op, c.value, token) for c in others]
+            groups.append(" AND ".join(parts))
         return " OR ".join(f"({group})" for group in groups)
+
+    def _numbers_in(self, token: str, comparisons: tuple[s.Comparison, ...], op: str) -> str:
+        """``op`` (``IN``, ``NOT IN``) over the comparisons' numbers: false where the field
+        is not a number, as each comparison is."""
+        listed = ", ".join(repr(float(c.value.value)) for c in comparisons)
+        return f"coalesce({self.number(token)} {op} ({listed}), false)"
 
     def number(self, token: str) -> str:
         """The column holding the number of ``token`` (NULL when it is not a number)."""

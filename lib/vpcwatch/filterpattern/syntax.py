@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 """A number, in a pattern or a log field: optional sign, decimals, exponent (AWS JSON syntax)."""
@@ -242,6 +242,43 @@ class Json:
 
 
 Pattern = Union[SpaceDelimited, Terms, Json]
+
+
+class ListedBranch(NamedTuple):
+    """A ``&&`` branch of a condition: the numbers its field must differ from (two or
+    more, else none) and its other comparisons."""
+
+    differ: tuple[Comparison, ...]
+    others: tuple[Comparison, ...]
+
+
+def number_lists(condition: AnyOf) -> tuple[tuple[Comparison, ...], list[ListedBranch]]:
+    """A field's condition with its number tests gathered into lists, for engines that
+    test a value against a list faster than against each number in turn: the numbers it
+    may equal (``||`` branches that are one ``= <number>``, two or more, else none), and
+    the other branches (:class:`ListedBranch`). Equal in meaning: the field matches one
+    of the numbers it may equal, or all of a branch's tests."""
+    equal = tuple(group.items[0] for group in condition.items if _one_number_equal(group))
+    if len(equal) < 2:
+        equal = ()
+    branches = []
+    for group in condition.items:
+        if equal and _one_number_equal(group):
+            continue
+        differ = tuple(c for c in group.items if _number_test(c, Operator.NE))
+        if len(differ) < 2:
+            differ = ()
+        others = tuple(c for c in group.items if not (differ and _number_test(c, Operator.NE)))
+        branches.append(ListedBranch(differ, others))
+    return equal, branches
+
+
+def _one_number_equal(group: AllOf) -> bool:
+    return len(group.items) == 1 and _number_test(group.items[0], Operator.EQ)
+
+
+def _number_test(comparison: Comparison, op: Operator) -> bool:
+    return comparison.op is op and isinstance(comparison.value, Number)
 
 
 def count_regexes(tree: Pattern) -> int:

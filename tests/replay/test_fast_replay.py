@@ -305,6 +305,48 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
         assert len(files) > 1 and len(scans) == 1
 
 
+@pytest.mark.parametrize("out_of_memory", [False, True])
+def test_a_parquet_scan_or_lookup_out_of_memory_runs_again_without_the_limit(
+    tmp_path, plan, monkeypatch, out_of_memory
+):
+    """The scan and the top-records lookup each run within DuckDB's memory limit; one
+    that runs out of memory there runs again without the limit, with the same
+    results."""
+    import duckdb
+
+    from vpcwatch.replay import fast
+    from vpcwatch.traffic import write_archive
+
+    incidents = {5: ("ssh-scan",), 9: ("exfiltration",)}
+    lines = list(generate(FMT, minutes=15, seed=6, incidents=incidents))
+    files = write_archive(tmp_path, FMT, {("123456789012", "us-east-1"): lines},
+                          file_format="parquet")  # fmt: skip
+    expected = replay_files(plan, files, fast=False)
+    limits = []
+    limit_memory = fast._limit_memory
+    monkeypatch.setattr(fast, "_limit_memory", lambda connection, limit: (
+        limits.append(limit), limit_memory(connection, limit))[1])  # fmt: skip
+    if out_of_memory:  # the first scan and the first lookup
+        for owner, name in ((fast, "_run_with_progress"), (fast._Queries, "records")):
+            failed, original = [], getattr(owner, name)
+
+            def once(*args, failed=failed, original=original, **kwargs):
+                if not failed:
+                    failed.append(True)
+                    raise duckdb.OutOfMemoryException("out of memory")
+                return original(*args, **kwargs)
+
+            monkeypatch.setattr(owner, name, once)
+    found = replay_files(plan, files)
+    assert limits == [fast.SCAN_MEMORY_LIMIT, *[None] * out_of_memory] * 2
+    assert (found.events, found.datapoints, found.transitions) == (
+        expected.events, expected.datapoints, expected.transitions)  # fmt: skip
+    alarms = {(t.alarm, t.time) for t in expected.transitions if t.new.value == "ALARM"}
+    assert alarms and all(
+        len(found.contributors[key]) == len(expected.contributors[key]) > 0 for key in alarms
+    )
+
+
 def test_parquet_files_columns_are_read_together(tmp_path, monkeypatch):
     """Many Parquet files (an archive's deliveries): their schemas read in one query,
     and one file's columns per distinct schema; each file gets its own columns (or

@@ -44,7 +44,11 @@ def files_sql(paths: str | Path | Sequence[str | Path]) -> str:
 
 
 def number_sql(token: str) -> str:
-    """The number in a field's text (NULL when the grammar reads no number there)."""
+    """The number in a field's text (NULL when the grammar reads no number there).
+
+    A plain CAST behind the grammar's regex, never ``TRY_CAST``: DuckDB 2.0 pushes a
+    ``TRY_CAST`` of a ``read_csv`` column into the reader as a strict conversion, which
+    fails on ``-`` (https://github.com/duckdb/duckdb/issues/23818, open)."""
     return (
         f"CASE WHEN regexp_full_match({token}, {literal(NUMBER_RE2)}) "
         f"THEN CAST({token} AS DOUBLE) END"

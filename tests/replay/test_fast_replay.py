@@ -347,13 +347,17 @@ def test_a_parquet_scan_or_lookup_out_of_memory_runs_again_without_the_limit(
     )
 
 
-def test_parquet_files_columns_are_read_together(tmp_path, monkeypatch):
-    """Many Parquet files (an archive's deliveries): their schemas read in one query,
-    and one file's columns per distinct schema; each file gets its own columns (or
-    ``None`` when DuckDB cannot read it), as when read one by one."""
+@pytest.mark.parametrize("batch", [512, 2])
+def test_parquet_files_columns_are_read_together(tmp_path, monkeypatch, batch):
+    """Many Parquet files (an archive's deliveries): their schemas read in one query
+    per batch, and one file's columns per distinct schema across batches; each file
+    gets its own columns (or ``None`` when DuckDB cannot read it), as when read one by
+    one."""
     import duckdb
 
     from vpcwatch.replay import parquet
+
+    monkeypatch.setattr(parquet, "SCHEMA_BATCH", batch)
 
     files = []
     for number, columns in enumerate(["1 AS a, 'x' AS b", "2 AS a, 'y' AS b", "'3' AS a, 'z' AS b",

@@ -42,13 +42,29 @@ def columns(path: Path) -> list[tuple[str, str]]:
 
 def columns_of_files(paths: list[Path]) -> list[list[tuple[str, str]] | None]:
     """:func:`columns` of each file (``None`` for one DuckDB cannot read), read together:
-    the files' schemas and key-value metadata in one query each, and the columns of
-    one file per distinct pair (files whose footers describe the same columns have the
-    same ones). A day of S3 delivery in Parquet, 288 files: 0.29 s -> 0.03 s."""
-    import duckdb
-
+    the files' schemas and key-value metadata in one query each per
+    :data:`SCHEMA_BATCH` files, and the columns of one file per distinct pair (files
+    whose footers describe the same columns have the same ones). A day of S3 delivery
+    in Parquet, 288 files: 0.29 s -> 0.03 s. In batches, only one batch's footers are
+    held as Python rows: 90 days, 21,036 files, in one query held 890 MB."""
     if len(paths) < 2:
         return [_columns_or_none(path) for path in paths]
+    found: dict[tuple, list[tuple[str, str]] | None] = {}
+    result: list[list[tuple[str, str]] | None] = []
+    for first in range(0, len(paths), SCHEMA_BATCH):
+        result += _columns_of_batch(paths[first : first + SCHEMA_BATCH], found)
+    return result
+
+
+SCHEMA_BATCH = 512
+"""How many Parquet files' footers :func:`columns_of_files` reads in one query."""
+
+
+def _columns_of_batch(paths: list[Path], found: dict) -> list[list[tuple[str, str]] | None]:
+    """:func:`columns_of_files` of some files; ``found``: the columns of each distinct
+    (schema, metadata) pair met so far, kept across batches."""
+    import duckdb
+
     described: dict[str, list] = {str(path): [] for path in paths}
     try:
         with _schema_lock:
@@ -59,12 +75,12 @@ def columns_of_files(paths: list[Path]) -> list[list[tuple[str, str]] | None]:
                 rows = cursor.execute(f"SELECT file_name, {query}({files_sql(paths)})").fetchall()
                 for name, *row in rows:
                     described.setdefault(name, []).append((query, *row))
+                del rows
     except duckdb.Error:  # a file it cannot read: each file on its own
         return [_columns_or_none(path) for path in paths]
-    found: dict[tuple, list[tuple[str, str]] | None] = {}
     result = []
     for path in paths:
-        signature = tuple(described[str(path)])
+        signature = tuple(described.pop(str(path), ()))
         if not signature:  # named otherwise in DuckDB's answer: read on its own
             result.append(_columns_or_none(path))
             continue

@@ -347,6 +347,69 @@ def test_a_parquet_scan_or_lookup_out_of_memory_runs_again_without_the_limit(
     )
 
 
+@pytest.mark.parametrize("late", ["earlier", "later"])
+def test_a_lookup_in_parquet_deliveries_reads_only_the_files_holding_its_minutes(
+    tmp_path, plan, monkeypatch, late
+):
+    """Over several Parquet files the scan keeps each minute's first and last file, and
+    the top-records lookup reads only the files between them: the same records as a
+    lookup in every file, though half of each minute's records (its earlier half: the top
+    records are in its last file; or its later half: in its first) was delivered two
+    files late."""
+    from vpcwatch.replay import fast
+    from vpcwatch.traffic import _write_parquet
+
+    incidents = {5: ("ssh-scan",), 27: ("exfiltration",), 49: ("rdp-accepted",)}
+    lines = list(generate(FMT, minutes=60, seed=4, incidents=incidents))
+    start = FMT.index("start")
+    batches: dict[int, list[str]] = {}
+    minutes: dict[int, list[str]] = {}
+    for line in lines:
+        at = int(line.split(" ")[start])
+        batches.setdefault(at // 300, []).append(line)
+        minutes.setdefault(at // 60, []).append(line)
+    order = sorted(batches)
+    moved = set()
+    for minute, held in minutes.items():  # half of it two deliveries late, where there
+        later = order.index(minute // 5) + 2  # is one
+        held.sort(key=lambda line: (int(line.split(" ")[start]), line))
+        half = held[: len(held) // 2] if late == "earlier" else held[len(held) // 2 :]
+        for line in half if later < len(order) else ():
+            batches[minute // 5].remove(line)
+            batches[order[later]].append(line)
+            moved.add(line)
+    files = []
+    for number, interval in enumerate(order):
+        files.append(tmp_path / f"{number:02d}.log.parquet")
+        _write_parquet(files[-1], FMT, batches[interval])
+    read = []
+    records = fast._Queries.records
+    monkeypatch.setattr(fast._Queries, "records", lambda self, *args: (
+        read.append(len(self.paths)), records(self, *args))[1])  # fmt: skip
+    found = replay_files(plan, files)
+    assert read and max(read) < len(files)  # not every file
+    monkeypatch.setattr(fast._Queries, "tracks_files", False)
+    everywhere = replay_files(plan, files)
+    assert max(read) == len(files)
+    expected = replay_files(plan, files, fast=False)
+    assert (found.events, found.datapoints, found.transitions) == (
+        expected.events, expected.datapoints, expected.transitions)  # fmt: skip
+    assert list(found.contributors.items()) == list(everywhere.contributors.items())
+    alarms = {(t.alarm, t.time) for t in found.transitions if t.new.value == "ALARM"}
+    assert alarms and all(found.contributors[key] for key in alarms)
+    shown = {line for key in alarms for line in found.contributors[key]}
+    assert shown & (moved if late == "earlier" else set(lines) - moved)  # the minute's first
+
+
+def test_no_field_is_named_as_the_virtual_column_that_tells_parquet_files_apart():
+    """The scan of several Parquet files keeps each minute's files by DuckDB's virtual
+    column ``file_index``; a column of the files' own of that name would hide it, and
+    their columns are the format's fields."""
+    from vpcwatch.fields import FIELDS
+
+    assert "file_index" not in {name.lower() for name in FIELDS}
+
+
 @pytest.mark.parametrize("batch", [512, 2])
 def test_parquet_files_columns_are_read_together(tmp_path, monkeypatch, batch):
     """Many Parquet files (an archive's deliveries): their schemas read in one query

@@ -123,12 +123,18 @@ def integer_columns(found: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def text_columns_sql(
-    path: Path | list[Path], found: list[tuple[str, str]], where: str | None = None
+    path: Path | list[Path],
+    found: list[tuple[str, str]],
+    where: str | None = None,
+    *,
+    file_index: bool = False,
 ) -> str:
     """A relation of the file with one text column per field, ``c1``..., each value as
     the text record writes it (integers in decimal, NULL as ``-``), and the integer
     columns as they are, ``t<i>``; ``where``: only the rows for which this condition on
-    the file's own columns holds."""
+    the file's own columns holds; ``file_index``: with ``fi``, the row's file by its
+    place in ``path`` (DuckDB's virtual column ``file_index``, which a column of the
+    file's own of that name would hide)."""
     fields = [
         f"coalesce(CAST({column_sql(name)} AS VARCHAR), '-') AS c{index}"
         for index, (name, _) in enumerate(found, start=1)
@@ -137,6 +143,8 @@ def text_columns_sql(
         f"{column_sql(found[int(text[1:]) - 1][0])} AS {typed}"
         for text, typed in integer_columns(found).items()
     ]
+    if file_index:
+        fields.append("file_index AS fi")
     condition = "" if where is None else f" WHERE {where}"
     return f"(SELECT {', '.join(fields)} FROM {_read(path)}{condition})"
 

@@ -424,7 +424,8 @@ def test_parquet_files_columns_are_read_together(tmp_path, monkeypatch, batch):
 
     files = []
     for number, columns in enumerate(["1 AS a, 'x' AS b", "2 AS a, 'y' AS b", "'3' AS a, 'z' AS b",
-                                      "4 AS b, 5 AS a", "6 AS a, 'w' AS b"]):  # fmt: skip
+                                      "4 AS b, 5 AS a", "6 AS a, 'w' AS b",
+                                      "'v' AS b, 7 AS a"]):  # fmt: skip
         path = tmp_path / f"{number}.parquet"
         duckdb.execute(f"COPY (SELECT {columns}) TO '{path}' (FORMAT PARQUET)")
         files.append(path)
@@ -433,13 +434,14 @@ def test_parquet_files_columns_are_read_together(tmp_path, monkeypatch, batch):
     files.insert(2, broken)
     alone = [parquet._columns_or_none(path) for path in files]
     assert alone[2] is None and alone[0] == alone[1] != alone[3] != alone[4]
+    assert sorted(alone[6]) == sorted(alone[0]) and alone[6] != alone[0]  # in another order
     read = []
     monkeypatch.setattr(parquet, "columns", lambda path, _read=parquet.columns: (
         read.append(path), _read(path))[1])  # fmt: skip
     assert parquet.columns_of_files(files) == alone  # the broken file: one by one
     read.clear()
     assert parquet.columns_of_files(files[:2] + files[3:]) == alone[:2] + alone[3:]
-    assert read == [files[0], files[3], files[4]]  # a file per distinct schema
+    assert read == [files[0], files[3], files[4], files[6]]  # a file per distinct schema
 
 
 _INTEGER_TEXTS = st.one_of(

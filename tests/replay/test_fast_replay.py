@@ -275,8 +275,9 @@ def test_a_callback_that_is_no_function_is_refused_by_name():
 def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
     """S3 delivery in Parquet (the archive's default): both paths read the columns as
     the text records CloudWatch Logs holds, and give what the same records in text give,
-    top records included. An archive's many small files are scanned at once."""
-    from vpcwatch.traffic import write_archive
+    top records included, over the whole span and within --from and --to. An archive's
+    many small files are scanned at once."""
+    from vpcwatch.traffic import _write_parquet, write_archive
 
     incidents = {5: ("ssh-scan",), 9: ("exfiltration",), 17: ("rdp-accepted",)}
     lines = list(generate(FMT, minutes=25, seed=4, incidents=incidents))
@@ -286,8 +287,10 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
                             hive_partitions=True)  # fmt: skip
     text = write_archive(tmp_path / "text", FMT, places)
     assert all(p.name.endswith(".log.parquet") for p in parquet)
+    single = tmp_path / "all.log.parquet"  # one file: its rules read in a second query
+    _write_parquet(single, FMT, lines)
     expected = replay_files(plan, text, fast=False)
-    for files, fast in ((parquet, True), (parquet, False), (text, True)):
+    for files, fast in ((parquet, True), (parquet, False), (text, True), ([single], True)):
         found = replay_files(plan, files, fast=fast)
         assert found.events == expected.events == len(lines)
         assert found.datapoints == expected.datapoints
@@ -298,6 +301,17 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
             records = [r for r in found.contributors[key] if not r.startswith("top contributor")]
             assert set(records) <= set(lines)
     assert expected.fired() >= {"Exfiltration", "AdminPortAccepted"}
+    start = int(lines[0].split(" ")[FMT.index("start")])
+    window = {"start": start + 7 * 60, "end": start + 19 * 60}  # --from and --to
+    within = replay_files(plan, text, fast=False, **window)
+    for files in (parquet, [single]):
+        found = replay_files(plan, files, **window)
+        assert (found.events, found.datapoints, found.transitions) == (
+            within.events, within.datapoints, within.transitions)  # fmt: skip
+        alarms = {(t.alarm, t.time) for t in within.transitions if t.new.value == "ALARM"}
+        assert alarms and all(
+            len(found.contributors[key]) == len(within.contributors[key]) > 0 for key in alarms
+        )
     from vpcwatch.replay.files import aggregate_files
 
     for files in (parquet, text):  # one DuckDB scan for all the files: none fell back

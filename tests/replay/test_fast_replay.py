@@ -415,6 +415,36 @@ def test_a_lookup_in_parquet_deliveries_reads_only_the_files_holding_its_minutes
     assert shown & (moved if late == "earlier" else set(lines) - moved)  # the minute's first
 
 
+def test_a_rules_contributions_once_merged_are_its_only_part(plan):
+    """Parts from several scans (each numbering its contributors its own way, its rows
+    in any order) merge into one table by contributor, then minute, with a minute's
+    values added; the rule then keeps that table's arrays as its only part (the parts
+    let go, not copied), and reads it again the same."""
+    import numpy as np
+
+    from vpcwatch.replay.metrics import MetricAggregator
+
+    aggregator = MetricAggregator(plan.metrics, insights=plan.insights)
+    rule = plan.insights[0].name
+    aggregator.merge_contributions(rule, [("b",), ("a",)], np.array([60, 0, 0]),
+                                   np.array([1.0, 2.0, 3.0]), np.array([0, 0, 1]))  # fmt: skip
+    aggregator.merge_contributions(rule, [("a",), ("c",)], np.array([0, 120]),
+                                   np.array([4.0, 5.0]), np.array([0, 1]))  # fmt: skip
+    merged = aggregator.contributions(rule)
+    assert merged.names == (("b",), ("a",), ("c",))
+    assert merged.ids.tolist() == [0, 0, 1, 2] and merged.slots.tolist() == [0, 60, 0, 120]
+    assert merged.values.tolist() == [2.0, 1.0, 7.0, 5.0]
+    ((names, *arrays),) = aggregator._contribution_parts[rule]
+    assert names == merged.names
+    own = (merged.slots, merged.values, merged.ids)
+    assert all(kept is array for kept, array in zip(arrays, own, strict=True))
+    again = aggregator.contributions(rule)
+    assert again.names == merged.names
+    for own, read in zip((merged.ids, merged.slots, merged.values),
+                         (again.ids, again.slots, again.values), strict=True):  # fmt: skip
+        assert np.shares_memory(own, read) and (own == read).all()
+
+
 def test_no_field_is_named_as_the_virtual_column_that_tells_parquet_files_apart():
     """The scan of several Parquet files keeps each minute's files by DuckDB's virtual
     column ``file_index``; a column of the files' own of that name would hide it, and

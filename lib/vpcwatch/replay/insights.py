@@ -217,8 +217,12 @@ class Contributions:
         )
         step_id, step_slot = np.diff(ids_all), np.diff(slots_all)
         if not np.all((step_id > 0) | ((step_id == 0) & (step_slot >= 0))):  # else sorted
-            order = np.lexsort((slots_all, ids_all))
-            ids_all, slots_all, values_all = ids_all[order], slots_all[order], values_all[order]
+            del ids, slots, values, step_id, step_slot  # one array at a time reordered:
+            order = np.lexsort((slots_all, ids_all))  # each copy replaces its original
+            ids_all = ids_all[order]
+            slots_all = slots_all[order]
+            values_all = values_all[order]
+            del order
             step_id, step_slot = np.diff(ids_all), np.diff(slots_all)
         repeated = (step_id == 0) & (step_slot == 0)
         del step_id, step_slot

@@ -356,7 +356,16 @@ class MetricAggregator:
         if cells:
             keys = list(cells)
             parts.append(([k[1] for k in keys], [k[0] for k in keys], [cells[k] for k in keys]))
-        return Contributions.of(parts)
+        merged = Contributions.of(parts)
+        # Kept as the rule's only part (its own arrays, not a copy): the parts it was
+        # merged from are let go before the top-records lookup and the other alarms,
+        # which run beside (10M records in 24,661 Parquet files: 2.2M rows from three
+        # scans held 54 MB more).
+        self._contribution_parts[rule] = (
+            [(merged.names, merged.slots, merged.values, merged.ids)] if len(merged.slots) else []
+        )
+        cells.clear()
+        return merged
 
     def series(self, key: tuple[str, str]) -> MinuteSeries:
         """One metric's per-minute statistics, from every path, as arrays."""

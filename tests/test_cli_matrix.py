@@ -34,6 +34,9 @@ def inputs(tmp_path_factory) -> Path:
     (folder / "a-directory").mkdir()
     packed = gzip.compress(("\n".join(lines) + "\n").encode())
     (folder / "flows.log.gz").write_bytes(packed)
+    (folder / "archive" / "2023" / "11").mkdir(parents=True)
+    (folder / "archive" / "2023" / "11" / "flows.log.gz").write_bytes(packed)
+    (folder / "archive" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     (folder / "truncated.log.gz").write_bytes(packed[: len(packed) // 2])
     (folder / "corrupt.log.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 64)
     latin = [*lines[:50], lines[50].replace("ACCEPT", "ACCéPT"), *lines[51:100]]
@@ -147,6 +150,8 @@ def test_bad_input_exits_2_with_one_clear_line(inputs, argv):
         (("test-pattern", PATTERN, "latin1.log"), 0, "1 bytes were not UTF-8"),
         (("replay", "--template", "template.json", "empty.log"), 0, None),
         (("replay", "--template", "template.json", "flows.log.gz"), 0, None),
+        (("replay", "--template", "template.json", "archive"), 0, None),
+        (("tune", "--template", "template.json", "archive"), 0, None),
     ],
 )
 def test_good_input_keeps_exit_0_and_1(inputs, argv, code, note):
@@ -170,6 +175,14 @@ def test_unreadable_lines_are_counted_and_reported(inputs):
     latin = json.loads(run(inputs, "replay", "--template", "template.json", "latin1.log",
                            "--format", "json").stdout)  # fmt: skip
     assert latin["replacedBytes"] == 1
+
+
+def test_a_folder_replays_as_the_files_under_it(inputs):
+    """What a user passes for an S3 archive too large for a command line."""
+    folder, file = (run(inputs, "replay", "--template", "template.json", name, "--format",
+                        "json") for name in ("archive", "flows.log.gz"))  # fmt: skip
+    assert folder.returncode == file.returncode == 0
+    assert json.loads(folder.stdout) == json.loads(file.stdout)
 
 
 def test_the_fast_and_reference_paths_count_the_same_unreadable_lines(inputs):

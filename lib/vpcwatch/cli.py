@@ -231,6 +231,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+FILES_HELP = "recorded flow logs, or a folder of them (every file under it, by path)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vpcwatch.traffic import INCIDENTS
 
@@ -282,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         "period as CloudWatch does, and run each alarm. Exit 2 on unusable input.",
     )
     replay.add_argument("--template", required=True, help="cdk.out/<Stack>.template.json")
-    replay.add_argument("files", nargs="+", metavar="FILE", help="recorded flow logs")
+    replay.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
     replay.add_argument("--format", choices=("text", "json"), default="text")
     replay.add_argument("--from", dest="start", help="first time (Unix seconds or ISO 8601)")
     replay.add_argument("--to", dest="end", help="last time (Unix seconds or ISO 8601)")
@@ -305,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "prints the with_() calls. Exit 2 on unusable input.",
     )
     tune.add_argument("--template", required=True, help="cdk.out/<Stack>.template.json")
-    tune.add_argument("files", nargs="+", metavar="FILE", help="recorded flow logs")
+    tune.add_argument("files", nargs="+", metavar="FILE", help=FILES_HELP)
     tune.add_argument(
         "--alarms-per-week", type=float, default=0,
         help="alarms a week the suggestion may raise over the history (default 0)",

@@ -319,6 +319,38 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
         assert len(files) > 1 and len(scans) == 1
 
 
+def test_a_folder_replays_as_the_files_under_it_in_order_of_their_path(tmp_path, plan):
+    """A folder (a copy of an S3 archive) stands for every file under it, by path, but
+    for names and folders that start with ``.``; one without such a file is refused by
+    name."""
+    from vpcwatch.replay.files import files_of
+    from vpcwatch.replay.readers import ReplayInputError
+    from vpcwatch.traffic import write_archive
+
+    lines = list(generate(FMT, minutes=25, seed=4, incidents={5: ("ssh-scan",)}))
+    places = {("123456789012", "us-east-1"): lines[::2], ("210987654321", "eu-west-1"): lines[1::2]}
+    root = tmp_path / "bucket"
+    files = write_archive(root, FMT, places, file_format="parquet", hive_partitions=True)
+    (root / ".DS_Store").write_bytes(b"not a flow log")
+    (root / ".sync").mkdir()
+    (root / ".sync" / "partial.log").write_text("not a flow log either\n")
+    assert files_of([root]) == files_of(files) == files  # by account, region, then time
+    whole, listed = replay_files(plan, [root]), replay_files(plan, files)
+    assert whole.events == listed.events == len(lines)
+    assert (whole.datapoints, whole.transitions) == (listed.datapoints, listed.transitions)
+    assert whole.fired() and whole.contributors == listed.contributors
+    plain = tmp_path / "plain"  # a folder's files before the next folder's
+    for folder, name in (("b", "1.log"), ("a", "2.log"), ("a/z", "0.log"), ("a-b", "3.log")):
+        (plain / folder).mkdir(parents=True, exist_ok=True)
+        (plain / folder / name).write_text(lines[0] + "\n")
+    assert [str(path.relative_to(plain)) for path in files_of([plain])] == [
+        "a/2.log", "a/z/0.log", "a-b/3.log", "b/1.log"]  # fmt: skip
+    (tmp_path / "empty" / ".hidden").mkdir(parents=True)
+    for empty in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(ReplayInputError, match=f"^{empty}: "):
+            files_of([root, empty])
+
+
 @pytest.mark.parametrize("out_of_memory", [False, True])
 def test_a_parquet_scan_or_lookup_out_of_memory_runs_again_without_the_limit(
     tmp_path, plan, monkeypatch, out_of_memory

@@ -477,6 +477,43 @@ def test_a_rules_contributions_once_merged_are_its_only_part(plan):
         assert np.shares_memory(own, read) and (own == read).all()
 
 
+def test_two_alarms_on_one_rule_merge_its_contributions_one_at_a_time(plan, monkeypatch):
+    """Two alarms on one rule may run in two threads: the rule's parts are merged and
+    replaced by one of them at a time (else the second could read the parts before the
+    first replaced them and the reference path's cells after it cleared them)."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from vpcwatch.replay.insights import Contributions
+    from vpcwatch.replay.metrics import MetricAggregator
+
+    aggregator = MetricAggregator(plan.metrics, insights=plan.insights)
+    rule = plan.insights[0].name
+    aggregator.merge_contributions(rule, [("a",)], np.array([0]), np.array([1.0]), np.array([0]))
+    aggregator._cells[rule][(60, ("b",))] += 2.0  # as the reference path adds a record
+    merge, inside, most = Contributions.of.__func__, [0], [0]
+
+    def slowly(cls, parts):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.2)  # the other alarm's thread has started by then
+        inside[0] -= 1
+        return merge(cls, parts)
+
+    monkeypatch.setattr(Contributions, "of", classmethod(slowly))
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(aggregator.contributions(rule)))
+               for _ in range(2)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == [1]
+    assert [table.values.tolist() for table in found] == [[1.0, 2.0]] * 2
+
+
 def test_no_field_is_named_as_the_virtual_column_that_tells_parquet_files_apart():
     """The scan of several Parquet files keeps each minute's files by DuckDB's virtual
     column ``file_index``; a column of the files' own of that name would hide it, and

@@ -1258,7 +1258,7 @@ class _Queries:
 
     def contributions(self, index: int) -> str:
         """Rule ``index``'s (minute, contributor, value) rows: from the minutes table, or
-        for a Parquet file, grouped from its rows in a second read (its typed columns
+        for one Parquet file, grouped from its rows in a second read (its typed columns
         read again cost less than the lists of a day's contributors in the minutes:
         0.52-0.56 s -> 0.43-0.52 s for both)."""
         rule = self.plan.insights[index]

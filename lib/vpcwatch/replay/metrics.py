@@ -10,6 +10,7 @@ period's datapoint is the alarm's statistic over the published values.
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -242,6 +243,9 @@ class MetricAggregator:
         self._contribution_parts: dict[str, list[tuple | _Later]] = {
             rule.name: [] for rule in self.insights
         }
+        self._merging = {rule.name: threading.Lock() for rule in self.insights}
+        """One per rule: its parts are merged and replaced by one alarm at a time (two
+        alarms on one rule may run in two threads)."""
         self._matchers = [
             (spec, None if spec.pattern is None else compile_pattern(spec.pattern).match)
             for spec in self.metrics
@@ -342,6 +346,10 @@ class MetricAggregator:
     def contributions(self, rule: str):
         """One rule's contributions from every path
         (:class:`vpcwatch.replay.insights.Contributions`)."""
+        with self._merging[rule]:
+            return self._merged_contributions(rule)
+
+    def _merged_contributions(self, rule: str):
         from vpcwatch.replay.insights import Contributions
 
         cells = self._cells[rule]

@@ -514,6 +514,31 @@ def test_two_alarms_on_one_rule_merge_its_contributions_one_at_a_time(plan, monk
     assert [table.values.tolist() for table in found] == [[1.0, 2.0]] * 2
 
 
+def test_each_query_builds_only_the_metric_columns_it_reads(tmp_path, plan):
+    """DuckDB prunes a column no one reads but not the join it made of a list of
+    numbers in it: the per-minute table builds the values it sums (no match column),
+    the rules' second read and the counts of records build none, the lookup only the
+    matches."""
+    import re
+
+    from vpcwatch.replay import parquet
+    from vpcwatch.replay.fast import _Queries
+    from vpcwatch.traffic import _write_parquet
+
+    path = tmp_path / "one.log.parquet"
+    _write_parquet(path, FMT, list(generate(FMT, minutes=2, seed=1)))
+    queries = _Queries([path], plan, None, None, False, parquet.columns(path))
+
+    def built(sql: str) -> set[str]:
+        return set(re.findall(r" AS ([vm][0-9]+)\b", sql))
+
+    summed = {f"v{i}" for i in range(len(plan.metrics)) if i not in queries.constants}
+    assert summed and built(queries.minutes(checked=False)) == summed
+    assert built(queries.contributions(0)) == built(queries.minute_counts({60}, False)) == set()
+    looked_up = built(queries.records({0: {60}}, False))
+    assert looked_up == {f"m{i}" for i in range(len(queries.matching))}
+
+
 def test_no_field_is_named_as_the_virtual_column_that_tells_parquet_files_apart():
     """The scan of several Parquet files keeps each minute's files by DuckDB's virtual
     column ``file_index``; a column of the files' own of that name would hide it, and

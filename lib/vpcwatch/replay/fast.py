@@ -31,7 +31,7 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -1107,13 +1107,21 @@ class _Queries:
         the files holding the wanted minutes: for several Parquet files."""
         return self.parquet_names is not None and len(self.paths) > 1
 
-    def _rows(self, checked: bool, minutes: set[int] | None = None) -> str:
+    def _rows(
+        self,
+        checked: bool,
+        minutes: set[int] | None = None,
+        *,
+        values: Collection[int] | None = None,
+        matches: bool = True,
+    ) -> str:
         """Every line as a row: its fields ``c1``..., ``ts``, ``slot`` (NULL for a line set
         aside), ``delivered``, the metric values ``v<i>`` and matches ``m<i>``.
         ``checked``: test every line for what splits differently in Python (an empty
         field, a tab, a quote ...); unchecked, only the columns the patterns use are
         read (DuckDB's projection pushdown). ``minutes``: a superset of the rows of those
-        minutes will do (see :meth:`_source`)."""
+        minutes will do (see :meth:`_source`). ``values``, ``matches``: which of the
+        ``v<i>`` and whether the ``m<i>`` (:meth:`_MetricSql.projections`)."""
         width = self.width
         metric = self._columns
         regular = f"{metric.ts_number} IS NOT NULL"
@@ -1123,7 +1131,7 @@ class _Queries:
                 f" AND {every} AND NOT regexp_matches({self._line}, {literal(not_plain_re2())})"
             )
         window = self._window()
-        columns = metric.projections()
+        columns = metric.projections(values, matches)
         source = self._source(minutes)
         keep = f"NOT regular OR (true{window})"
         return (
@@ -1190,11 +1198,13 @@ class _Queries:
         """CREATE TABLE minutes: one row per minute of records (``slot`` NULL for the lines
         set aside, counted in ``lines``)."""
         statistics = ""
+        summed = []  # the metrics whose values the table sums, not counts
         matched = iter(self._columns.matched)  # of the metrics with a pattern, in order
         for i, spec in enumerate(self.plan.metrics):
             match = None if spec.pattern is None else next(matched)
             constant = self.constants.get(i)
             if constant is None:
+                summed.append(i)
                 statistics += (f", sum(v{i}) AS t{i}, count(v{i}) AS n{i}, min(v{i}) AS lo{i}"
                                f", max(v{i}) AS hi{i}")  # fmt: skip
             elif constant.matched:  # a CASE: its regexes run after the cheaper conditions
@@ -1208,7 +1218,8 @@ class _Queries:
             "count(*) FILTER (WHERE NOT delivered) AS undelivered, "
             "min(ts) FILTER (WHERE delivered) AS low, max(ts) FILTER (WHERE delivered) AS high"
             f"{', min(fi) AS first_file, max(fi) AS last_file' if self.tracks_files else ''}"
-            f"{statistics} FROM ({self._rows(checked)}) GROUP BY slot"
+            f"{statistics} FROM ({self._rows(checked, values=summed, matches=False)}) "
+            "GROUP BY slot"
         )
 
     def _rule_aggregate(self, rule: InsightSpec) -> str:
@@ -1266,7 +1277,8 @@ class _Queries:
             condition, key, amount = self._rule_terms(rule)
             total = "count(*)" if amount is None else f"sum({amount})"
             return (
-                f"SELECT slot, {key}, {total} FROM ({self._rows(False)}) WHERE {condition} "
+                f"SELECT slot, {key}, {total} FROM ({self._rows(False, values=(), matches=False)}) "
+                f"WHERE {condition} "
                 "GROUP BY ALL"
             )
         if rule.value_of is None:
@@ -1295,7 +1307,8 @@ class _Queries:
         matching ones. For Parquet, and for a small part of a text file."""
         minutes = _all_minutes(wanted)
         chosen = (
-            f"SELECT * FROM ({self._rows(checked, minutes)}) WHERE slot IN ({_listed(minutes)})"
+            f"SELECT * FROM ({self._rows(checked, minutes, values=())}) "
+            f"WHERE slot IN ({_listed(minutes)})"
         )
         return _first_records(chosen, wanted, self._line)
 
@@ -1303,7 +1316,8 @@ class _Queries:
         """(minute, records) of the minutes ``slots``, counted as the scan counts them
         (its ``lines``)."""
         return (
-            f"SELECT slot, count(*) FROM ({self._rows(checked)}) WHERE slot IN ({_listed(slots)}) "
+            f"SELECT slot, count(*) FROM ({self._rows(checked, values=(), matches=False)}) "
+            f"WHERE slot IN ({_listed(slots)}) "
             "GROUP BY slot"
         )
 
@@ -1326,7 +1340,7 @@ class _Queries:
         # file's lines can be chosen).
         matches = "".join(f", m{index}" for index in range(len(metric.matched)))
         return (
-            f"SELECT slot, ts, line{matches} FROM (SELECT *{metric.projections()} FROM "
+            f"SELECT slot, ts, line{matches} FROM (SELECT *{metric.projections(values=())} FROM "
             f"(SELECT *, {metric.delivered} AS delivered, "
             f"{_SLOT} AS slot FROM "
             f"(SELECT *, CAST(trunc({metric.ts_number}) AS BIGINT) AS ts FROM (SELECT *, "
@@ -1379,10 +1393,14 @@ class _MetricSql:
         self.shared = "".join(f", {column}" for column in compiler.shared_columns())
         self.delivered = _delivered_sql(plan, action_token)
 
-    def projections(self) -> str:
-        return "".join(f", {v} AS v{i}" for i, v in enumerate(self.values)) + "".join(
-            f", {m} AS m{i}" for i, m in enumerate(self.matched)
-        )
+    def projections(self, values: Collection[int] | None = None, matches: bool = True) -> str:
+        """`` , <value> AS v<i>`` of the metrics ``values`` (default: all), then each
+        ``m<i>`` unless not ``matches``. Only what a query reads: DuckDB prunes an unread
+        column but not the join it made of a list of numbers in it (a day's scan over
+        Parquet ran two where one was read)."""
+        return "".join(
+            f", {v} AS v{i}" for i, v in enumerate(self.values) if values is None or i in values
+        ) + ("".join(f", {m} AS m{i}" for i, m in enumerate(self.matched)) if matches else "")
 
 
 def _tokens(compiler: SqlCompiler, *positions: int) -> tuple[str, ...]:

@@ -295,6 +295,7 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
         assert found.events == expected.events == len(lines)
         assert found.datapoints == expected.datapoints
         assert found.transitions == expected.transitions
+        assert found.contributors.keys() == expected.contributors.keys()  # ALARMs only
         alarms = {(t.alarm, t.time) for t in expected.transitions if t.new.value == "ALARM"}
         for key in alarms:  # records of every ALARM (ties of one second in either order)
             assert len(found.contributors[key]) == len(expected.contributors[key]) > 0
@@ -308,6 +309,7 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
         found = replay_files(plan, files, **window)
         assert (found.events, found.datapoints, found.transitions) == (
             within.events, within.datapoints, within.transitions)  # fmt: skip
+        assert found.contributors.keys() == within.contributors.keys()
         alarms = {(t.alarm, t.time) for t in within.transitions if t.new.value == "ALARM"}
         assert alarms and all(
             len(found.contributors[key]) == len(within.contributors[key]) > 0 for key in alarms

@@ -253,7 +253,8 @@ def _evaluate_alarm(
     aggregator: MetricAggregator, alarm: AlarmSpec, start: int, end: int
 ) -> _Evaluated:
     """One alarm's outcome, datapoints and the records (or top contributor) behind its
-    transitions (a metric's records kept by the reference path)."""
+    transitions to ALARM (a metric's records kept by the reference path; the files'
+    lookup, :func:`~vpcwatch.replay.files._top_records`, looks up the same)."""
     if alarm.metric[0] == INSIGHT_NAMESPACE:
         return _evaluate_rule(aggregator, alarm, start, end)
     settings = alarm.settings
@@ -263,6 +264,8 @@ def _evaluate_alarm(
     records = aggregator.top_records[alarm.metric]
     contributors = {}
     for transition in outcome.transitions if records else ():
+        if transition.new is not AlarmState.ALARM:  # as the files' lookup: ALARMs only
+            continue
         kept: list[str] = []
         for slot in range(transition.time - settings.period, transition.time, 60):
             kept += [message for _, message in records.get(slot, [])]

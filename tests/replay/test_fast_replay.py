@@ -323,8 +323,8 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
 
 def test_a_folder_replays_as_the_files_under_it_in_order_of_their_path(tmp_path, plan):
     """A folder (a copy of an S3 archive) stands for every file under it, by path, but
-    for names and folders that start with ``.``; one without such a file is refused by
-    name."""
+    for names and folders that start with ``.``; one without such a file, or with a
+    dangling link, is refused by name."""
     from vpcwatch.replay.files import files_of
     from vpcwatch.replay.readers import ReplayInputError
     from vpcwatch.traffic import write_archive
@@ -351,6 +351,9 @@ def test_a_folder_replays_as_the_files_under_it_in_order_of_their_path(tmp_path,
     for empty in (tmp_path / "empty", tmp_path / "missing"):
         with pytest.raises(ReplayInputError, match=f"^{empty}: "):
             files_of([root, empty])
+    (plain / "a" / "gone.log").symlink_to(tmp_path / "nowhere.log")  # not skipped unsaid
+    with pytest.raises(ReplayInputError, match=f"^{plain / 'a' / 'gone.log'}: not a file"):
+        files_of([plain])
 
 
 @pytest.mark.parametrize("out_of_memory", [False, True])

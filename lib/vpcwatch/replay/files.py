@@ -140,8 +140,8 @@ def files_of(paths: Iterable[str | Path]) -> list[Path]:
     holds.
 
     Raises:
-        ReplayInputError: a path is neither a file nor a folder, or a folder holds no
-            file.
+        ReplayInputError: a path is neither a file nor a folder, a folder holds no file,
+            or something under it that is read is not a file (a dangling link).
     """
     found: list[Path] = []
     for path in map(Path, paths):
@@ -150,8 +150,10 @@ def files_of(paths: Iterable[str | Path]) -> list[Path]:
             for folder, folders, names in os.walk(path):  # not into links to folders
                 folders[:] = [name for name in folders if not name.startswith(".")]
                 inside += [Path(folder) / name for name in names if not name.startswith(".")]
-            inside = sorted((file for file in inside if file.is_file()),
-                            key=lambda file: file.relative_to(path).parts)  # fmt: skip
+            for file in inside:
+                if not file.is_file():  # a dangling link, a pipe: not skipped unsaid
+                    raise ReplayInputError(f"{file}: not a file (in the folder {path})")
+            inside.sort(key=lambda file: file.relative_to(path).parts)
             if not inside:
                 raise ReplayInputError(f"{path}: a folder without a file to replay")
             found += inside

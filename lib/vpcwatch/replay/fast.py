@@ -195,9 +195,8 @@ class FileScan:
         queries = self._queries
         if self._files is None:
             return queries
-        wanted = np.fromiter(slots, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self._slots, wanted), len(self._slots) - 1)
-        at = at[self._slots[at] == wanted] if len(self._slots) else at[:0]
+        at = self._at(np.fromiter(slots, dtype=np.int64))
+        at = at[at >= 0]
         if len(at) == 0:
             return None
         first, last = self._files
@@ -227,12 +226,19 @@ class FileScan:
         except (EngineRefused, OSError):
             return None
 
+    def _at(self, minutes: np.ndarray) -> np.ndarray:
+        """Each of ``minutes``' place in ``_slots``, or -1 where the scan counted no record."""
+        if len(self._slots) == 0:
+            return np.full(len(minutes), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._slots, minutes), len(self._slots) - 1)
+        return np.where(self._slots[at] == minutes, at, -1)
+
     def _counted(self, minutes: np.ndarray) -> np.ndarray:
         """How many records the scan counted in each of these minutes."""
-        if len(self._slots) == 0:
-            return np.zeros(len(minutes), dtype=np.int64)
-        at = np.minimum(np.searchsorted(self._slots, minutes), len(self._slots) - 1)
-        return np.where(self._slots[at] == minutes, self._lines[at], 0)
+        at = self._at(minutes)
+        counted = np.zeros(len(minutes), dtype=np.int64)
+        counted[at >= 0] = self._lines[at[at >= 0]]
+        return counted
 
     def _from_stretches(self, read, by_index: dict[int, set[int]]) -> list | None:
         """The records on a copy of the stretches of the files that should hold the wanted

@@ -859,9 +859,9 @@ def _scan_within(queries: _Queries, checked: bool, headers: int, on_progress, li
 
     with duckdb.connect() as connection:
         _limit_memory(connection, limit)
-        if queries.parquet_names is not None and not queries.lists_contributions:
-            # the contributions' queries read the file's footer again; several files'
-            # are read once (a cache of 21,036 footers held 100 MB more, and took longer)
+        if not queries.lists_contributions:  # one Parquet file: the contributions'
+            # queries read its footer again; several files' are read once (a cache of
+            # 21,036 footers held 100 MB more, and took longer)
             connection.execute("SET parquet_metadata_cache = true")
         _run_with_progress(connection, queries.minutes(checked=checked), on_progress)
         columns = connection.execute(f"SELECT {queries.numeric_columns} FROM minutes").fetchnumpy()

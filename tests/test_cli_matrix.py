@@ -182,7 +182,14 @@ def test_a_folder_replays_as_the_files_under_it(inputs):
     folder, file = (run(inputs, "replay", "--template", "template.json", name, "--format",
                         "json") for name in ("archive", "flows.log.gz"))  # fmt: skip
     assert folder.returncode == file.returncode == 0
-    assert json.loads(folder.stdout) == json.loads(file.stdout)
+    report, alone = json.loads(folder.stdout), json.loads(file.stdout)
+    hidden = {"count": 1, "first": [str(Path("archive") / ".DS_Store")]}
+    assert (report.pop("hiddenNotRead"), alone.pop("hiddenNotRead")) == (
+        hidden, {"count": 0, "first": []})  # fmt: skip
+    assert report == alone
+    said = "1 names starting with '.' under the folders given were not read"
+    assert said in run(inputs, "replay", "--template", "template.json", "archive").stdout
+    assert said in run(inputs, "tune", "--template", "template.json", "archive").stderr
 
 
 def test_the_fast_and_reference_paths_count_the_same_unreadable_lines(inputs):

@@ -323,8 +323,8 @@ def test_a_parquet_archive_replays_as_its_text_records(tmp_path, plan):
 
 def test_a_folder_replays_as_the_files_under_it_in_order_of_their_path(tmp_path, plan):
     """A folder (a copy of an S3 archive) stands for every file under it, by path, but
-    for names and folders that start with ``.``; one without such a file, or with a
-    dangling link, is refused by name."""
+    for names and folders that start with ``.`` (counted for the report); one without
+    such a file, or with a dangling link, is refused by name."""
     from vpcwatch.replay.files import files_of
     from vpcwatch.replay.readers import ReplayInputError
     from vpcwatch.traffic import write_archive
@@ -339,6 +339,8 @@ def test_a_folder_replays_as_the_files_under_it_in_order_of_their_path(tmp_path,
     assert files_of([root]) == files_of(files) == files  # by account, region, then time
     whole, listed = replay_files(plan, [root]), replay_files(plan, files)
     assert whole.events == listed.events == len(lines)
+    assert (whole.input.hidden, listed.input.hidden) == (2, 0)  # counted, not read
+    assert whole.input.hidden_at == [str(root / ".DS_Store"), str(root / ".sync")]
     assert (whole.datapoints, whole.transitions) == (listed.datapoints, listed.transitions)
     assert whole.fired() and whole.contributors == listed.contributors
     plain = tmp_path / "plain"  # a folder's files before the next folder's

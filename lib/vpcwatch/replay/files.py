@@ -80,8 +80,8 @@ def aggregate_files(
 ) -> tuple[MetricAggregator, InputStats, list[FileScan]]:
     """The first half of :func:`replay_files` (same arguments): every file through the
     plan's metric filters and rules, without running the alarms."""
-    paths = files_of(paths)
     stats = InputStats()
+    paths = files_of(paths, stats)
     bar = Progress(sum(p.stat().st_size for p in paths)) if progress else None
     aggregator = MetricAggregator(plan.metrics, insights=plan.insights)
     scans: list[FileScan] = []
@@ -132,12 +132,12 @@ def aggregate_files(
     return aggregator, stats, scans
 
 
-def files_of(paths: Iterable[str | Path]) -> list[Path]:
+def files_of(paths: Iterable[str | Path], stats: InputStats | None = None) -> list[Path]:
     """The files to replay, in order: each path that is a file, and for a folder (a copy
     of an S3 archive, ``aws s3 sync``), every file under it, by path (an archive's keys
     run by account, region, then time), except those whose name or folder starts with
-    ``.``. 90 days of S3 delivery are over 21,000 files, more names than a command line
-    holds.
+    ``.``, which ``stats`` counts (:meth:`InputStats.not_read`: the report says so). 90
+    days of S3 delivery are over 21,000 files, more names than a command line holds.
 
     Raises:
         ReplayInputError: a path is neither a file nor a folder, a folder holds no file,
@@ -146,10 +146,13 @@ def files_of(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            inside = []
+            inside, hidden = [], []
             for folder, folders, names in os.walk(path):  # not into links to folders
-                folders[:] = [name for name in folders if not name.startswith(".")]
-                inside += [Path(folder) / name for name in names if not name.startswith(".")]
+                hidden += [Path(folder) / name for name in folders + names if name[:1] == "."]
+                folders[:] = [name for name in folders if name[:1] != "."]
+                inside += [Path(folder) / name for name in names if name[:1] != "."]
+            for skipped in sorted(hidden) if stats is not None else ():
+                stats.not_read(skipped)
             for file in inside:
                 if not file.is_file():  # a dangling link, a pipe: not skipped unsaid
                     raise ReplayInputError(f"{file}: not a file (in the folder {path})")

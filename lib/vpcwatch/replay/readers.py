@@ -46,7 +46,8 @@ class InputStats:
     """What the readers saw: events read, bytes read, records the flow log's traffic type
     would not have delivered, lines that are not records of the format (wrong field
     count, no readable start: counted, and the first few ``file:line`` kept), and bytes
-    that were not UTF-8 (replaced by U+FFFD)."""
+    that were not UTF-8 (replaced by U+FFFD), and the names starting with ``.`` under the
+    folders given, not read (counted, the first few kept)."""
 
     events: int = 0
     bytes_read: int = 0
@@ -54,11 +55,20 @@ class InputStats:
     malformed: int = 0
     malformed_at: list[str] = field(default_factory=list)
     replaced: int = 0
+    hidden: int = 0
+    hidden_at: list[str] = field(default_factory=list)
 
     def unreadable(self, path: Path, number: int) -> None:
         self.malformed += 1
         if len(self.malformed_at) < MAX_LISTED:
             self.malformed_at.append(f"{path}:{number}")
+
+    def not_read(self, path: Path) -> None:
+        """A file or folder under a folder given that is not read (its name starts with
+        ``.``)."""
+        self.hidden += 1
+        if len(self.hidden_at) < MAX_LISTED:
+            self.hidden_at.append(str(path))
 
 
 def flow_log_events(lines: Iterable[str], log_format: FlowLogFormat) -> Iterator[tuple[int, str]]:

@@ -7,6 +7,7 @@ from typing import Any
 from vpcwatch import timeformat
 from vpcwatch.replay.engine import AlarmSpec, ReplayResult
 from vpcwatch.replay.insights import INSIGHT_NAMESPACE
+from vpcwatch.replay.readers import InputStats
 from vpcwatch.replay.template import ReplayPlan
 from vpcwatch.textable import table
 
@@ -28,17 +29,29 @@ def measured(alarm: AlarmSpec, value: float | None) -> str:
     return f"{amount} in {period} ({sign} {settings.threshold:g})"
 
 
+def input_notes(stats: InputStats) -> list[str]:
+    """What the readers left out or changed, one sentence each (none if nothing)."""
+    notes = []
+    if stats.malformed:
+        notes.append(
+            f"{stats.malformed:,} lines are not records of the stack's format (wrong field "
+            f"count or no start time) and were skipped; first: {', '.join(stats.malformed_at)}"
+        )
+    if stats.replaced:
+        notes.append(f"{stats.replaced:,} bytes were not UTF-8 and were replaced (U+FFFD)")
+    if stats.hidden:
+        notes.append(
+            f"{stats.hidden:,} names starting with '.' under the folders given were not "
+            f"read; first: {', '.join(stats.hidden_at)}"
+        )
+    return notes
+
+
 def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
     specs = {alarm.name: alarm for alarm in plan.alarms}
     lines = [f"{result.events:,} events replayed through {len(plan.alarms)} alarms"]
-    stats = result.input
-    if stats is not None and stats.malformed:
-        lines.append(
-            f"  {stats.malformed:,} lines are not records of the stack's format (wrong field "
-            f"count or no start time) and were skipped; first: {', '.join(stats.malformed_at)}"
-        )
-    if stats is not None and stats.replaced:
-        lines.append(f"  {stats.replaced:,} bytes were not UTF-8 and were replaced (U+FFFD)")
+    if result.input is not None:
+        lines += [f"  {note}" for note in input_notes(result.input)]
     if plan.filters_actions:
         lines.append(
             f"  the stack's CloudWatch flow logs record {plan.traffic_type} traffic only: "
@@ -101,6 +114,10 @@ def as_json(result: ReplayResult, plan: ReplayPlan) -> dict[str, Any]:
             "first": [] if result.input is None else list(result.input.malformed_at),
         },
         "replacedBytes": 0 if result.input is None else result.input.replaced,
+        "hiddenNotRead": {
+            "count": 0 if result.input is None else result.input.hidden,
+            "first": [] if result.input is None else list(result.input.hidden_at),
+        },
         "notSimulated": list(plan.skipped),
         "topRecordsNotLookedUp": dict(result.records_not_looked_up),
         "transitions": [

@@ -236,8 +236,9 @@ class FileScan:
     def _counted(self, minutes: np.ndarray) -> np.ndarray:
         """How many records the scan counted in each of these minutes."""
         at = self._at(minutes)
+        held = at >= 0
         counted = np.zeros(len(minutes), dtype=np.int64)
-        counted[at >= 0] = self._lines[at[at >= 0]]
+        counted[held] = self._lines[at[held]]
         return counted
 
     def _from_stretches(self, read, by_index: dict[int, set[int]]) -> list | None:

@@ -80,6 +80,18 @@ CONTRIBUTORS = (  # the default rules (SlowScanSources, EgressTopTalkers), by ha
 )
 
 
+RUNS = ("one day", "one day, out of order", "90 days, sparse", "one day, gzip",
+        "one day, Parquet", "one day, 288 gzip files",
+        "one day, 288 Parquet files", "90 days, Parquet files")  # fmt: skip
+MADE_FROM = {  # the run whose file each run's file is made from
+    "one day, gzip": "one day",
+    "one day, Parquet": "one day",
+    "one day, 288 gzip files": "one day",
+    "one day, 288 Parquet files": "one day, Parquet",
+    "90 days, Parquet files": "90 days, sparse",
+}
+
+
 def write(path: Path, lines: int, span_days: int, *, in_time_order: bool = True) -> None:
     """``lines`` records: an hour of traffic repeated, each copy shifted so the copies
     spread evenly over ``span_days`` days. In time order (by start), as a flow log writes
@@ -191,6 +203,17 @@ def main() -> None:
     parser.add_argument("--only", metavar="TEXT",
                         help="only the files whose name holds TEXT (e.g. Parquet)")  # fmt: skip
     args = parser.parse_args()
+    runs = RUNS
+    if args.only is not None:  # and the text files the chosen ones are made from
+        chosen = [name for name in RUNS if args.only in name]
+        if not chosen:
+            listed = "; ".join(RUNS)
+            parser.error(f"--only {args.only!r} is in none of the files' names: {listed}")
+        needed = {"one day", *chosen}  # the one day: the reference path's slice
+        for name in reversed(RUNS):  # a file is made from one before it
+            if name in needed and name in MADE_FROM:
+                needed.add(MADE_FROM[name])
+        runs = tuple(name for name in RUNS if name in needed)
     if args.without_polars:
         from vpcwatch.replay import fast
 
@@ -200,13 +223,6 @@ def main() -> None:
         template.write_text(json.dumps(detector_template()))
         plan = load_plan(template)
         print(f"{'file':<27}{'engine':<34}{'seconds':>9}{'records/s':>12}{'ratio':>7}")
-        runs = ("one day", "one day, out of order", "90 days, sparse", "one day, gzip",
-                "one day, Parquet", "one day, 288 gzip files",
-                "one day, 288 Parquet files", "90 days, Parquet files")  # fmt: skip
-        if args.only is not None:  # and the text files the chosen ones are made from
-            chosen = [n for n in runs if args.only in n]
-            sources = {"one day"} | {"90 days, sparse" for n in chosen if n.startswith("90")}
-            runs = tuple(n for n in runs if n in chosen or n in sources)
         for name in runs:
             days = 90 if name.startswith("90") else 1
             path = Path(tmp) / f"{days}.log"

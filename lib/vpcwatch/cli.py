@@ -53,8 +53,8 @@ def _test_pattern(args: argparse.Namespace, out: TextIO) -> int:
                 held.write(json.dumps(entry) + "\n")
         held.seek(0)
         shutil.copyfileobj(held, out)
-    if stats.replaced:
-        _note(f"{stats.replaced:,} bytes were not UTF-8 and were replaced (U+FFFD)")
+    for note in stats.notes():  # bytes replaced (lines are not split into fields here)
+        _note(note)
     return 0 if matched else 1
 
 
@@ -125,7 +125,6 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
 def _tune(args: argparse.Namespace, out: TextIO) -> int:
     """Each alarm's metric over recorded history, and the threshold it suggests."""
     from vpcwatch.replay.files import aggregate_files
-    from vpcwatch.replay.report import input_notes
     from vpcwatch.replay.template import load_plan
     from vpcwatch.replay.tune import as_context, as_json, as_python, as_rows, tune
     from vpcwatch.textable import table
@@ -134,7 +133,7 @@ def _tune(args: argparse.Namespace, out: TextIO) -> int:
     if args.alarms_per_week < 0:
         raise InputError(f"--alarms-per-week must be 0 or more; got {args.alarms_per_week:g}")
     aggregator, stats, _ = aggregate_files(plan, args.files, progress=True)
-    for note in input_notes(stats):  # what replay's report says, on stderr
+    for note in stats.notes():  # what replay's report says, on stderr
         _note(note)
     if aggregator.first is None or aggregator.last is None:
         raise InputError("the files hold no record of the template's format to tune on")

@@ -70,6 +70,24 @@ class InputStats:
         if len(self.hidden_at) < MAX_LISTED:
             self.hidden_at.append(str(path))
 
+    def notes(self) -> list[str]:
+        """What the readers left out or changed, one sentence each (none if nothing): the
+        replay report's, and on stderr for ``tune`` and ``test-pattern``."""
+        notes = []
+        if self.malformed:
+            notes.append(
+                f"{self.malformed:,} lines are not records of the stack's format (wrong field "
+                f"count or no start time) and were skipped; first: {', '.join(self.malformed_at)}"
+            )
+        if self.replaced:
+            notes.append(f"{self.replaced:,} bytes were not UTF-8 and were replaced (U+FFFD)")
+        if self.hidden:
+            notes.append(
+                f"{self.hidden:,} names starting with '.' under the folders given were not "
+                f"read; first: {', '.join(self.hidden_at)}"
+            )
+        return notes
+
 
 def flow_log_events(lines: Iterable[str], log_format: FlowLogFormat) -> Iterator[tuple[int, str]]:
     """``(timestamp, line)`` for plain records; blank lines and records without a

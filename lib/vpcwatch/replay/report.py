@@ -7,7 +7,6 @@ from typing import Any
 from vpcwatch import timeformat
 from vpcwatch.replay.engine import AlarmSpec, ReplayResult
 from vpcwatch.replay.insights import INSIGHT_NAMESPACE
-from vpcwatch.replay.readers import InputStats
 from vpcwatch.replay.template import ReplayPlan
 from vpcwatch.textable import table
 
@@ -29,29 +28,11 @@ def measured(alarm: AlarmSpec, value: float | None) -> str:
     return f"{amount} in {period} ({sign} {settings.threshold:g})"
 
 
-def input_notes(stats: InputStats) -> list[str]:
-    """What the readers left out or changed, one sentence each (none if nothing)."""
-    notes = []
-    if stats.malformed:
-        notes.append(
-            f"{stats.malformed:,} lines are not records of the stack's format (wrong field "
-            f"count or no start time) and were skipped; first: {', '.join(stats.malformed_at)}"
-        )
-    if stats.replaced:
-        notes.append(f"{stats.replaced:,} bytes were not UTF-8 and were replaced (U+FFFD)")
-    if stats.hidden:
-        notes.append(
-            f"{stats.hidden:,} names starting with '.' under the folders given were not "
-            f"read; first: {', '.join(stats.hidden_at)}"
-        )
-    return notes
-
-
 def as_text(result: ReplayResult, plan: ReplayPlan, *, top: int = 3) -> str:
     specs = {alarm.name: alarm for alarm in plan.alarms}
     lines = [f"{result.events:,} events replayed through {len(plan.alarms)} alarms"]
     if result.input is not None:
-        lines += [f"  {note}" for note in input_notes(result.input)]
+        lines += [f"  {note}" for note in result.input.notes()]
     if plan.filters_actions:
         lines.append(
             f"  the stack's CloudWatch flow logs record {plan.traffic_type} traffic only: "
